@@ -1,0 +1,70 @@
+"""Credentials API endpoints for internal services only.
+
+Guard: the X-RBAC-SYNC-SECRET shared secret. These are the only routes that return
+decrypted credentials.
+"""
+
+from datetime import UTC, datetime
+
+from flask import Blueprint
+
+from credsvc import cookies, schemas
+from credsvc.api import load_body, no_store, services
+from credsvc.auth import require_internal
+from credsvc.services import download_credentials, platform_sessions, profiles
+
+bp = Blueprint("internal_credentials", __name__, url_prefix="/api/credentials")
+bp.before_request(require_internal)
+bp.after_request(no_store)
+
+
+@bp.post("/store")
+def store():
+    """Encrypt and save credentials on an existing profile."""
+    body = load_body(schemas.store)
+    app = services()
+    profile_id = body["creatorProfileId"]
+    profiles.get_profile(app.directus, profile_id)
+    profiles.update_credentials(app.directus, app.keyring, profile_id, body["credentials"])
+    return {"success": True, "creatorProfileId": profile_id, "updated": profile_id}
+
+
+@bp.post("/reveal")
+def reveal():
+    """Decrypt a profile's credentials."""
+    body = load_body(schemas.reveal)
+    app = services()
+    profile_id = body["creatorProfileId"]
+    credentials = profiles.reveal_credentials(app.directus, app.keyring, profile_id)
+    return {"success": True, "creatorProfileId": profile_id, "credentials": credentials}
+
+
+@bp.post("/reveal-download-cred")
+def reveal_download_cred():
+    """Decrypt a download credential; `format` converts cookie files for yt-dlp/Playwright."""
+    body = load_body(schemas.reveal_download_cred)
+    app = services()
+    record = download_credentials.reveal_download_credential(app.directus, app.keyring, body["id"])
+    return {"success": True, **download_credentials.present(record, body.get("format", "json"))}
+
+
+@bp.post("/get-platform-session")
+def get_platform_session():
+    """The newest non-revoked session's cookies for (profile, platform)."""
+    body = load_body(schemas.get_platform_session)
+    app = services()
+    record, session_cookies = platform_sessions.get_platform_session(
+        app.directus, app.keyring, body["creator_profile_id"], body["platform"]
+    )
+    fmt = body.get("format", "json")
+    return {
+        "success": True,
+        "id": record["id"],
+        "platform": record["platform"],
+        "cookies": cookies.render(session_cookies, fmt),
+        "format": fmt,
+        "captured_at": record["captured_at"],
+        "expires_at": record["expires_at"],
+        "user_agent": record["user_agent"],
+        "expired": platform_sessions.is_expired(record, session_cookies, datetime.now(UTC)),
+    }

@@ -1,0 +1,105 @@
+"""Structured logs: one JSON object a line on stderr, each with the request id.
+
+Nothing that could carry a credential is logged: no bodies, no headers, no query strings,
+no exception messages (only their type). A redaction filter is the second line of defence:
+it masks the configured secrets and anything shaped like a bearer token or JWT.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+from flask import Flask, g, has_request_context, request
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+TOKEN_SHAPES = re.compile(
+    r"(?i)(bearer\s+)\S+|eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"
+)
+EXTRA_FIELDS = ("method", "path", "status", "duration_ms", "error_type", "actor", "event")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if has_request_context():
+            entry["request_id"] = getattr(g, "request_id", None)
+        for name in EXTRA_FIELDS:
+            if hasattr(record, name):
+                entry[name] = getattr(record, name)
+        if record.exc_info:
+            entry["error_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
+        return json.dumps(entry, default=str)
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secret values and token shapes in the final message."""
+
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 8}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = TOKEN_SHAPES.sub(lambda m: (m.group(1) or "") + "[redacted]", message)
+        for secret in self.secrets:
+            cleaned = cleaned.replace(secret, "[redacted]")
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        record.exc_info = None  # tracebacks may quote local variables: type only
+        record.exc_text = None
+        return True
+
+
+def configure(level: str, secrets: list[str]) -> logging.Handler:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactingFilter(secrets))
+    root = logging.getLogger("credsvc")
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+    return handler
+
+
+def init_app(app: Flask, level: str) -> None:
+    config = app.extensions["credsvc"].config
+    secrets = [config.directus_token, config.directus_secret]
+    secrets += [s.decode("utf-8", "replace") for s in config.rbac_sync_secrets]
+    configure(level, secrets)
+    app.logger.handlers.clear()
+    app.logger.propagate = True
+    access = logging.getLogger("credsvc.access")
+
+    @app.before_request
+    def start_request():
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def log_request(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        access.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - g.get("started", 0)) * 1000, 1),
+                "actor": g.get("actor"),
+            },
+        )
+        return response

@@ -1,0 +1,84 @@
+"""yt-dlp download credentials: the `download_credentials` collection."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from credsvc import cookies
+from credsvc.crypto import Keyring, RecordContext
+from credsvc.directus import DirectusClient
+from credsvc.services import DomainError, not_found
+from credsvc.services.profiles import get_owned_profile
+
+COLLECTION = "download_credentials"
+FIELD = "encrypted_credentials"
+
+
+def context(credential_id: str) -> RecordContext:
+    return RecordContext(COLLECTION, credential_id, FIELD)
+
+
+def create_download_credential(
+    directus: DirectusClient, keyring: Keyring, user_id: str, data: dict[str, Any]
+) -> str:
+    """Store a password or Netscape cookie file for one of the caller's profiles."""
+    get_owned_profile(directus, data["creator_profile_id"], user_id)
+    credential_id = str(uuid.uuid4())
+    directus.create_item(
+        COLLECTION,
+        {
+            "id": credential_id,
+            "user_id": user_id,
+            "creator_profile_id": data["creator_profile_id"],
+            "platform": data["platform"],
+            "auth_type": data["auth_type"],
+            "username": data.get("username"),
+            "display_name": data.get("display_name"),
+            FIELD: keyring.encrypt(data["credentials"], context(credential_id)),
+        },
+    )
+    return credential_id
+
+
+def reveal_download_credential(
+    directus: DirectusClient, keyring: Keyring, credential_id: str
+) -> dict[str, Any]:
+    """The record's public fields plus its decrypted `credentials`."""
+    record = directus.get_item(
+        COLLECTION, credential_id, fields=("id", "platform", "auth_type", "username", FIELD)
+    )
+    if record is None:
+        raise not_found(f"Download credential {credential_id} not found")
+    credentials = keyring.decrypt(record.pop(FIELD), context(credential_id))
+    return {**record, "credentials": credentials}
+
+
+def present(record: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """Shape a revealed record for the requested `format`.
+
+    json        the stored credentials as they were given (the spec's default)
+    netscape    cookies auth: a normalized Netscape cookies.txt for yt-dlp's --cookies
+    playwright  cookies auth: a list for Playwright's context.add_cookies()
+    ytdlp       password auth: adds `ytdlp_options` for yt_dlp.YoutubeDL(...)
+    """
+    credentials = record["credentials"]
+    auth_type = record["auth_type"]
+    out = {
+        "id": record["id"],
+        "platform": record["platform"],
+        "auth_type": auth_type,
+        "username": record.get("username"),
+        "format": fmt,
+    }
+    if fmt == "json":
+        return {**out, "credentials": credentials}
+    if fmt == "ytdlp" and auth_type == "password":
+        options = {"username": record.get("username"), "password": credentials["password"]}
+        return {**out, "credentials": credentials, "ytdlp_options": options}
+    if fmt in ("netscape", "playwright") and auth_type == "cookies":
+        jar = cookies.parse_netscape(credentials["cookies_netscape"])
+        rendered = cookies.render(jar, fmt)
+        key = "cookies_netscape" if fmt == "netscape" else "cookies"
+        return {**out, "credentials": {key: rendered}}
+    raise DomainError("invalid", f"format {fmt!r} is not available for auth_type {auth_type!r}")

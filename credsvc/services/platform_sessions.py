@@ -1,0 +1,98 @@
+"""Browser sessions captured by the extension: the `platform_sessions` collection."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from credsvc import cookies
+from credsvc.crypto import Keyring, RecordContext
+from credsvc.directus import DirectusClient
+from credsvc.services import forbidden, iso, not_found, profiles, utc_now
+from credsvc.services.profiles import get_owned_profile
+
+COLLECTION = "platform_sessions"
+FIELD = "encrypted_cookies"
+PUBLIC_FIELDS = ("id", "platform", "captured_at", "expires_at", "user_agent")
+
+
+def context(session_id: str) -> RecordContext:
+    return RecordContext(COLLECTION, session_id, FIELD)
+
+
+def store_platform_session(
+    directus: DirectusClient,
+    keyring: Keyring,
+    user_id: str,
+    profile_id: str,
+    platform: str,
+    session_cookies: list[cookies.Cookie],
+    user_agent: str | None = None,
+    expires_at: datetime | None = None,
+) -> dict[str, Any]:
+    get_owned_profile(directus, profile_id, user_id)
+    session_id = str(uuid.uuid4())
+    directus.create_item(
+        COLLECTION,
+        {
+            "id": session_id,
+            "user_id": user_id,
+            "creator_profile_id": profile_id,
+            "platform": platform,
+            FIELD: keyring.encrypt(cookies.to_extension(session_cookies), context(session_id)),
+            "cookie_count": len(session_cookies),
+            "user_agent": user_agent,
+            "captured_at": utc_now(),
+            "expires_at": iso(expires_at),
+        },
+    )
+    return {"id": session_id, "platform": platform, "cookie_count": len(session_cookies)}
+
+
+def get_platform_session(
+    directus: DirectusClient, keyring: Keyring, profile_id: str, platform: str
+) -> tuple[dict[str, Any], list[cookies.Cookie]]:
+    """The newest non-revoked session for (profile, platform) and its cookies."""
+    record = directus.find_one(
+        COLLECTION,
+        {
+            "creator_profile_id": {"_eq": profile_id},
+            "platform": {"_eq": platform},
+            "revoked_at": {"_null": True},
+        },
+        fields=PUBLIC_FIELDS + (FIELD,),
+        sort=("-captured_at", "-date_created"),
+    )
+    if record is None:
+        raise not_found(f"No active {platform} session for creator profile {profile_id}")
+    stored = keyring.decrypt(record.pop(FIELD), context(record["id"]))
+    return record, cookies.from_extension(stored)
+
+
+def revoke_platform_session(directus: DirectusClient, user_id: str, session_id: str) -> None:
+    """Mark the caller's session revoked; revoking twice keeps the first revocation time."""
+    session = directus.get_item(
+        COLLECTION, session_id, fields=("id", "user_id", "creator_profile_id", "revoked_at")
+    )
+    if session is None:
+        raise not_found(f"Platform session {session_id} not found")
+    # The owner is the owner of the session's connection (the capturing user if it is gone).
+    profile = directus.get_item(
+        profiles.COLLECTION, session["creator_profile_id"], fields=("user_id",)
+    )
+    if (profile or session)["user_id"] != user_id:
+        raise forbidden()
+    if session["revoked_at"] is None:
+        directus.update_item(COLLECTION, session_id, {"revoked_at": utc_now()})
+
+
+def is_expired(
+    record: dict[str, Any], session_cookies: list[cookies.Cookie], now: datetime
+) -> bool:
+    """Expired when the session's `expires_at` has passed, or every cookie has expired."""
+    expires_at = record.get("expires_at")
+    if expires_at:
+        if datetime.fromisoformat(expires_at.replace("Z", "+00:00")) <= now:
+            return True
+    return cookies.session_expired(session_cookies, now)

@@ -1,0 +1,96 @@
+"""Creator profiles: the `platform_connections` collection."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from credsvc.crypto import Keyring, RecordContext
+from credsvc.directus import DirectusClient, DirectusResponseError
+from credsvc.services import DomainError, forbidden, not_found
+
+COLLECTION = "platform_connections"
+FIELD = "encrypted_credentials"
+PROFILE_FIELDS = ("id", "user_id", "platform", "platform_username")
+
+
+def context(profile_id: str) -> RecordContext:
+    return RecordContext(COLLECTION, profile_id, FIELD)
+
+
+def owner_key(user_id: str, platform: str) -> str:
+    """The unique `owner_platform` value that makes (user, platform) one record."""
+    return f"{user_id}:{platform}"
+
+
+def get_profile(directus: DirectusClient, profile_id: str) -> dict[str, Any]:
+    profile = directus.get_item(COLLECTION, profile_id, fields=PROFILE_FIELDS)
+    if profile is None:
+        raise not_found(f"Creator profile {profile_id} not found")
+    return profile
+
+
+def get_owned_profile(directus: DirectusClient, profile_id: str, user_id: str) -> dict:
+    """The profile, if `user_id` owns it: 404 when missing, 403 when someone else's."""
+    profile = get_profile(directus, profile_id)
+    if profile["user_id"] != user_id:
+        raise forbidden()
+    return profile
+
+
+def create_or_update_profile(
+    directus: DirectusClient,
+    keyring: Keyring,
+    user_id: str,
+    platform: str,
+    credentials: dict,
+    platform_username: str | None = None,
+) -> tuple[str, bool]:
+    """Create the caller's connection for `platform`, or update it. Returns (id, updated)."""
+    key = owner_key(user_id, platform)
+    existing = directus.find_one(COLLECTION, {"owner_platform": {"_eq": key}}, fields=("id",))
+    if existing is None:
+        profile_id = str(uuid.uuid4())
+        record = {
+            "id": profile_id,
+            "user_id": user_id,
+            "platform": platform,
+            "owner_platform": key,
+            "platform_username": platform_username,
+            FIELD: keyring.encrypt(credentials, context(profile_id)),
+        }
+        try:
+            directus.create_item(COLLECTION, record)
+            return profile_id, False
+        except DirectusResponseError as exc:
+            if exc.code != "RECORD_NOT_UNIQUE":
+                raise
+        # A concurrent call created it first: fall through and update that record.
+        existing = directus.find_one(COLLECTION, {"owner_platform": {"_eq": key}}, fields=("id",))
+        if existing is None:
+            raise DomainError("conflict", "Concurrent update, please retry")
+    profile_id = existing["id"]
+    update_credentials(directus, keyring, profile_id, credentials, platform_username)
+    return profile_id, True
+
+
+def update_credentials(
+    directus: DirectusClient,
+    keyring: Keyring,
+    profile_id: str,
+    credentials: dict,
+    platform_username: str | None = None,
+) -> None:
+    changes: dict[str, Any] = {FIELD: keyring.encrypt(credentials, context(profile_id))}
+    if platform_username is not None:
+        changes["platform_username"] = platform_username
+    directus.update_item(COLLECTION, profile_id, changes)
+
+
+def reveal_credentials(directus: DirectusClient, keyring: Keyring, profile_id: str) -> dict:
+    profile = directus.get_item(COLLECTION, profile_id, fields=("id", FIELD))
+    if profile is None:
+        raise not_found(f"Creator profile {profile_id} not found")
+    if not profile.get(FIELD):
+        raise not_found("No encrypted_credentials found")
+    return keyring.decrypt(profile[FIELD], context(profile_id))

@@ -1,0 +1,70 @@
+"""The fixture chain: env -> app -> client, plus `directus_wire` for unit tests at the wire."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import jwt
+import pytest
+import responses
+
+from credsvc import create_app
+
+DIRECTUS = "http://directus.test"
+TEST_ENV = {
+    "DIRECTUS_URL": DIRECTUS,
+    "DIRECTUS_TOKEN": "service-token-for-unit-tests",
+    "DIRECTUS_SECRET": "directus-secret-for-unit-tests-0123456789",
+    "RBAC_SYNC_SECRET": "sync-secret-for-unit-tests-0123456789",
+    "CREDENTIALS_ENCRYPTION_KEY": "11" * 32,
+    "DIRECTUS_TIMEOUT_CONNECT": "0.5",
+    "DIRECTUS_TIMEOUT_READ": "1",
+}
+
+
+@pytest.fixture
+def env() -> dict[str, str]:
+    return dict(TEST_ENV)
+
+
+@pytest.fixture
+def app(env):
+    return create_app(env)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def directus_wire():
+    """Every HTTP call to Directus must be declared; unexpected ones fail the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as wire:
+        yield wire
+
+
+def mint_token(user_id: str | None = None, secret: str = TEST_ENV["DIRECTUS_SECRET"], **claims):
+    """A token shaped like a Directus access token (unit tests only; integration tests use
+    tokens issued by a real Directus)."""
+    now = int(time.time())
+    payload = {
+        "id": user_id or str(uuid.uuid4()),
+        "role": None,
+        "app_access": False,
+        "admin_access": False,
+        "iat": now,
+        "exp": now + 900,
+        "iss": "directus",
+    }
+    payload.update(claims)
+    payload = {key: value for key, value in payload.items() if value is not ...}
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def user_headers(user_id: str | None = None, **claims) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_token(user_id, **claims)}"}
+
+
+INTERNAL_HEADERS = {"X-RBAC-SYNC-SECRET": TEST_ENV["RBAC_SYNC_SECRET"]}

@@ -1,0 +1,474 @@
+"""Every credentials-API endpoint at the wire: success paths and each error."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from responses import matchers
+
+from credsvc.crypto import RecordContext, encrypt_json
+from tests.conftest import DIRECTUS, INTERNAL_HEADERS, TEST_ENV, user_headers
+
+PC = f"{DIRECTUS}/items/platform_connections"
+DC = f"{DIRECTUS}/items/download_credentials"
+PS = f"{DIRECTUS}/items/platform_sessions"
+OWNER = str(uuid.uuid4())
+OTHER = str(uuid.uuid4())
+PROFILE = str(uuid.uuid4())
+CREDS = {"username": "fitcreator99", "password": "MySecurePass123!", "session_id": "abc"}
+NETSCAPE = (
+    "# Netscape HTTP Cookie File\n"
+    ".youtube.com\tTRUE\t/\tTRUE\t1924992000\tSID\tsid-value-123\n"
+)
+
+
+def keyring(app):
+    return app.extensions["credsvc"].keyring
+
+
+def profile_row(user_id=OWNER, profile_id=PROFILE):
+    return {"id": profile_id, "user_id": user_id, "platform": "instagram", "platform_username": None}
+
+
+def sent_json(call) -> dict:
+    return json.loads(call.calls[0].request.body)
+
+
+def assert_error(response, status, message=None):
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert set(body) == {"success", "error"} and body["success"] is False
+    if message is not None:
+        assert body["error"] == message
+
+
+# -- create-profile -------------------------------------------------------------------------
+
+
+def test_create_profile_creates_new_record(client, app, directus_wire):
+    directus_wire.get(PC, json={"data": []})
+    post = directus_wire.post(PC, json={"data": {}})
+    response = client.post(
+        "/api/credentials/create-profile",
+        headers=user_headers(OWNER),
+        json={"platform": "instagram", "platform_username": "fit", "credentials": CREDS},
+    )
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["success"] is True and body["updated"] is False
+    stored = sent_json(post)
+    assert stored["id"] == body["id"] and stored["user_id"] == OWNER
+    assert stored["owner_platform"] == f"{OWNER}:instagram"
+    assert "MySecurePass123!" not in json.dumps(stored)
+    context = RecordContext("platform_connections", body["id"], "encrypted_credentials")
+    assert keyring(app).decrypt(stored["encrypted_credentials"], context) == CREDS
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_create_profile_updates_existing(client, directus_wire):
+    directus_wire.get(
+        PC,
+        match=[matchers.query_param_matcher(
+            {"limit": "1", "fields": "id",
+             "filter": json.dumps({"owner_platform": {"_eq": f"{OWNER}:instagram"}},
+                                  separators=(",", ":"))}
+        )],
+        json={"data": [{"id": PROFILE}]},
+    )
+    patch = directus_wire.patch(f"{PC}/{PROFILE}", json={"data": {}})
+    response = client.post(
+        "/api/credentials/create-profile",
+        headers=user_headers(OWNER),
+        json={"platform": "instagram", "credentials": CREDS},
+    )
+    assert response.get_json() == {"success": True, "id": PROFILE, "updated": True}
+    assert set(sent_json(patch)) == {"encrypted_credentials"}
+
+
+def test_create_profile_lost_race_updates_winner(client, directus_wire):
+    directus_wire.get(PC, json={"data": []})
+    directus_wire.get(PC, json={"data": [{"id": PROFILE}]})
+    directus_wire.post(
+        PC, status=400,
+        json={"errors": [{"message": "dup", "extensions": {"code": "RECORD_NOT_UNIQUE"}}]},
+    )
+    directus_wire.patch(f"{PC}/{PROFILE}", json={"data": {}})
+    response = client.post(
+        "/api/credentials/create-profile",
+        headers=user_headers(OWNER),
+        json={"platform": "instagram", "credentials": CREDS},
+    )
+    assert response.get_json() == {"success": True, "id": PROFILE, "updated": True}
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"credentials": CREDS}, "platform"),
+        ({"platform": "instagram"}, "credentials"),
+        ({"platform": "instagram", "credentials": {}}, "credentials"),
+        ({"platform": "instagram", "credentials": "x"}, "credentials"),
+        ({"platform": "Insta gram!", "credentials": CREDS}, "platform"),
+        ({"platform": "instagram", "credentials": CREDS, "user_id": OTHER}, "user_id"),
+        ({"platform": "instagram", "credentials": CREDS, "platform_username": 5}, "platform_username"),
+    ],
+)
+def test_create_profile_validation(client, directus_wire, body, field):
+    response = client.post(
+        "/api/credentials/create-profile", headers=user_headers(OWNER), json=body
+    )
+    assert_error(response, 400)
+    assert response.get_json()["error"].startswith(f"{field}:")
+    assert len(directus_wire.calls) == 0
+
+
+# -- update-profile-creds -------------------------------------------------------------------
+
+
+def test_update_profile_creds(client, app, directus_wire):
+    directus_wire.get(PC, json={"data": [profile_row()]})
+    patch = directus_wire.patch(f"{PC}/{PROFILE}", json={"data": {}})
+    response = client.post(
+        "/api/credentials/update-profile-creds",
+        headers=user_headers(OWNER),
+        json={"creator_profile_id": PROFILE, "credentials": {"password": "new"},
+              "platform_username": "renamed"},
+    )
+    assert response.get_json() == {"success": True, "id": PROFILE}
+    stored = sent_json(patch)
+    assert stored["platform_username"] == "renamed"
+    context = RecordContext("platform_connections", PROFILE, "encrypted_credentials")
+    assert keyring(app).decrypt(stored["encrypted_credentials"], context) == {"password": "new"}
+
+
+def test_update_profile_creds_of_someone_else_is_forbidden(client, directus_wire):
+    directus_wire.get(PC, json={"data": [profile_row(user_id=OTHER)]})
+    response = client.post(
+        "/api/credentials/update-profile-creds",
+        headers=user_headers(OWNER),
+        json={"creator_profile_id": PROFILE, "credentials": {"password": "new"}},
+    )
+    assert_error(response, 403, "Forbidden")
+    assert not any(call.request.method == "PATCH" for call in directus_wire.calls)
+
+
+def test_update_profile_creds_missing_profile_is_404(client, directus_wire):
+    directus_wire.get(PC, json={"data": []})
+    response = client.post(
+        "/api/credentials/update-profile-creds",
+        headers=user_headers(OWNER),
+        json={"creator_profile_id": PROFILE, "credentials": {"password": "new"}},
+    )
+    assert_error(response, 404, f"Creator profile {PROFILE} not found")
+
+
+def test_update_profile_creds_rejects_non_uuid(client, directus_wire):
+    response = client.post(
+        "/api/credentials/update-profile-creds",
+        headers=user_headers(OWNER),
+        json={"creator_profile_id": "invalid-uuid", "credentials": {"password": "x"}},
+    )
+    assert_error(response, 400, "creator_profile_id: Not a valid UUID.")
+    assert len(directus_wire.calls) == 0
+
+
+# -- store / reveal -------------------------------------------------------------------------
+
+
+def test_store_then_reveal(client, app, directus_wire):
+    directus_wire.get(PC, json={"data": [profile_row()]})
+    patch = directus_wire.patch(f"{PC}/{PROFILE}", json={"data": {}})
+    response = client.post(
+        "/api/credentials/store",
+        headers=INTERNAL_HEADERS,
+        json={"creatorProfileId": PROFILE, "credentials": {"api_key": "sk-proj-abc123xyz"}},
+    )
+    assert response.get_json() == {"success": True, "creatorProfileId": PROFILE,
+                                   "updated": PROFILE}
+    ciphertext = sent_json(patch)["encrypted_credentials"]
+    assert "sk-proj" not in ciphertext
+
+    directus_wire.replace("GET", PC, json={"data": [{"id": PROFILE,
+                                                      "encrypted_credentials": ciphertext}]})
+    response = client.post(
+        "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
+    )
+    assert response.get_json() == {"success": True, "creatorProfileId": PROFILE,
+                                   "credentials": {"api_key": "sk-proj-abc123xyz"}}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_reveal_reads_records_written_by_node_format(client, directus_wire):
+    key = bytes.fromhex(TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"])
+    directus_wire.get(PC, json={"data": [{"id": PROFILE,
+                                          "encrypted_credentials": encrypt_json(CREDS, key)}]})
+    response = client.post(
+        "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
+    )
+    assert response.get_json()["credentials"] == CREDS
+
+
+def test_reveal_without_credentials(client, directus_wire):
+    directus_wire.get(PC, json={"data": [{"id": PROFILE, "encrypted_credentials": None}]})
+    response = client.post(
+        "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
+    )
+    assert_error(response, 404, "No encrypted_credentials found")
+
+
+def test_reveal_tampered_value_is_clean_500(client, directus_wire):
+    directus_wire.get(PC, json={"data": [{"id": PROFILE, "encrypted_credentials": "a:b:c"}]})
+    response = client.post(
+        "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
+    )
+    assert_error(response, 500, "Stored credentials could not be decrypted")
+
+
+def test_reveal_missing_profile_and_store_missing_profile(client, directus_wire):
+    directus_wire.get(PC, json={"data": []})
+    response = client.post(
+        "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
+    )
+    assert_error(response, 404, f"Creator profile {PROFILE} not found")
+    response = client.post(
+        "/api/credentials/store", headers=INTERNAL_HEADERS,
+        json={"creatorProfileId": PROFILE, "credentials": {"a": "b"}},
+    )
+    assert_error(response, 404, f"Creator profile {PROFILE} not found")
+
+
+# -- download credentials ------------------------------------------------------------------
+
+
+def test_create_download_cred_password_and_reveal(client, app, directus_wire):
+    directus_wire.get(PC, json={"data": [profile_row()]})
+    post = directus_wire.post(DC, json={"data": {}})
+    response = client.post(
+        "/api/credentials/create-download-cred",
+        headers=user_headers(OWNER),
+        json={"platform": "youtube", "creator_profile_id": PROFILE, "auth_type": "password",
+              "username": "me@example.com", "credentials": {"password": "MyYouTubePassword123"},
+              "display_name": "My YouTube Channel"},
+    )
+    assert response.status_code == 200
+    credential_id = response.get_json()["id"]
+    stored = sent_json(post)
+    assert stored["id"] == credential_id and "MyYouTubePassword123" not in json.dumps(stored)
+
+    directus_wire.get(DC, json={"data": [{
+        "id": credential_id, "platform": "youtube", "auth_type": "password",
+        "username": "me@example.com", "encrypted_credentials": stored["encrypted_credentials"],
+    }]})
+    response = client.post(
+        "/api/credentials/reveal-download-cred", headers=INTERNAL_HEADERS,
+        json={"id": credential_id},
+    )
+    body = response.get_json()
+    assert body["success"] is True and body["id"] == credential_id
+    assert (body["platform"], body["auth_type"]) == ("youtube", "password")
+    assert body["credentials"] == {"password": "MyYouTubePassword123"}
+
+    response = client.post(
+        "/api/credentials/reveal-download-cred", headers=INTERNAL_HEADERS,
+        json={"id": credential_id, "format": "ytdlp"},
+    )
+    assert response.get_json()["ytdlp_options"] == {
+        "username": "me@example.com", "password": "MyYouTubePassword123"}
+    response = client.post(
+        "/api/credentials/reveal-download-cred", headers=INTERNAL_HEADERS,
+        json={"id": credential_id, "format": "netscape"},
+    )
+    assert_error(response, 400, "format 'netscape' is not available for auth_type 'password'")
+
+
+def test_create_download_cred_cookies(client, directus_wire):
+    directus_wire.get(PC, json={"data": [profile_row()]})
+    directus_wire.post(DC, json={"data": {}})
+    response = client.post(
+        "/api/credentials/create-download-cred",
+        headers=user_headers(OWNER),
+        json={"platform": "youtube", "creator_profile_id": PROFILE, "auth_type": "cookies",
+              "credentials": {"cookies_netscape": NETSCAPE}},
+    )
+    assert response.status_code == 200, response.get_json()
+
+
+@pytest.mark.parametrize(
+    "credentials, auth_type",
+    [
+        ({"cookies_netscape": NETSCAPE}, "password"),
+        ({"password": "x"}, "cookies"),
+        ({"password": ""}, "password"),
+        ({"password": "x", "extra": 1}, "password"),
+        ({"cookies_netscape": "not a cookie file"}, "cookies"),
+        ({"password": "x"}, "oauth"),
+    ],
+)
+def test_create_download_cred_shape_mismatch(client, directus_wire, credentials, auth_type):
+    response = client.post(
+        "/api/credentials/create-download-cred",
+        headers=user_headers(OWNER),
+        json={"platform": "youtube", "creator_profile_id": PROFILE, "auth_type": auth_type,
+              "credentials": credentials},
+    )
+    assert_error(response, 400)
+    assert len(directus_wire.calls) == 0
+
+
+def test_create_download_cred_for_someone_elses_profile(client, directus_wire):
+    directus_wire.get(PC, json={"data": [profile_row(user_id=OTHER)]})
+    response = client.post(
+        "/api/credentials/create-download-cred",
+        headers=user_headers(OWNER),
+        json={"platform": "youtube", "creator_profile_id": PROFILE, "auth_type": "password",
+              "credentials": {"password": "x"}},
+    )
+    assert_error(response, 403, "Forbidden")
+    assert not any(call.request.method == "POST" for call in directus_wire.calls)
+
+
+def test_reveal_download_cred_missing(client, directus_wire):
+    directus_wire.get(DC, json={"data": []})
+    missing = str(uuid.uuid4())
+    response = client.post(
+        "/api/credentials/reveal-download-cred", headers=INTERNAL_HEADERS, json={"id": missing}
+    )
+    assert_error(response, 404, f"Download credential {missing} not found")
+
+
+# -- platform sessions ---------------------------------------------------------------------
+
+COOKIE = {"name": "sessionid", "value": "123456789%3AabcXYZ%3A28", "domain": ".instagram.com",
+          "path": "/", "expires": 1924992000, "httpOnly": True, "secure": True}
+
+
+def test_store_platform_session_and_get(client, app, directus_wire):
+    directus_wire.get(PC, json={"data": [profile_row()]})
+    post = directus_wire.post(PS, json={"data": {}})
+    response = client.post(
+        "/api/credentials/store-platform-session",
+        headers=user_headers(OWNER),
+        json={"creator_profile_id": PROFILE, "platform": "instagram", "cookies": [COOKIE],
+              "user_agent": "Mozilla/5.0"},
+    )
+    body = response.get_json()
+    assert response.status_code == 200, body
+    assert body["success"] is True and body["platform"] == "instagram"
+    assert body["cookie_count"] == 1
+    stored = sent_json(post)
+    assert COOKIE["value"] not in json.dumps(stored) and stored["cookie_count"] == 1
+
+    directus_wire.replace("GET", PS, json={"data": [{
+        "id": body["id"], "platform": "instagram", "captured_at": "2026-01-15T10:30:00.000Z",
+        "expires_at": None, "user_agent": "Mozilla/5.0",
+        "encrypted_cookies": stored["encrypted_cookies"]}]})
+    response = client.post(
+        "/api/credentials/get-platform-session", headers=INTERNAL_HEADERS,
+        json={"creator_profile_id": PROFILE, "platform": "instagram"},
+    )
+    got = response.get_json()
+    assert got["id"] == body["id"] and got["expired"] is False
+    assert got["captured_at"] == "2026-01-15T10:30:00.000Z"
+    assert got["user_agent"] == "Mozilla/5.0"
+    [cookie] = got["cookies"]
+    for key in ("name", "value", "domain", "path", "expires", "httpOnly", "secure"):
+        assert cookie[key] == COOKIE[key]
+    query = directus_wire.calls[-1].request.url
+    assert "revoked_at" in query and "_null" in query and "-captured_at" in query
+
+
+def test_get_platform_session_none(client, directus_wire):
+    directus_wire.get(PS, json={"data": []})
+    response = client.post(
+        "/api/credentials/get-platform-session", headers=INTERNAL_HEADERS,
+        json={"creator_profile_id": PROFILE, "platform": "instagram"},
+    )
+    assert_error(response, 404, f"No active instagram session for creator profile {PROFILE}")
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        {"value": "v", "domain": ".instagram.com"},
+        {"name": "n", "domain": ".instagram.com"},
+        {"name": "n", "value": "v"},
+        {"name": "", "value": "v", "domain": ".instagram.com"},
+    ],
+)
+def test_store_platform_session_cookie_needs_name_value_domain(client, directus_wire, cookie):
+    response = client.post(
+        "/api/credentials/store-platform-session",
+        headers=user_headers(OWNER),
+        json={"creator_profile_id": PROFILE, "platform": "instagram", "cookies": [cookie]},
+    )
+    assert_error(response, 400)
+    assert response.get_json()["error"].startswith("cookies:")
+    assert len(directus_wire.calls) == 0
+
+
+def test_revoke_platform_session(client, directus_wire):
+    session_id = str(uuid.uuid4())
+    directus_wire.get(PS, json={"data": [{"id": session_id, "user_id": OWNER,
+                                          "creator_profile_id": PROFILE, "revoked_at": None}]})
+    directus_wire.get(PC, json={"data": [{"user_id": OWNER}]})
+    patch = directus_wire.patch(f"{PS}/{session_id}", json={"data": {}})
+    response = client.post(
+        "/api/credentials/revoke-platform-session", headers=user_headers(OWNER),
+        json={"id": session_id},
+    )
+    assert response.get_json() == {"success": True, "id": session_id}
+    assert sent_json(patch)["revoked_at"].endswith("Z")
+
+
+def test_revoke_someone_elses_session(client, directus_wire):
+    session_id = str(uuid.uuid4())
+    directus_wire.get(PS, json={"data": [{"id": session_id, "user_id": OTHER,
+                                          "creator_profile_id": PROFILE, "revoked_at": None}]})
+    directus_wire.get(PC, json={"data": [{"user_id": OTHER}]})
+    response = client.post(
+        "/api/credentials/revoke-platform-session", headers=user_headers(OWNER),
+        json={"id": session_id},
+    )
+    assert_error(response, 403, "Forbidden")
+    assert not any(call.request.method == "PATCH" for call in directus_wire.calls)
+
+
+# -- guards and upstream errors -------------------------------------------------------------
+
+USER_ROUTES = ["create-profile", "update-profile-creds", "create-download-cred",
+               "store-platform-session", "revoke-platform-session"]
+INTERNAL_ROUTES = ["store", "reveal", "reveal-download-cred", "get-platform-session"]
+
+
+@pytest.mark.parametrize("route", USER_ROUTES)
+def test_user_routes_refuse_the_shared_secret(client, directus_wire, route):
+    response = client.post(f"/api/credentials/{route}", headers=INTERNAL_HEADERS, json={})
+    assert_error(response, 401, "Unauthorized")
+
+
+@pytest.mark.parametrize("route", INTERNAL_ROUTES)
+def test_internal_routes_refuse_user_tokens(client, directus_wire, route):
+    response = client.post(f"/api/credentials/{route}", headers=user_headers(OWNER), json={})
+    assert_error(response, 401, "Unauthorized")
+    response = client.post(f"/api/credentials/{route}", json={})
+    assert_error(response, 401, "Unauthorized")
+
+
+def test_upstream_caller_error_is_relayed_in_spec_shape(client, directus_wire):
+    body = '{"errors":[{"message":"Invalid UUID"}]}'
+    directus_wire.get(PC, status=400, body=body)
+    response = client.post(
+        "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
+    )
+    assert_error(response, 400, f"Directus 400 /items/platform_connections: {body}")
+
+
+@pytest.mark.parametrize("status, expected", [(401, 502), (403, 502), (500, 502), (503, 502)])
+def test_upstream_server_or_token_problems_are_502(client, directus_wire, status, expected):
+    directus_wire.get(PC, status=status, json={"errors": []})
+    response = client.post(
+        "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
+    )
+    assert_error(response, expected)

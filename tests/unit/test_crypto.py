@@ -1,0 +1,229 @@
+"""The crypto module: formats, strict parsing, tampering, keyring, Node compatibility."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from credsvc.crypto import (
+    CryptoError,
+    Keyring,
+    KeyringError,
+    RecordContext,
+    decrypt_json,
+    encrypt_json,
+    keyring_from_settings,
+    parse_key,
+)
+from credsvc.crypto import aesgcm
+
+KEY = bytes(range(32))
+CTX = RecordContext("platform_connections", "9b2f8a7e-1111-4222-8333-444455556666", "encrypted_credentials")
+VALUE = {"username": "creator123", "password": "sécure pass ✓", "n": [1, 2, None]}
+
+
+def test_legacy_roundtrip_and_shape():
+    token = encrypt_json(VALUE, KEY)
+    iv, tag, ciphertext = token.split(":")
+    assert len(base64.b64decode(iv)) == 12 and len(base64.b64decode(tag)) == 16
+    assert "creator123" not in token and "password" not in token
+    assert decrypt_json(token, KEY) == VALUE
+
+
+def test_same_plaintext_twice_differs():
+    assert encrypt_json(VALUE, KEY) != encrypt_json(VALUE, KEY)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "abc",
+        "a:b",
+        "a:b:c:d",
+        "!!!:AAAAAAAAAAAAAAAAAAAAAA==:AAAA",
+        "AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAA==:AAAA",  # well-formed, fails authentication
+        "AAAAAAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAA==:AAAA",  # 15-byte IV
+        "AAAAAAAAAAAAAAAA:AAAA:AAAA",
+    ],
+)
+def test_malformed_legacy_values_are_clean_errors(token):
+    with pytest.raises(CryptoError):
+        decrypt_json(token, KEY)
+
+
+def test_non_canonical_base64_is_rejected():
+    iv, tag, ciphertext = encrypt_json(VALUE, KEY).split(":")
+    assert tag.endswith("==")
+    with pytest.raises(CryptoError, match="base64"):
+        decrypt_json(":".join((iv, tag.rstrip("="), ciphertext)), KEY)
+
+
+def flip(token: str, part: int, byte: int) -> str:
+    parts = token.split(":")
+    raw = bytearray(base64.b64decode(parts[part]))
+    raw[byte] ^= 0x01
+    parts[part] = base64.b64encode(bytes(raw)).decode()
+    return ":".join(parts)
+
+
+def test_every_single_byte_flip_is_rejected_legacy():
+    token = encrypt_json(VALUE, KEY)
+    lengths = [len(base64.b64decode(p)) for p in token.split(":")]
+    tried = 0
+    for part, length in enumerate(lengths):
+        for byte in range(length):
+            with pytest.raises(CryptoError):
+                decrypt_json(flip(token, part, byte), KEY)
+            tried += 1
+    print(f"legacy byte flips tried={tried} accepted=0")
+    assert tried == sum(lengths)
+
+
+def test_wrong_key_is_rejected():
+    with pytest.raises(CryptoError):
+        decrypt_json(encrypt_json(VALUE, KEY), os.urandom(32))
+
+
+@pytest.mark.parametrize("length", [0, 16, 31, 33, 64])
+def test_wrong_key_lengths_refused(length):
+    with pytest.raises(CryptoError):
+        encrypt_json(VALUE, b"k" * length)
+    with pytest.raises(CryptoError):
+        parse_key(base64.b64encode(b"k" * length).decode())
+
+
+def test_parse_key_accepts_hex_and_base64():
+    assert parse_key(KEY.hex()) == KEY
+    assert parse_key(base64.b64encode(KEY).decode()) == KEY
+
+
+# -- keyring / v2 ------------------------------------------------------------------------
+
+
+def ring(*ids: str, active: str | None = None, min_decrypt: str = "") -> Keyring:
+    keys = [(key_id, bytes([i]) * 32) for i, key_id in enumerate(ids, start=1)]
+    return Keyring(keys, active=active or ids[-1], min_decrypt=min_decrypt)
+
+
+def test_v2_names_key_and_is_bound_to_record():
+    keyring = ring("k1")
+    token = keyring.encrypt(VALUE, CTX)
+    assert token.startswith("v2:k1:")
+    assert keyring.decrypt(token, CTX) == VALUE
+    for other in (
+        RecordContext(CTX.collection, "00000000-0000-4000-8000-000000000000", CTX.field),
+        RecordContext("download_credentials", CTX.record_id, CTX.field),
+        RecordContext(CTX.collection, CTX.record_id, "encrypted_cookies"),
+    ):
+        with pytest.raises(CryptoError):
+            keyring.decrypt(token, other)
+
+
+def test_v2_every_byte_flip_rejected():
+    keyring = ring("k1")
+    token = keyring.encrypt(VALUE, CTX)
+    head, rest = token[:6], token[6:]  # "v2:k1:"
+    tried = 0
+    for part in range(3):
+        length = len(base64.b64decode(rest.split(":")[part]))
+        for byte in range(length):
+            with pytest.raises(CryptoError):
+                keyring.decrypt(head + flip(rest, part, byte), CTX)
+            tried += 1
+    print(f"v2 byte flips tried={tried} accepted=0")
+
+
+def test_key_id_swap_is_rejected():
+    keyring = ring("k1", "k2", active="k1")
+    token = keyring.encrypt(VALUE, CTX)
+    with pytest.raises(CryptoError):
+        keyring.decrypt(token.replace("v2:k1:", "v2:k2:"), CTX)
+
+
+def test_rotation_keeps_old_records_readable():
+    old = ring("k1")
+    token = old.encrypt(VALUE, CTX)
+    legacy = encrypt_json(VALUE, bytes([1]) * 32)
+    new = ring("k1", "k2")
+    assert new.decrypt(token, CTX) == VALUE
+    assert new.decrypt(legacy, CTX) == VALUE
+    assert new.key_id_of(token) == "k1" and new.key_id_of(legacy) == "legacy"
+    rewrapped = new.rewrap(token, CTX)
+    assert new.key_id_of(rewrapped) == "k2" and not new.needs_rewrap(rewrapped)
+    assert new.decrypt(rewrapped, CTX) == VALUE
+
+
+def test_min_decrypt_key_makes_old_keys_unusable():
+    token = ring("k1").encrypt(VALUE, CTX)
+    legacy = encrypt_json(VALUE, bytes([1]) * 32)
+    strict = ring("k1", "k2", min_decrypt="k2")
+    for stored in (token, legacy):
+        with pytest.raises(CryptoError):
+            strict.decrypt(stored, CTX)
+
+
+def test_keyring_settings():
+    single = keyring_from_settings(KEY.hex())
+    assert single.key_ids == ["k0"] and single.active_key_id == "k0"
+    combined = keyring_from_settings(KEY.hex(), keys=f"k1:{os.urandom(32).hex()}")
+    assert combined.key_ids == ["k0", "k1"] and combined.active_key_id == "k1"
+    with pytest.raises(KeyringError, match="CREDENTIALS_ENCRYPTION_KEY"):
+        keyring_from_settings("")
+    with pytest.raises(KeyringError, match="CREDENTIALS_ENCRYPTION_KEY"):
+        keyring_from_settings("abcd")
+    with pytest.raises(KeyringError, match="CREDENTIALS_ACTIVE_KEY"):
+        keyring_from_settings(KEY.hex(), active="nope")
+    with pytest.raises(KeyringError, match="twice"):
+        keyring_from_settings(KEY.hex(), keys=f"k0:{KEY.hex()}")
+
+
+# -- compatibility with the Node utility's format -----------------------------------------
+
+NODE_ENCRYPT = """
+const crypto = require('crypto');
+const key = Buffer.from(process.argv[1], 'hex');
+const iv = crypto.randomBytes(12);
+const cipher = crypto.createCipheriv('aes-256-gcm', key, iv);
+const ct = Buffer.concat([cipher.update(process.argv[2], 'utf8'), cipher.final()]);
+process.stdout.write([iv, cipher.getAuthTag(), ct].map(b => b.toString('base64')).join(':'));
+"""
+NODE_DECRYPT = """
+const crypto = require('crypto');
+const key = Buffer.from(process.argv[1], 'hex');
+const [iv, tag, ct] = process.argv[2].split(':').map(p => Buffer.from(p, 'base64'));
+const decipher = crypto.createDecipheriv('aes-256-gcm', key, iv);
+decipher.setAuthTag(tag);
+process.stdout.write(Buffer.concat([decipher.update(ct), decipher.final()]).toString('utf8'));
+"""
+
+
+def node(script: str, *args: str) -> subprocess.CompletedProcess:
+    executable = shutil.which("node")
+    assert executable, "Node.js is required for the compatibility test"
+    return subprocess.run(
+        [executable, "-e", script, *args], capture_output=True, text=True, timeout=30
+    )
+
+
+def test_node_encrypts_python_decrypts():
+    result = node(NODE_ENCRYPT, KEY.hex(), json.dumps(VALUE))
+    assert result.returncode == 0, result.stderr
+    assert decrypt_json(result.stdout, KEY) == VALUE
+    assert Keyring([("k0", KEY)], active="k0").decrypt(result.stdout, CTX) == VALUE
+
+
+def test_python_encrypts_node_decrypts():
+    result = node(NODE_DECRYPT, KEY.hex(), encrypt_json(VALUE, KEY))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == VALUE
+
+
+def test_node_rejects_tampered_python_value():
+    result = node(NODE_DECRYPT, KEY.hex(), flip(encrypt_json(VALUE, KEY), 2, 0))
+    assert result.returncode != 0

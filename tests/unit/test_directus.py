@@ -1,0 +1,125 @@
+"""The Directus client, at the wire: requests, typed errors, timeouts, retries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+import responses
+from responses import matchers
+
+from credsvc.directus import (
+    DirectusClient,
+    DirectusResponseError,
+    DirectusTimeout,
+    DirectusTransportError,
+)
+
+BASE = "http://directus.test"
+
+
+@pytest.fixture
+def client():
+    return DirectusClient(BASE, "svc-token", timeout=(0.5, 1.0))
+
+
+@pytest.fixture
+def wire():
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+def test_find_one_sends_json_filter_token_and_timeout(client, wire):
+    call = wire.get(
+        f"{BASE}/items/platform_connections",
+        match=[
+            matchers.query_param_matcher(
+                {"limit": "1", "filter": '{"id":{"_eq":"x"}}', "fields": "id,user_id"}
+            ),
+            matchers.header_matcher({"Authorization": "Bearer svc-token"}),
+            matchers.request_kwargs_matcher({"timeout": (0.5, 1.0)}),
+        ],
+        json={"data": [{"id": "x", "user_id": "u"}]},
+    )
+    assert client.get_item("platform_connections", "x", fields=("id", "user_id")) == {
+        "id": "x",
+        "user_id": "u",
+    }
+    assert call.call_count == 1
+
+
+def test_missing_item_is_none_not_an_error(client, wire):
+    wire.get(f"{BASE}/items/platform_connections", json={"data": []})
+    assert client.get_item("platform_connections", "nope") is None
+
+
+def test_create_and_update_bodies(client, wire):
+    wire.post(
+        f"{BASE}/items/c",
+        match=[matchers.json_params_matcher({"a": 1})],
+        json={"data": {"id": "1", "a": 1}},
+    )
+    wire.patch(
+        f"{BASE}/items/c/1", match=[matchers.json_params_matcher({"a": 2})], status=204
+    )
+    wire.patch(
+        f"{BASE}/items/c",
+        match=[matchers.json_params_matcher([{"id": "1", "a": 3}])],
+        json={"data": [{"id": "1"}]},
+    )
+    wire.delete(f"{BASE}/items/c", match=[matchers.json_params_matcher(["1"])], status=204)
+    assert client.create_item("c", {"a": 1})["id"] == "1"
+    assert client.update_item("c", "1", {"a": 2}) is None
+    assert client.update_items("c", [{"id": "1", "a": 3}]) == [{"id": "1"}]
+    client.delete_items("c", ["1"])
+    client.delete_items("c", [])  # nothing to send
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 500, 503])
+def test_error_status_keeps_status_path_body_and_code(client, wire, status):
+    body = {"errors": [{"message": "nope", "extensions": {"code": "RECORD_NOT_UNIQUE"}}]}
+    wire.post(f"{BASE}/items/c", status=status, json=body)
+    with pytest.raises(DirectusResponseError) as info:
+        client.create_item("c", {})
+    error = info.value
+    assert (error.status, error.method, error.path) == (status, "POST", "/items/c")
+    assert error.code == "RECORD_NOT_UNIQUE"
+    assert str(error) == f"Directus {status} /items/c: {json.dumps(body)}"
+
+
+def test_error_body_is_truncated(client, wire):
+    wire.post(f"{BASE}/items/c", status=400, body="x" * 5000)
+    with pytest.raises(DirectusResponseError) as info:
+        client.create_item("c", {})
+    assert len(info.value.body) == 500 and info.value.code is None
+
+
+@pytest.mark.parametrize(
+    "failure, expected",
+    [
+        (requests.ConnectTimeout("slow"), DirectusTimeout),
+        (requests.ReadTimeout("slow"), DirectusTimeout),
+        (requests.ConnectionError("refused"), DirectusTransportError),
+    ],
+)
+def test_transport_failures_are_typed(client, wire, failure, expected):
+    wire.post(f"{BASE}/items/c", body=failure)
+    with pytest.raises(expected):
+        client.create_item("c", {})
+
+
+@pytest.mark.parametrize("body", ["<html>oops</html>", '{"nodata": 1}', "[1,2]"])
+def test_garbage_answers_are_transport_errors(client, wire, body):
+    wire.get(f"{BASE}/items/c", body=body, status=200)
+    with pytest.raises(DirectusTransportError):
+        client.find_items("c")
+
+
+def test_count_items_uses_aggregate(client, wire):
+    wire.get(
+        f"{BASE}/items/c",
+        match=[matchers.query_param_matcher({"aggregate[count]": "*"})],
+        json={"data": [{"count": "42"}]},
+    )
+    assert client.count_items("c") == 42
