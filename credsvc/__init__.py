@@ -27,7 +27,7 @@ class Services:
 
 def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     """Build the app from `environ` (default: os.environ); raises ConfigError when invalid."""
-    from credsvc import api, errors, logs
+    from credsvc import api, cli, errors, logs
 
     config = Config.from_env(environ)
     app = Flask(__name__)
@@ -38,4 +38,5 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     logs.init_app(app, config.log_level)
     errors.init_app(app)
     api.init_app(app)
+    cli.init_app(app)
     return app

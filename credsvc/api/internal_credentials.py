@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 from flask import Blueprint
 
-from credsvc import cookies, schemas
+from credsvc import cookies
+from credsvc.schemas import credentials as schemas
 from credsvc.api import load_body, no_store, services
 from credsvc.auth import require_internal
 from credsvc.services import download_credentials, platform_sessions, profiles

@@ -360,7 +360,7 @@ def test_store_platform_session_and_get(client, app, directus_wire):
     stored = sent_json(post)
     assert COOKIE["value"] not in json.dumps(stored) and stored["cookie_count"] == 1
 
-    directus_wire.replace("GET", PS, json={"data": [{
+    directus_wire.get(PS, json={"data": [{
         "id": body["id"], "platform": "instagram", "captured_at": "2026-01-15T10:30:00.000Z",
         "expires_at": None, "user_agent": "Mozilla/5.0",
         "encrypted_cookies": stored["encrypted_cookies"]}]})

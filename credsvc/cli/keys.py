@@ -1,0 +1,5 @@
+"""`flask keys ...` commands."""
+
+import click
+
+group = click.Group("keys", help="keys commands")
