@@ -6,17 +6,30 @@ decrypted credentials.
 
 from datetime import UTC, datetime
 
-from flask import Blueprint
+from flask import Blueprint, g
 
 from credsvc import cookies
-from credsvc.schemas import credentials as schemas
 from credsvc.api import load_body, no_store, services
 from credsvc.auth import require_internal
+from credsvc.schemas import credentials as schemas
 from credsvc.services import download_credentials, platform_sessions, profiles
+from credsvc.services.audit import audited
 
 bp = Blueprint("internal_credentials", __name__, url_prefix="/api/credentials")
 bp.before_request(require_internal)
 bp.after_request(no_store)
+
+
+def audit(app, action: str, collection: str, target_id: str):
+    """Every decrypting read leaves an audit row (target: the record asked for)."""
+    return audited(
+        app.directus,
+        actor=g.actor,
+        action=action,
+        target_collection=collection,
+        target_id=target_id,
+        request_id=g.get("request_id"),
+    )
 
 
 @bp.post("/store")
@@ -36,7 +49,8 @@ def reveal():
     body = load_body(schemas.reveal)
     app = services()
     profile_id = body["creatorProfileId"]
-    credentials = profiles.reveal_credentials(app.directus, app.keyring, profile_id)
+    with audit(app, "reveal", profiles.COLLECTION, profile_id):
+        credentials = profiles.reveal_credentials(app.directus, app.keyring, profile_id)
     return {"success": True, "creatorProfileId": profile_id, "credentials": credentials}
 
 
@@ -45,7 +59,10 @@ def reveal_download_cred():
     """Decrypt a download credential; `format` converts cookie files for yt-dlp/Playwright."""
     body = load_body(schemas.reveal_download_cred)
     app = services()
-    record = download_credentials.reveal_download_credential(app.directus, app.keyring, body["id"])
+    with audit(app, "reveal-download-cred", download_credentials.COLLECTION, body["id"]):
+        record = download_credentials.reveal_download_credential(
+            app.directus, app.keyring, body["id"]
+        )
     return {"success": True, **download_credentials.present(record, body.get("format", "json"))}
 
 
@@ -54,18 +71,29 @@ def get_platform_session():
     """The newest non-revoked session's cookies for (profile, platform)."""
     body = load_body(schemas.get_platform_session)
     app = services()
-    record, session_cookies = platform_sessions.get_platform_session(
-        app.directus, app.keyring, body["creator_profile_id"], body["platform"]
-    )
+    profile_id = body["creator_profile_id"]
+    with audit(app, "get-platform-session", platform_sessions.COLLECTION, profile_id):
+        record, session_cookies = platform_sessions.get_platform_session(
+            app.directus, app.keyring, profile_id, body["platform"]
+        )
     fmt = body.get("format", "json")
+    converted = cookies.render(session_cookies, fmt)
     return {
         "success": True,
         "id": record["id"],
         "platform": record["platform"],
-        "cookies": cookies.render(session_cookies, fmt),
+        "cookies": converted.output,
         "format": fmt,
         "captured_at": record["captured_at"],
         "expires_at": record["expires_at"],
         "user_agent": record["user_agent"],
         "expired": platform_sessions.is_expired(record, session_cookies, datetime.now(UTC)),
+        **problems_of(converted),
     }
+
+
+def problems_of(converted: cookies.Conversion) -> dict:
+    """What a format could not represent (never values), only when there is something."""
+    if not converted.problems:
+        return {}
+    return {"problems": [problem.as_dict() for problem in converted.problems]}

@@ -5,9 +5,9 @@ Guard: a Directus user access token. Ownership always comes from the token (g.us
 
 from flask import Blueprint, g
 
-from credsvc.schemas import credentials as schemas
 from credsvc.api import load_body, no_store, services
 from credsvc.auth import require_user
+from credsvc.schemas import credentials as schemas
 from credsvc.services import download_credentials, platform_sessions, profiles
 
 bp = Blueprint("user_credentials", __name__, url_prefix="/api/credentials")

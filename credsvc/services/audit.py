@@ -1,13 +1,17 @@
 """The audit trail of decrypting reads: who asked, for what, when, with what outcome.
 
 Rows go to the `audit_log` collection and never carry a credential value. Auditing fails
-closed: when the row cannot be written, the decrypted value is not handed out either.
+closed: when the row for a successful read cannot be written, the value is not handed out.
 """
 
 from __future__ import annotations
 
-from credsvc.directus import DirectusClient
-from credsvc.services import utc_now
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from credsvc.crypto import CryptoError
+from credsvc.directus import DirectusClient, DirectusError
+from credsvc.services import DomainError, utc_now
 
 COLLECTION = "audit_log"
 
@@ -37,3 +41,31 @@ def record_access(
         "request_id": request_id,
     }
     directus.create_item(COLLECTION, row)
+
+
+def outcome_of(exc: BaseException) -> str:
+    if isinstance(exc, DomainError):
+        return exc.kind
+    if isinstance(exc, CryptoError):
+        return "decrypt_failed"
+    if isinstance(exc, DirectusError):
+        return "upstream_error"
+    return "error"
+
+
+@contextmanager
+def audited(directus: DirectusClient, **fields) -> Iterator[None]:
+    """Record the outcome of the decrypting read inside the block.
+
+    Success is recorded before the caller can return the value (a failed write raises);
+    a failure is recorded on a best-effort basis and the original error propagates.
+    """
+    try:
+        yield
+    except Exception as exc:
+        try:
+            record_access(directus, outcome=outcome_of(exc), **fields)
+        except DirectusError:
+            pass  # Directus is likely the reason we failed; the original error matters more.
+        raise
+    record_access(directus, outcome="ok", **fields)

@@ -78,7 +78,8 @@ def present(record: dict[str, Any], fmt: str) -> dict[str, Any]:
         return {**out, "credentials": credentials, "ytdlp_options": options}
     if fmt in ("netscape", "playwright") and auth_type == "cookies":
         jar = cookies.parse_netscape(credentials["cookies_netscape"])
-        rendered = cookies.render(jar, fmt)
+        converted = cookies.render(jar, fmt)
         key = "cookies_netscape" if fmt == "netscape" else "cookies"
-        return {**out, "credentials": {key: rendered}}
+        problems = [problem.as_dict() for problem in converted.problems]
+        return {**out, "credentials": {key: converted.output}, "problems": problems}
     raise DomainError("invalid", f"format {fmt!r} is not available for auth_type {auth_type!r}")

@@ -24,6 +24,16 @@ NETSCAPE = (
 )
 
 
+AUDIT = f"{DIRECTUS}/items/audit_log"
+
+
+@pytest.fixture(autouse=True)
+def audit_rows(directus_wire):
+    """Audit writes of decrypting reads; returns the rows sent."""
+    call = directus_wire.post(AUDIT, json={"data": {}})
+    return lambda: [json.loads(c.request.body) for c in call.calls]
+
+
 def keyring(app):
     return app.extensions["credsvc"].keyring
 
@@ -218,12 +228,41 @@ def test_reveal_without_credentials(client, directus_wire):
     assert_error(response, 404, "No encrypted_credentials found")
 
 
-def test_reveal_tampered_value_is_clean_500(client, directus_wire):
+def test_reveal_tampered_value_is_clean_500(client, directus_wire, audit_rows):
     directus_wire.get(PC, json={"data": [{"id": PROFILE, "encrypted_credentials": "a:b:c"}]})
     response = client.post(
         "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
     )
     assert_error(response, 500, "Stored credentials could not be decrypted")
+    [row] = audit_rows()
+    assert (row["action"], row["outcome"], row["target_id"]) == ("reveal", "decrypt_failed", PROFILE)
+
+
+def test_reveal_is_audited_without_values(client, directus_wire, audit_rows):
+    key = bytes.fromhex(TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"])
+    directus_wire.get(PC, json={"data": [{"id": PROFILE,
+                                          "encrypted_credentials": encrypt_json(CREDS, key)}]})
+    response = client.post(
+        "/api/credentials/reveal", headers={**INTERNAL_HEADERS, "X-Request-ID": "req-42"},
+        json={"creatorProfileId": PROFILE},
+    )
+    assert response.status_code == 200
+    [row] = audit_rows()
+    assert row["actor"] == "internal" and row["outcome"] == "ok"
+    assert row["target_collection"] == "platform_connections" and row["request_id"] == "req-42"
+    assert "MySecurePass123!" not in json.dumps(row)
+
+
+def test_reveal_fails_closed_when_audit_cannot_be_written(client, directus_wire):
+    key = bytes.fromhex(TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"])
+    directus_wire.get(PC, json={"data": [{"id": PROFILE,
+                                          "encrypted_credentials": encrypt_json(CREDS, key)}]})
+    directus_wire.replace("POST", AUDIT, status=503, json={"errors": []})
+    response = client.post(
+        "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
+    )
+    assert_error(response, 502)
+    assert "MySecurePass123!" not in response.get_data(as_text=True)
 
 
 def test_reveal_missing_profile_and_store_missing_profile(client, directus_wire):
@@ -375,7 +414,7 @@ def test_store_platform_session_and_get(client, app, directus_wire):
     [cookie] = got["cookies"]
     for key in ("name", "value", "domain", "path", "expires", "httpOnly", "secure"):
         assert cookie[key] == COOKIE[key]
-    query = directus_wire.calls[-1].request.url
+    query = next(c.request.url for c in directus_wire.calls[::-1] if c.request.method == "GET")
     assert "revoked_at" in query and "_null" in query and "-captured_at" in query
 
 
