@@ -1,6 +1,7 @@
 """HTTP layer: one blueprint per audience and resource family, each with one guard.
 
     health                  /healthz /readyz                       no auth
+    openapi                 /openapi.json                          no auth
     user_credentials        /api/credentials/*  (5 endpoints)      Directus user JWT
     internal_credentials    /api/credentials/*  (4 endpoints)      X-RBAC-SYNC-SECRET
 """
@@ -70,8 +71,9 @@ def no_store(response):
 
 
 def init_app(app: Flask) -> None:
-    from credsvc.api import health, internal_credentials, user_credentials
+    from credsvc.api import health, internal_credentials, openapi, user_credentials
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(user_credentials.bp)
     app.register_blueprint(internal_credentials.bp)
