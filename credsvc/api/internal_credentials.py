@@ -96,4 +96,4 @@ def problems_of(converted: cookies.Conversion) -> dict:
     """What a format could not represent (never values), only when there is something."""
     if not converted.problems:
         return {}
-    return {"problems": [problem.as_dict() for problem in converted.problems]}
+    return {"problems": converted.problems_as_json()}

@@ -80,6 +80,9 @@ def present(record: dict[str, Any], fmt: str) -> dict[str, Any]:
         jar = cookies.parse_netscape(credentials["cookies_netscape"])
         converted = cookies.render(jar, fmt)
         key = "cookies_netscape" if fmt == "netscape" else "cookies"
-        problems = [problem.as_dict() for problem in converted.problems]
-        return {**out, "credentials": {key: converted.output}, "problems": problems}
+        return {
+            **out,
+            "credentials": {key: converted.output},
+            "problems": converted.problems_as_json(),
+        }
     raise DomainError("invalid", f"format {fmt!r} is not available for auth_type {auth_type!r}")

@@ -1,0 +1,26 @@
+"""gunicorn settings, read automatically from the working directory (Procfile and make run).
+
+Command-line flags (e.g. --bind in the Procfile) override these. The access log is one JSON
+object a line with the request id and the path WITHOUT its query string, so nothing a client
+put in a URL by mistake reaches the logs.
+"""
+
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '3001')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = "gthread"
+# A worker stuck longer than this is replaced; Directus calls time out well before it.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 10
+keepalive = 5
+# Limits on the request line and headers (bodies are capped by MAX_CONTENT_LENGTH in the app).
+limit_request_line = 4094
+limit_request_field_size = 8190
+accesslog = "-"
+errorlog = "-"
+access_log_format = (
+    '{"ts":"%(t)s","logger":"gunicorn.access","method":"%(m)s","path":"%(U)s",'
+    '"status":%(s)s,"bytes":"%(B)s","duration_us":%(D)s,"request_id":"%({x-request-id}o)s"}'
+)
