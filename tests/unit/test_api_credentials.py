@@ -511,3 +511,101 @@ def test_upstream_server_or_token_problems_are_502(client, directus_wire, status
         "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
     )
     assert_error(response, expected)
+
+
+# -- cookie formats on the way in and out -----------------------------------------------------
+
+CHROME_COOKIE = {"name": "sessionid", "value": "chrome-value", "domain": ".instagram.com",
+                 "path": "/", "expirationDate": 1924992000.5, "hostOnly": False,
+                 "httpOnly": True, "secure": True, "sameSite": "no_restriction",
+                 "session": False, "storeId": "0"}
+
+
+def stored_session(client, app, directus_wire, cookie):
+    directus_wire.get(PC, json={"data": [profile_row()]})
+    post = directus_wire.post(PS, json={"data": {}})
+    response = client.post(
+        "/api/credentials/store-platform-session", headers=user_headers(OWNER),
+        json={"creator_profile_id": PROFILE, "platform": "instagram", "cookies": [cookie]},
+    )
+    assert response.status_code == 200, response.get_json()
+    stored = sent_json(post)
+    session_id = response.get_json()["id"]
+    directus_wire.get(PS, json={"data": [{
+        "id": session_id, "platform": "instagram", "captured_at": "2026-01-15T10:30:00.000Z",
+        "expires_at": None, "user_agent": None, "encrypted_cookies": stored["encrypted_cookies"]}]})
+    return session_id
+
+
+def get_session(client, fmt):
+    return client.post(
+        "/api/credentials/get-platform-session", headers=INTERNAL_HEADERS,
+        json={"creator_profile_id": PROFILE, "platform": "instagram", "format": fmt},
+    ).get_json()
+
+
+def test_chrome_cookies_are_stored_normalized(client, app, directus_wire):
+    stored_session(client, app, directus_wire, CHROME_COOKIE)
+    [cookie] = get_session(client, "json")["cookies"]
+    assert cookie["name"] == "sessionid" and cookie["value"] == "chrome-value"
+    assert cookie["domain"] == ".instagram.com" and cookie["httpOnly"] is True
+    assert cookie["expires"] == 1924992000.5 and cookie["sameSite"] == "None"
+    assert "expirationDate" not in cookie and "storeId" not in cookie
+
+
+def test_session_in_playwright_and_netscape_formats(client, app, directus_wire):
+    stored_session(client, app, directus_wire, CHROME_COOKIE)
+    playwright = get_session(client, "playwright")
+    assert playwright["format"] == "playwright"
+    [cookie] = playwright["cookies"]
+    assert cookie["sameSite"] == "None" and cookie["secure"] is True
+    assert cookie["expires"] > 0
+    netscape = get_session(client, "netscape")["cookies"]
+    assert netscape.startswith("# Netscape HTTP Cookie File")
+    assert "#HttpOnly_.instagram.com\tTRUE\t/\tTRUE\t1924992000\tsessionid\tchrome-value" in netscape
+
+
+def test_expired_session_is_flagged(client, app, directus_wire):
+    stored_session(client, app, directus_wire, dict(COOKIE, expires=1_000_000_000))
+    assert get_session(client, "json")["expired"] is True
+
+
+def test_unknown_format_is_400(client, directus_wire):
+    response = client.post(
+        "/api/credentials/get-platform-session", headers=INTERNAL_HEADERS,
+        json={"creator_profile_id": PROFILE, "platform": "instagram", "format": "har"},
+    )
+    assert_error(response, 400)
+    assert response.get_json()["error"].startswith("format:")
+
+
+def test_bad_netscape_line_is_named(client, directus_wire):
+    bad = "# Netscape HTTP Cookie File\n.youtube.com\tTRUE\t/\tTRUE\t0\tSID\n"
+    response = client.post(
+        "/api/credentials/create-download-cred", headers=user_headers(OWNER),
+        json={"platform": "youtube", "creator_profile_id": PROFILE, "auth_type": "cookies",
+              "credentials": {"cookies_netscape": bad}},
+    )
+    assert_error(response, 400,
+                 "credentials: cookies_netscape line 2: expected 7 TAB-separated fields, found 6")
+
+
+def test_download_cookies_as_playwright(client, directus_wire):
+    directus_wire.get(PC, json={"data": [profile_row()]})
+    post = directus_wire.post(DC, json={"data": {}})
+    created = client.post(
+        "/api/credentials/create-download-cred", headers=user_headers(OWNER),
+        json={"platform": "youtube", "creator_profile_id": PROFILE, "auth_type": "cookies",
+              "credentials": {"cookies_netscape": NETSCAPE}},
+    ).get_json()
+    directus_wire.get(DC, json={"data": [{
+        "id": created["id"], "platform": "youtube", "auth_type": "cookies", "username": None,
+        "encrypted_credentials": sent_json(post)["encrypted_credentials"]}]})
+    body = client.post(
+        "/api/credentials/reveal-download-cred", headers=INTERNAL_HEADERS,
+        json={"id": created["id"], "format": "playwright"},
+    ).get_json()
+    [cookie] = body["credentials"]["cookies"]
+    assert (cookie["name"], cookie["value"], cookie["domain"]) == ("SID", "sid-value-123",
+                                                                   ".youtube.com")
+    assert body["problems"] == []
