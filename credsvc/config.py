@@ -11,7 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from credsvc.crypto import Keyring, KeyringError, keyring_from_settings
+from credsvc.crypto import (
+    CryptoError,
+    Keyring,
+    KeyringError,
+    Sealer,
+    TransitClient,
+    TransitKey,
+    keyring_from_settings,
+    parse_public_key,
+)
 
 
 class ConfigError(RuntimeError):
@@ -19,6 +28,13 @@ class ConfigError(RuntimeError):
 
 
 MIN_SECRET_LENGTH = 16
+MODES = ("full", "ingest")
+# In ingest mode the process must hold nothing that decrypts.
+DECRYPTING_SETTINGS = (
+    "CREDENTIALS_ENCRYPTION_KEY",
+    "CREDENTIALS_KEYS",
+    "CREDENTIALS_INGEST_PRIVATE_KEY",
+)
 
 
 @dataclass(frozen=True)
@@ -27,7 +43,8 @@ class Config:
     directus_token: str
     directus_secret: str
     rbac_sync_secrets: tuple[bytes, ...]
-    keyring: Keyring
+    keyring: Keyring | Sealer
+    mode: str = "full"
     max_content_length: int = 1024 * 1024
     directus_timeout: tuple[float, float] = (3.05, 10.0)
     jwt_leeway: int = 10
@@ -40,21 +57,17 @@ class Config:
         previous = env.get("RBAC_SYNC_SECRET_PREVIOUS", "").strip()
         if previous:
             secrets.append(_required_secret(env, "RBAC_SYNC_SECRET_PREVIOUS").encode())
-        try:
-            keyring = keyring_from_settings(
-                env.get("CREDENTIALS_ENCRYPTION_KEY", ""),
-                keys=env.get("CREDENTIALS_KEYS", ""),
-                active=env.get("CREDENTIALS_ACTIVE_KEY", ""),
-                min_decrypt=env.get("CREDENTIALS_MIN_DECRYPT_KEY", ""),
-            )
-        except KeyringError as exc:
-            raise ConfigError(str(exc)) from None
+        mode = env.get("CREDSVC_MODE", "").strip().lower() or "full"
+        if mode not in MODES:
+            raise ConfigError(f"CREDSVC_MODE must be one of {', '.join(MODES)}, got {mode!r}")
+        keyring = _ingest_sealer(env) if mode == "ingest" else _keyring(env)
         return cls(
             directus_url=_url(env, "DIRECTUS_URL"),
             directus_token=_required(env, "DIRECTUS_TOKEN"),
             directus_secret=_required_secret(env, "DIRECTUS_SECRET"),
             rbac_sync_secrets=tuple(secrets),
             keyring=keyring,
+            mode=mode,
             max_content_length=_positive_int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),
             directus_timeout=(
                 _positive_float(env, "DIRECTUS_TIMEOUT_CONNECT", 3.05),
@@ -63,6 +76,67 @@ class Config:
             jwt_leeway=_positive_int(env, "JWT_LEEWAY_SECONDS", 10, allow_zero=True),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
         )
+
+
+def _keyring(env: Mapping[str, str]) -> Keyring:
+    """The full keyring: local keys, an optional transit key, optional ingest private keys."""
+    try:
+        return keyring_from_settings(
+            env.get("CREDENTIALS_ENCRYPTION_KEY", ""),
+            keys=env.get("CREDENTIALS_KEYS", ""),
+            active=env.get("CREDENTIALS_ACTIVE_KEY", ""),
+            min_decrypt=env.get("CREDENTIALS_MIN_DECRYPT_KEY", ""),
+            transit_key=_transit_key(env),
+            ingest_private=env.get("CREDENTIALS_INGEST_PRIVATE_KEY", ""),
+            ingest_key_id=env.get("CREDENTIALS_INGEST_KEY_ID", ""),
+        )
+    except KeyringError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _transit_key(env: Mapping[str, str]) -> TransitKey | None:
+    """CREDENTIALS_TRANSIT_ADDR / _TOKEN / _KEY (/ _MOUNT, default "transit"), all or none."""
+    names = ("CREDENTIALS_TRANSIT_ADDR", "CREDENTIALS_TRANSIT_TOKEN", "CREDENTIALS_TRANSIT_KEY")
+    given = [name for name in names if env.get(name, "").strip()]
+    if not given:
+        return None
+    if len(given) != len(names):
+        missing = ", ".join(name for name in names if name not in given)
+        raise ConfigError(f"{missing} must be set together with {', '.join(given)}")
+    client = TransitClient(
+        _url(env, "CREDENTIALS_TRANSIT_ADDR"),
+        env["CREDENTIALS_TRANSIT_TOKEN"].strip(),
+        env["CREDENTIALS_TRANSIT_KEY"].strip(),
+        mount=env.get("CREDENTIALS_TRANSIT_MOUNT", "").strip() or "transit",
+    )
+    return TransitKey(client)
+
+
+def _ingest_sealer(env: Mapping[str, str]) -> Keyring | Sealer:
+    """CREDSVC_MODE=ingest: a public key (or an encrypt-only transit token), nothing that
+    decrypts. Any decrypting setting is refused so a mix-up cannot weaken the deployment."""
+    present = [name for name in DECRYPTING_SETTINGS if env.get(name, "").strip()]
+    if present:
+        raise ConfigError(f"CREDSVC_MODE=ingest must not be given {', '.join(present)}")
+    public = env.get("CREDENTIALS_INGEST_PUBLIC_KEY", "").strip()
+    transit_key = _transit_key(env)
+    if public and transit_key:
+        raise ConfigError("CREDSVC_MODE=ingest takes CREDENTIALS_INGEST_PUBLIC_KEY or "
+                          "CREDENTIALS_TRANSIT_*, not both")
+    key_id = env.get("CREDENTIALS_INGEST_KEY_ID", "").strip() or "i1"
+    if transit_key:
+        # The transit token's policy is what keeps this side from decrypting.
+        key_id = env.get("CREDENTIALS_ACTIVE_KEY", "").strip() or "transit"
+        try:
+            return Keyring([(key_id, transit_key)], active=key_id, encrypt_only=True)
+        except KeyringError as exc:
+            raise ConfigError(str(exc)) from None
+    if not public:
+        raise ConfigError("CREDSVC_MODE=ingest needs CREDENTIALS_INGEST_PUBLIC_KEY")
+    try:
+        return Sealer(key_id, parse_public_key(public))
+    except CryptoError as exc:
+        raise ConfigError(f"CREDENTIALS_INGEST_PUBLIC_KEY / _KEY_ID: {exc}") from None
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

@@ -77,12 +77,16 @@ class DirectusClient:
         retry = Retry(
             total=get_retries,
             connect=get_retries,
-            read=0,
+            # False, not 0: 0 wraps a read timeout in MaxRetryError, which requests turns
+            # into a ConnectionError (502); False re-raises it as a ReadTimeout (504).
+            read=False,
             other=0,
             status=get_retries,
             status_forcelist=(502, 503),
             allowed_methods=frozenset({"GET"}),
             backoff_factor=0.05,
+            # A Retry-After (e.g. 30 s on a 503) would hold the worker far past the timeout.
+            respect_retry_after_header=False,
             raise_on_status=False,
         )
         adapter = HTTPAdapter(max_retries=retry, pool_maxsize=pool_size)

@@ -14,7 +14,7 @@ Other sources, mapped in `to_api_error`:
     werkzeug HTTPException          its own status (404 route, 405, 413 ...)
     DirectusResponseError           caller-caused 4xx -> same status,
                                     "Directus <status> <path>: <body>"
-                                    anything else -> 502
+                                    anything else -> 502 "Directus <status> <path>" (no body)
     DirectusTimeout                 504
     DirectusTransportError          502
     CryptoError                     500 "Stored credentials could not be decrypted"
@@ -97,8 +97,10 @@ def to_api_error(exc: BaseException) -> ApiError:
         status = exc.code or 500
         return ApiError(HTTP_MESSAGES.get(status, exc.name), status)
     if isinstance(exc, DirectusResponseError):
-        status = exc.status if exc.status in CALLER_CAUSED_UPSTREAM else 502
-        return ApiError(str(exc), status)
+        if exc.status in CALLER_CAUSED_UPSTREAM:
+            return ApiError(str(exc), exc.status)
+        # Directus's own failure: its body may carry internals (stack traces, SQL); not relayed.
+        return ApiError(f"Directus {exc.status} {exc.path}", 502)
     if isinstance(exc, DirectusTimeout):
         return ApiError("Directus did not answer in time", 504)
     if isinstance(exc, DirectusError):

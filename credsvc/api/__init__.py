@@ -4,6 +4,8 @@
     openapi                 /openapi.json                          no auth
     user_credentials        /api/credentials/*  (5 endpoints)      Directus user JWT
     internal_credentials    /api/credentials/*  (4 endpoints)      X-RBAC-SYNC-SECRET
+    end_users               /v1/end-users/{endUserId}/credentials  business API key
+    workers                 /api/end-user-credentials/reveal       X-RBAC-SYNC-SECRET
 """
 
 from __future__ import annotations
@@ -71,9 +73,18 @@ def no_store(response):
 
 
 def init_app(app: Flask) -> None:
-    from credsvc.api import health, internal_credentials, openapi, user_credentials
+    from credsvc.api import (
+        end_users,
+        health,
+        internal_credentials,
+        openapi,
+        user_credentials,
+        workers,
+    )
 
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(user_credentials.bp)
     app.register_blueprint(internal_credentials.bp)
+    app.register_blueprint(end_users.bp)
+    app.register_blueprint(workers.bp)

@@ -1,5 +1,166 @@
-"""`flask keys ...` commands."""
+"""`flask keys ...`: key status, rewrap after a rotation, and key generation.
+
+    flask --app wsgi keys status                  values per key id per collection
+    flask --app wsgi keys rewrap                  move every value to the active key
+    flask --app wsgi keys generate                a new 32-byte key for CREDENTIALS_KEYS
+    flask --app wsgi keys generate-ingest-keypair an X25519 pair for CREDSVC_MODE=ingest
+
+docs/key-management.md walks through a rotation with these commands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
 
 import click
+from flask import current_app
+from flask.cli import AppGroup
 
-group = click.Group("keys", help="keys commands")
+from credsvc.crypto import Keyring, generate_keypair
+from credsvc.directus import DirectusError, DirectusResponseError
+from credsvc.services import keys as key_service
+
+group = AppGroup("keys", help="Key status, rewrap after a rotation, key generation.")
+
+
+def _services():
+    return current_app.extensions["credsvc"]
+
+
+def _collections(only: str | None) -> list[tuple[str, str]]:
+    try:
+        return key_service.encrypted_fields(only)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--collection") from None
+
+
+def _describe(keyring: Keyring, key_id: str) -> str:
+    if key_id == keyring.active_key_id:
+        return "active"
+    if key_id in (key_service.UNKNOWN,):
+        return "not a credsvc ciphertext"
+    if key_id == "legacy":
+        return "legacy format (no key id): needs rewrap"
+    if key_id in keyring.usable_key_ids:
+        return "decryptable, needs rewrap"
+    if key_id in keyring.key_ids:
+        return "below CREDENTIALS_MIN_DECRYPT_KEY: unreadable"
+    return "key not configured: unreadable"
+
+
+@group.command("status")
+@click.option("--collection", help="Only this collection.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def status(collection: str | None, as_json: bool) -> None:
+    """Count stored values per key id in every encrypted collection."""
+    services = _services()
+    keyring = services.keyring
+    fields = _collections(collection)
+    counts: dict[str, dict[str, int]] = {}
+    errors: dict[str, str] = {}
+    for coll, _fld in fields:
+        try:
+            counts.update(key_service.key_status(services.directus, keyring, coll))
+        except DirectusError as exc:
+            errors[coll] = _upstream(exc)
+    if as_json:
+        click.echo(json.dumps({"active": keyring.active_key_id, "counts": counts,
+                               "errors": errors}, indent=2))
+    else:
+        click.echo(f"active key: {keyring.active_key_id}   configured: "
+                   f"{', '.join(keyring.key_ids)}")
+        click.echo(f"{'collection':<24} {'key id':<10} {'values':>8}  state")
+        for coll, _fld in fields:
+            if coll in errors:
+                click.echo(f"{coll:<24} {'-':<10} {'-':>8}  ERROR: {errors[coll]}")
+                continue
+            if not counts[coll]:
+                click.echo(f"{coll:<24} {'-':<10} {0:>8}  (no values)")
+            for key_id, count in counts[coll].items():
+                click.echo(f"{coll:<24} {key_id:<10} {count:>8}  {_describe(keyring, key_id)}")
+        totals: dict[str, int] = {}
+        for per_key in counts.values():
+            for key_id, count in per_key.items():
+                totals[key_id] = totals.get(key_id, 0) + count
+        click.echo("total: " + (", ".join(f"{k}={v}" for k, v in sorted(totals.items()))
+                                or "no values"))
+        retired = [k for k in keyring.key_ids if k != keyring.active_key_id
+                   and not totals.get(k) and not errors]
+        if retired:
+            click.echo("no values left under: " + ", ".join(retired)
+                       + " (safe to retire once every instance runs the new config)")
+    if errors:
+        sys.exit(1)
+
+
+@group.command("rewrap")
+@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 1000),
+              help="Rows per Directus batch PATCH.")
+@click.option("--collection", help="Only this collection.")
+@click.option("--strategy", type=click.Choice(key_service.STRATEGIES), default="batch",
+              show_default=True,
+              help="batch: guarded batch PATCH; record: one conditional PATCH per row "
+                   "(narrower race window, slower).")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar (default: when stderr is a terminal).")
+def rewrap(batch_size: int, collection: str | None, strategy: str,
+           progress: bool | None) -> None:
+    """Re-encrypt every stored value under the active key; resumable, safe to rerun."""
+    services = _services()
+    keyring = services.keyring
+    if not getattr(keyring, "can_decrypt", False):
+        raise click.ClickException("This deployment cannot decrypt (CREDSVC_MODE=ingest)")
+    show = sys.stderr.isatty() if progress is None else progress
+    click.echo(f"rewrapping to {keyring.active_key_id} ({keyring.active_prefix}...), "
+               f"batch size {batch_size}, strategy {strategy}")
+    problems = 0
+    for coll, fld in _collections(collection):
+        try:
+            total = key_service.pending_count(services.directus, keyring, coll, fld)
+            with click.progressbar(length=total, label=f"{coll:<24}", file=sys.stderr,
+                                   show_pos=True, show_eta=True) as bar:
+                def advance(n: int, bar=bar) -> None:
+                    if show:
+                        bar.update(n)
+
+                result = key_service.rewrap_collection(
+                    services.directus, keyring, coll, fld, batch_size=batch_size,
+                    strategy=strategy, progress=advance)
+        except DirectusError as exc:
+            click.echo(f"{coll}: ERROR {_upstream(exc)}; nothing more done here, rerun later")
+            problems += 1
+            continue
+        click.echo(f"{coll}: selected {total}, rewrapped {result.rewrapped}, "
+                   f"skipped (changed during the job) {result.skipped_changed}, "
+                   f"failed {result.failed}")
+        if result.failed_ids:
+            problems += 1
+            shown = ", ".join(result.failed_ids[:10])
+            more = f" and {result.failed - 10} more" if result.failed > 10 else ""
+            click.echo(f"  cannot decrypt here (wrong/retired key or tampered): {shown}{more}")
+    click.echo("done; rerun to pick up rows skipped because they changed, "
+               "then `flask keys status`")
+    if problems:
+        sys.exit(1)
+
+
+@group.command("generate")
+def generate() -> None:
+    """Print a new random 32-byte key (64 hex characters) for CREDENTIALS_KEYS."""
+    click.echo(os.urandom(32).hex())
+
+
+@group.command("generate-ingest-keypair")
+def generate_ingest_keypair() -> None:
+    """Print a new X25519 pair: the private key for workers, the public one for ingest."""
+    private, public = generate_keypair()
+    click.echo(f"CREDENTIALS_INGEST_PRIVATE_KEY={private}   # workers only")
+    click.echo(f"CREDENTIALS_INGEST_PUBLIC_KEY={public}    # the ingest deployment")
+
+
+def _upstream(exc: DirectusError) -> str:
+    if isinstance(exc, DirectusResponseError):
+        return f"Directus {exc.status} {exc.code or ''}".strip()
+    return type(exc).__name__

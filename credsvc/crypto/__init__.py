@@ -1,26 +1,55 @@
 """Encryption of credential values. Imports nothing from Flask.
 
-- `aesgcm`: the two ciphertext formats (legacy `iv:authTag:ciphertext` written by the Node
-  utility, and the versioned, record-bound `v2` format) over raw 32-byte keys.
+- `aesgcm`: AES-256-GCM and the local-key formats: legacy `iv:authTag:ciphertext` written by
+  the Node utility (readable forever) and the versioned, record-bound `v2`.
+- `sealed`: encrypt-only ingest, `v3`: HPKE (X25519, HKDF-SHA256, AES-256-GCM) to a public key;
+  `Sealer` is the ingest side's keyring, which can encrypt but never decrypt.
+- `transit`: `v4` envelope encryption under a root key held by OpenBao/Vault transit.
 - `keyring`: named keys, the active one, the minimum one allowed to decrypt, and the
   `RecordContext` that binds a ciphertext to its record. The rest of the code uses only this.
+
+docs/ciphertext-format.md specifies every format byte for byte.
+
+Exceptions:
+
+    ValueError
+    ├── CryptoError                 a value cannot be encrypted or decrypted here
+    │   └── DecryptionUnavailable   this process may not decrypt at all (HTTP 503)
+    │       ├── TransitDenied       the transit token lacks the permission
+    │       └── TransitUnavailable  transit unreachable or failing
+    └── KeyringError                the key settings are unusable (startup)
 """
 
-from credsvc.crypto.aesgcm import CryptoError, decrypt_json, encrypt_json, parse_key
+from credsvc.crypto.aesgcm import (
+    CryptoError,
+    DecryptionUnavailable,
+    decrypt_json,
+    encrypt_json,
+    parse_key,
+)
 from credsvc.crypto.keyring import (
     Keyring,
     KeyringError,
     RecordContext,
     keyring_from_settings,
 )
+from credsvc.crypto.sealed import Sealer, generate_keypair, parse_public_key
+from credsvc.crypto.transit import TransitClient, TransitKey, TransitUnavailable
 
 __all__ = [
     "CryptoError",
+    "DecryptionUnavailable",
     "Keyring",
     "KeyringError",
     "RecordContext",
+    "Sealer",
+    "TransitClient",
+    "TransitKey",
+    "TransitUnavailable",
     "decrypt_json",
     "encrypt_json",
+    "generate_keypair",
     "keyring_from_settings",
     "parse_key",
+    "parse_public_key",
 ]

@@ -1,12 +1,15 @@
-"""AES-256-GCM over JSON values, in the two on-disk formats credsvc reads.
+"""AES-256-GCM over JSON values, in the two local-key formats credsvc reads.
 
 Legacy (written by the Node utility `server/utils/credentialsCrypto.js`, readable forever):
     base64(iv) ":" base64(authTag) ":" base64(ciphertext)
     standard padded base64, 12-byte IV, 16-byte tag, no associated data.
 
-Versioned (every new write; specified byte for byte in docs/ciphertext-format.md):
+Versioned (every new write under a local key; docs/ciphertext-format.md specifies it):
     "v2" ":" key_id ":" base64(iv) ":" base64(authTag) ":" base64(ciphertext)
     with associated data binding the value to its key id and record (see `v2_aad`).
+
+The other formats (`v3` sealed to an ingest public key, `v4` transit envelope) live in
+`credsvc.crypto.sealed` and `credsvc.crypto.transit`; they reuse the helpers here.
 
 Parsing is strict; every failure raises `CryptoError` with a message that never contains key
 material or plaintext.
@@ -29,10 +32,20 @@ IV_BYTES = 12
 TAG_BYTES = 16
 V2_PREFIX = "v2"
 KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+AAD_DOMAIN = b"credsvc"
 
 
 class CryptoError(ValueError):
     """A value could not be encrypted or decrypted (malformed, tampered, or wrong key)."""
+
+
+class DecryptionUnavailable(CryptoError):
+    """This process holds no key that may decrypt (ingest mode, or a key service said no).
+
+    Not a statement about the stored value: the HTTP layer answers 503, not 500.
+    """
+
+    public_message = "This deployment cannot decrypt"
 
 
 def parse_key(text: str) -> bytes:
@@ -49,59 +62,95 @@ def parse_key(text: str) -> bytes:
     return key
 
 
-def _check_key(key: bytes) -> None:
+def check_key(key: bytes) -> None:
     if not isinstance(key, bytes | bytearray) or len(key) != KEY_BYTES:
         raise CryptoError("AES-256-GCM needs a 32-byte key")
 
 
-def _b64(data: bytes) -> str:
+def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _unb64(part: str, what: str, length: int | None = None) -> bytes:
+def unb64(part: str, what: str, length: int | None = None) -> bytes:
+    """Strict, canonical, padded standard base64 (one encoding per value: no malleability)."""
     try:
         data = base64.b64decode(part, validate=True)
     except (binascii.Error, ValueError):
         raise CryptoError(f"malformed ciphertext: {what} is not valid base64") from None
-    if _b64(data) != part:
+    if b64(data) != part:
         raise CryptoError(f"malformed ciphertext: {what} is not canonical base64")
     if length is not None and len(data) != length:
         raise CryptoError(f"malformed ciphertext: {what} must be {length} bytes")
     return data
 
 
-def _serialize(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _seal(key: bytes, plaintext: bytes, aad: bytes | None) -> tuple[bytes, bytes, bytes]:
-    _check_key(key)
-    iv = os.urandom(IV_BYTES)
-    sealed = AESGCM(key).encrypt(iv, plaintext, aad)
-    return iv, sealed[-TAG_BYTES:], sealed[:-TAG_BYTES]
-
-
-def _open(key: bytes, iv: bytes, tag: bytes, ciphertext: bytes, aad: bytes | None) -> Any:
-    _check_key(key)
+def serialize(value: Any) -> bytes:
+    """Compact UTF-8 JSON; NaN and Infinity are refused (the Node side cannot parse them)."""
     try:
-        plaintext = AESGCM(key).decrypt(iv, ciphertext + tag, aad)
-    except InvalidTag:
-        raise CryptoError(
-            "ciphertext failed authentication (tampered, moved, or wrong key)"
-        ) from None
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise CryptoError(f"value is not JSON-serializable: {type(exc).__name__}") from None
+    return text.encode("utf-8")
+
+
+def deserialize(plaintext: bytes) -> Any:
     try:
         return json.loads(plaintext.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise CryptoError("decrypted value is not UTF-8 JSON") from None
 
 
+def seal(key: bytes, plaintext: bytes, aad: bytes | None) -> tuple[bytes, bytes, bytes]:
+    """AES-256-GCM with a fresh random 96-bit IV; returns (iv, tag, ciphertext)."""
+    check_key(key)
+    iv = os.urandom(IV_BYTES)
+    sealed = AESGCM(key).encrypt(iv, plaintext, aad)
+    return iv, sealed[-TAG_BYTES:], sealed[:-TAG_BYTES]
+
+
+def open_sealed(key: bytes, iv: bytes, tag: bytes, ciphertext: bytes, aad: bytes | None) -> bytes:
+    """Authenticate and decrypt; any failure is one CryptoError that says nothing more."""
+    check_key(key)
+    if len(iv) != IV_BYTES or len(tag) != TAG_BYTES:
+        raise CryptoError("malformed ciphertext: IV must be 12 bytes and tag 16 bytes")
+    try:
+        return AESGCM(key).decrypt(iv, ciphertext + tag, aad)
+    except InvalidTag:
+        raise CryptoError(
+            "ciphertext failed authentication (tampered, moved, or wrong key)"
+        ) from None
+
+
+def _open(key: bytes, iv: bytes, tag: bytes, ciphertext: bytes, aad: bytes | None) -> Any:
+    return deserialize(open_sealed(key, iv, tag, ciphertext, aad))
+
+
+def aad(fmt: str, key_id: str, context: str, *extra: str) -> bytes:
+    """Associated data, NUL-separated: b"credsvc", the format tag, the key id, any `extra`
+    parts (the v4 wrapped data key), then `context` (`RecordContext.encode()`, itself
+    "collection NUL record_id NUL field").
+
+    No part may contain NUL (key ids cannot; `RecordContext.encode` refuses NUL in its parts),
+    so the encoding is injective: two different contexts never give the same bytes.
+    """
+    if any("\x00" in part for part in (fmt, key_id, *extra)):
+        raise CryptoError("associated data parts must be NUL-free")
+    parts = (fmt, key_id, *extra, context)
+    return b"\x00".join((AAD_DOMAIN, *(part.encode("utf-8") for part in parts)))
+
+
+def check_key_id(key_id: str) -> None:
+    if not isinstance(key_id, str) or not KEY_ID_PATTERN.match(key_id):
+        raise CryptoError("key id must be 1-16 characters of A-Z a-z 0-9 _ -")
+
+
 # -- legacy three-part format ------------------------------------------------------------
 
 
 def encrypt_json(value: Any, key: bytes) -> str:
-    """Encrypt a JSON value into the legacy `iv:authTag:ciphertext` format."""
-    iv, tag, ciphertext = _seal(key, _serialize(value), None)
-    return ":".join((_b64(iv), _b64(tag), _b64(ciphertext)))
+    """Encrypt a JSON value into the legacy `iv:authTag:ciphertext` format (tests, tooling)."""
+    iv, tag, ciphertext = seal(key, serialize(value), None)
+    return ":".join((b64(iv), b64(tag), b64(ciphertext)))
 
 
 def split_legacy(token: str) -> tuple[bytes, bytes, bytes]:
@@ -110,9 +159,9 @@ def split_legacy(token: str) -> tuple[bytes, bytes, bytes]:
     parts = token.split(":")
     if len(parts) != 3:
         raise CryptoError("malformed ciphertext: expected 3 ':'-separated parts")
-    iv = _unb64(parts[0], "IV", IV_BYTES)
-    tag = _unb64(parts[1], "auth tag", TAG_BYTES)
-    ciphertext = _unb64(parts[2], "ciphertext")
+    iv = unb64(parts[0], "IV", IV_BYTES)
+    tag = unb64(parts[1], "auth tag", TAG_BYTES)
+    ciphertext = unb64(parts[2], "ciphertext")
     return iv, tag, ciphertext
 
 
@@ -129,26 +178,27 @@ def is_v2(token: str) -> bool:
 
 
 def v2_aad(key_id: str, context: str) -> bytes:
-    """Associated data: the format tag, the key id and the record context, NUL-separated."""
-    return b"\x00".join((b"credsvc", V2_PREFIX.encode(), key_id.encode(), context.encode()))
+    """b"credsvc\\0v2\\0<key_id>\\0<collection>\\0<record_id>\\0<field>" (context is NUL-joined)."""
+    return aad(V2_PREFIX, key_id, context)
 
 
 def encrypt_v2(value: Any, key_id: str, key: bytes, context: str) -> str:
-    if not KEY_ID_PATTERN.match(key_id):
-        raise CryptoError("key id must be 1-16 characters of A-Z a-z 0-9 _ -")
-    iv, tag, ciphertext = _seal(key, _serialize(value), v2_aad(key_id, context))
-    return ":".join((V2_PREFIX, key_id, _b64(iv), _b64(tag), _b64(ciphertext)))
+    check_key_id(key_id)
+    iv, tag, ciphertext = seal(key, serialize(value), v2_aad(key_id, context))
+    return ":".join((V2_PREFIX, key_id, b64(iv), b64(tag), b64(ciphertext)))
 
 
 def split_v2(token: str) -> tuple[str, bytes, bytes, bytes]:
+    if not isinstance(token, str):
+        raise CryptoError("malformed ciphertext: not a string")
     parts = token.split(":")
     if len(parts) != 5 or parts[0] != V2_PREFIX:
         raise CryptoError("malformed ciphertext: expected 'v2:key_id:iv:tag:ciphertext'")
     if not KEY_ID_PATTERN.match(parts[1]):
         raise CryptoError("malformed ciphertext: invalid key id")
-    iv = _unb64(parts[2], "IV", IV_BYTES)
-    tag = _unb64(parts[3], "auth tag", TAG_BYTES)
-    ciphertext = _unb64(parts[4], "ciphertext")
+    iv = unb64(parts[2], "IV", IV_BYTES)
+    tag = unb64(parts[3], "auth tag", TAG_BYTES)
+    ciphertext = unb64(parts[4], "ciphertext")
     return parts[1], iv, tag, ciphertext
 
 

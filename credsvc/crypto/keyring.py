@@ -1,27 +1,36 @@
-"""The keyring: named AES-256 keys, one active for writing, all usable ones for reading.
+"""The keyring: named keys, one active for writing, all usable ones for reading.
 
 Every stored ciphertext is bound to where it lives through a `RecordContext`
 (collection, record id, field); a value copied into another record or field fails to decrypt.
-Legacy three-part values (no key id, no binding) are tried against every usable key.
+Legacy three-part values (no key id, no binding) are tried against every usable local key.
 
-Settings (see README "Rotating keys"):
-    CREDENTIALS_ENCRYPTION_KEY   one key; joins the ring with id "k0"
-    CREDENTIALS_KEYS             "id:key,id:key" oldest first (key = 64 hex or base64)
+A ring entry is either a local AES-256 key (writes `v2`) or a transit key (root key in
+OpenBao/Vault, writes `v4`). Private keys of the encrypt-only ingest side (`v3`) can join the
+ring for reading only. docs/ciphertext-format.md specifies every format byte for byte.
+
+Settings (see docs/key-management.md):
+    CREDENTIALS_ENCRYPTION_KEY   one key; joins the ring first, with id "k0"
+    CREDENTIALS_KEYS             "id:key,id:key" oldest first (key = 64 hex or base64, or the
+                                 word `transit` for the transit key, see CREDENTIALS_TRANSIT_*)
     CREDENTIALS_ACTIVE_KEY       id that encrypts new writes (default: the newest key)
     CREDENTIALS_MIN_DECRYPT_KEY  keys listed before this id can no longer decrypt
+    CREDENTIALS_INGEST_PRIVATE_KEY   X25519 private key(s) that open `v3` values
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from credsvc.crypto import aesgcm
-from credsvc.crypto.aesgcm import CryptoError
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from credsvc.crypto import aesgcm, sealed, transit
+from credsvc.crypto.aesgcm import CryptoError, DecryptionUnavailable
 
 LEGACY_KEY_ID = "legacy"
 DEFAULT_KEY_ID = "k0"
+TRANSIT_MARKER = "transit"
 
 
 class KeyringError(ValueError):
@@ -30,7 +39,7 @@ class KeyringError(ValueError):
 
 @dataclass(frozen=True)
 class RecordContext:
-    """Where a ciphertext lives; it becomes the AES-GCM associated data."""
+    """Where a ciphertext lives; it becomes part of the AES-GCM associated data."""
 
     collection: str
     record_id: str
@@ -38,69 +47,159 @@ class RecordContext:
 
     def encode(self) -> str:
         for part in (self.collection, self.record_id, self.field):
-            if not part or "\x00" in part:
-                raise CryptoError("record context parts must be non-empty and NUL-free")
+            if not isinstance(part, str) or not part or "\x00" in part:
+                raise CryptoError("record context parts must be non-empty, NUL-free strings")
         return "\x00".join((self.collection, self.record_id, self.field))
 
 
+def like_patterns_collide(a: str, b: str) -> bool:
+    """Whether the SQL pattern `v2:<a>:%` can match a value under key `b`, or the reverse.
+
+    Directus turns `_starts_with` into SQL LIKE: `_` matches any character and SQLite compares
+    ASCII case-insensitively. The rewrap job selects rows with such a filter, so two configured
+    ids that collide under LIKE would let rows of one key hide behind the other.
+    """
+    if len(a) != len(b):
+        return False
+    return all(x == "_" or y == "_" or x.lower() == y.lower() for x, y in zip(a, b, strict=True))
+
+
 class Keyring:
-    def __init__(self, keys: Iterable[tuple[str, bytes]], active: str, min_decrypt: str = ""):
+    """Encrypts under the active key; decrypts with any usable key; never returns key bytes."""
+
+    def __init__(
+        self,
+        keys: Iterable[tuple[str, bytes | transit.TransitKey]],
+        active: str,
+        min_decrypt: str = "",
+        ingest_keys: Mapping[str, X25519PrivateKey] | None = None,
+        *,
+        encrypt_only: bool = False,
+    ):
+        # encrypt_only: an ingest deployment whose ring is a transit key; it refuses to decrypt
+        # before asking transit (whose policy would refuse too).
+        self.can_decrypt = not encrypt_only
         self._order: list[str] = []
-        self._keys: dict[str, bytes] = {}
+        self._keys: dict[str, bytes | transit.TransitKey] = {}
         for key_id, key in keys:
-            if not aesgcm.KEY_ID_PATTERN.match(key_id) or key_id == LEGACY_KEY_ID:
-                raise KeyringError(f"invalid key id {key_id!r}: use 1-16 of A-Z a-z 0-9 _ -")
-            if key_id in self._keys:
-                raise KeyringError(f"key id {key_id!r} is configured twice")
-            if len(key) != aesgcm.KEY_BYTES:
+            self._check_new_id(key_id)
+            if isinstance(key, transit.TransitKey):
+                self._keys[key_id] = key
+            elif isinstance(key, bytes | bytearray) and len(key) == aesgcm.KEY_BYTES:
+                if any(bytes(key) == other for other in self._keys.values()):
+                    raise KeyringError(f"key {key_id!r} repeats the material of another key id")
+                self._keys[key_id] = bytes(key)
+            else:
                 raise KeyringError(f"key {key_id!r} must be 32 bytes")
             self._order.append(key_id)
-            self._keys[key_id] = bytes(key)
+        self._ingest: dict[str, X25519PrivateKey] = {}
+        for key_id, private_key in (ingest_keys or {}).items():
+            self._check_new_id(key_id)
+            self._ingest[key_id] = private_key
         if not self._order:
             raise KeyringError("CREDENTIALS_ENCRYPTION_KEY is required but not set")
         if active not in self._keys:
             raise KeyringError(f"CREDENTIALS_ACTIVE_KEY {active!r} is not a configured key id")
-        self.active_key_id = active
-        first = self._order.index(min_decrypt) if min_decrypt else 0
         if min_decrypt and min_decrypt not in self._keys:
             raise KeyringError(f"CREDENTIALS_MIN_DECRYPT_KEY {min_decrypt!r} is not configured")
+        self.active_key_id = active
+        first = self._order.index(min_decrypt) if min_decrypt else 0
         self._usable = self._order[first:]
         if active not in self._usable:
             raise KeyringError("CREDENTIALS_ACTIVE_KEY is older than CREDENTIALS_MIN_DECRYPT_KEY")
 
+    def _check_new_id(self, key_id: str) -> None:
+        if not isinstance(key_id, str) or not aesgcm.KEY_ID_PATTERN.match(key_id):
+            raise KeyringError(f"invalid key id {key_id!r}: use 1-16 of A-Z a-z 0-9 _ -")
+        if key_id == LEGACY_KEY_ID:
+            raise KeyringError(f"key id {LEGACY_KEY_ID!r} is reserved for the legacy format")
+        known = [*getattr(self, "_order", []), *getattr(self, "_ingest", {})]
+        if key_id in known:
+            raise KeyringError(f"key id {key_id!r} is configured twice")
+        for other in known:
+            if like_patterns_collide(key_id, other):
+                raise KeyringError(
+                    f"key ids {other!r} and {key_id!r} are too similar (they differ only in "
+                    "letter case or '_'); pick ids that differ in a letter or digit"
+                )
+
+    def __repr__(self) -> str:
+        return (
+            f"Keyring(keys={self._order!r}, active={self.active_key_id!r}, "
+            f"usable={self._usable!r}, ingest={list(self._ingest)!r})"
+        )
+
     @property
     def key_ids(self) -> list[str]:
-        return list(self._order)
+        """Every configured id, oldest first (ingest private keys last)."""
+        return [*self._order, *self._ingest]
 
     @property
     def usable_key_ids(self) -> list[str]:
-        return list(self._usable)
+        return [*self._usable, *self._ingest]
+
+    @property
+    def active_prefix(self) -> str:
+        """How every value under the active key starts, e.g. "v2:k1:"."""
+        key = self._keys[self.active_key_id]
+        fmt = transit.V4_PREFIX if isinstance(key, transit.TransitKey) else aesgcm.V2_PREFIX
+        return f"{fmt}:{self.active_key_id}:"
 
     def encrypt(self, value: Any, context: RecordContext) -> str:
         """Encrypt a JSON value under the active key, bound to `context`."""
         key_id = self.active_key_id
-        return aesgcm.encrypt_v2(value, key_id, self._keys[key_id], context.encode())
+        key = self._keys[key_id]
+        if isinstance(key, transit.TransitKey):
+            return key.encrypt(value, key_id, context.encode())
+        return aesgcm.encrypt_v2(value, key_id, key, context.encode())
 
     def decrypt(self, token: str, context: RecordContext) -> Any:
-        """Decrypt a stored value (v2 bound to `context`, or legacy)."""
-        if aesgcm.is_v2(token):
-            key_id = aesgcm.split_v2(token)[0]
-            if key_id not in self._usable:
-                raise CryptoError(f"ciphertext uses key {key_id!r}, which cannot decrypt here")
-            return aesgcm.decrypt_v2(token, self._keys[key_id], context.encode())
+        """Decrypt a stored value (v2/v3/v4 bound to `context`, or legacy)."""
+        if not self.can_decrypt:
+            raise DecryptionUnavailable(DecryptionUnavailable.public_message)
+        key_id = self.key_id_of(token)
+        if key_id == LEGACY_KEY_ID:
+            return self._decrypt_legacy(token)
+        if sealed.is_v3(token):
+            if key_id not in self._ingest:
+                raise CryptoError(f"ciphertext uses ingest key {key_id!r}, not configured here")
+            return sealed.open_v3(token, self._ingest[key_id], context.encode())
+        if key_id not in self._usable:
+            raise CryptoError(f"ciphertext uses key {key_id!r}, which cannot decrypt here")
+        key = self._keys[key_id]
+        if transit.is_v4(token):
+            if not isinstance(key, transit.TransitKey):
+                raise CryptoError(f"key {key_id!r} is not a transit key")
+            return key.decrypt(token, context.encode())
+        if not isinstance(key, bytes):
+            raise CryptoError(f"key {key_id!r} is a transit key; the value is not v4")
+        return aesgcm.decrypt_v2(token, key, context.encode())
+
+    def _decrypt_legacy(self, token: str) -> Any:
         parts = aesgcm.split_legacy(token)
         for key_id in reversed(self._usable):
+            key = self._keys[key_id]
+            if not isinstance(key, bytes):
+                continue
             try:
-                return aesgcm._open(self._keys[key_id], *parts, None)
+                plaintext = aesgcm.open_sealed(key, *parts, None)
             except CryptoError:
                 continue
+            return aesgcm.deserialize(plaintext)
         raise CryptoError("ciphertext failed authentication (tampered, moved, or wrong key)")
 
     @staticmethod
     def key_id_of(token: str) -> str:
-        """The key id a stored value names, or "legacy" for the three-part format."""
+        """The key id a stored value names, or "legacy" for the three-part format.
+
+        Raises CryptoError for a value in no known format.
+        """
         if aesgcm.is_v2(token):
             return aesgcm.split_v2(token)[0]
+        if sealed.is_v3(token):
+            return sealed.split_v3(token)[0]
+        if transit.is_v4(token):
+            return transit.split_v4(token)[0]
         aesgcm.split_legacy(token)
         return LEGACY_KEY_ID
 
@@ -113,21 +212,56 @@ class Keyring:
 
 
 def keyring_from_settings(
-    single_key: str, *, keys: str = "", active: str = "", min_decrypt: str = ""
+    single_key: str,
+    *,
+    keys: str = "",
+    active: str = "",
+    min_decrypt: str = "",
+    transit_key: transit.TransitKey | None = None,
+    ingest_private: str = "",
+    ingest_key_id: str = "",
 ) -> Keyring:
     """Build the ring from the environment's strings; raises KeyringError naming the variable."""
-    entries: list[tuple[str, bytes]] = []
+    entries: list[tuple[str, bytes | transit.TransitKey]] = []
     if single_key.strip():
         entries.append((DEFAULT_KEY_ID, _parse(single_key, "CREDENTIALS_ENCRYPTION_KEY")))
     for item in filter(None, (part.strip() for part in keys.split(","))):
         key_id, sep, material = item.partition(":")
+        key_id = key_id.strip()
         if not sep:
             raise KeyringError("CREDENTIALS_KEYS entries must look like id:key")
-        entries.append((key_id.strip(), _parse(material, f"CREDENTIALS_KEYS[{key_id.strip()}]")))
+        if material.strip() == TRANSIT_MARKER:
+            if transit_key is None:
+                raise KeyringError(
+                    f"CREDENTIALS_KEYS[{key_id}] is 'transit' but CREDENTIALS_TRANSIT_ADDR, "
+                    "CREDENTIALS_TRANSIT_TOKEN and CREDENTIALS_TRANSIT_KEY are not all set"
+                )
+            entries.append((key_id, transit_key))
+        else:
+            entries.append((key_id, _parse(material, f"CREDENTIALS_KEYS[{key_id}]")))
     if not entries:
         raise KeyringError("CREDENTIALS_ENCRYPTION_KEY is required but not set")
+    ingest = parse_ingest_private_keys(ingest_private, ingest_key_id)
     active = active.strip() or entries[-1][0]
-    return Keyring(entries, active=active, min_decrypt=min_decrypt.strip())
+    return Keyring(entries, active=active, min_decrypt=min_decrypt.strip(), ingest_keys=ingest)
+
+
+def parse_ingest_private_keys(text: str, default_id: str = "") -> dict[str, X25519PrivateKey]:
+    """CREDENTIALS_INGEST_PRIVATE_KEY: one key (id from CREDENTIALS_INGEST_KEY_ID, default
+    "i1") or "id:key,id:key" when the ingest side's key pair was rotated."""
+    result: dict[str, X25519PrivateKey] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key_id, sep, material = item.rpartition(":")
+        if not sep:
+            key_id, material = default_id.strip() or "i1", item
+        try:
+            private_key = sealed.parse_private_key(material)
+        except CryptoError as exc:
+            raise KeyringError(f"CREDENTIALS_INGEST_PRIVATE_KEY: {exc}") from None
+        if key_id in result:
+            raise KeyringError(f"CREDENTIALS_INGEST_PRIVATE_KEY: id {key_id!r} given twice")
+        result[key_id] = private_key
+    return result
 
 
 def _parse(text: str, name: str) -> bytes:

@@ -27,6 +27,7 @@ def record_access(
     business_id: str | None = None,
     end_user_id: str | None = None,
     request_id: str | None = None,
+    detail: str | None = None,
 ) -> None:
     """Append one audit row; outcome is e.g. "ok", "not_found", "decrypt_failed"."""
     row = {
@@ -39,6 +40,7 @@ def record_access(
         "business_id": business_id,
         "end_user_id": end_user_id,
         "request_id": request_id,
+        "detail": detail,
     }
     directus.create_item(COLLECTION, row)
 

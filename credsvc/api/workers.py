@@ -1,0 +1,59 @@
+"""The workers' side of the end-user API: decrypted cookies, ready to load into a browser.
+
+Guard: the X-RBAC-SYNC-SECRET shared secret, like the other internal endpoints (errors are
+`{"success": false, "error": "..."}`). Every call leaves an audit row (who, which business and
+end user, outcome), written before any value is handed out; no value is ever in it.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, g
+
+from credsvc import cookies, platforms
+from credsvc.api import load_body, no_store, services
+from credsvc.auth import require_internal
+from credsvc.schemas import end_users as schemas
+from credsvc.services import end_users
+from credsvc.services.audit import audited
+
+bp = Blueprint("workers", __name__, url_prefix="/api/end-user-credentials")
+bp.before_request(require_internal)
+bp.after_request(no_store)
+
+
+@bp.post("/reveal")
+def reveal():
+    """An end user's cookies per platform, in `format` (json, netscape or playwright)."""
+    body = load_body(schemas.reveal)
+    app = services()
+    business_id, end_user_id = body["businessId"], body["endUserId"]
+    fmt = body.get("format", cookies.DEFAULT_FORMAT)
+    with audited(
+        app.directus,
+        actor=g.actor,
+        action="reveal-end-user-credentials",
+        target_collection=end_users.COLLECTION,
+        business_id=business_id,
+        end_user_id=end_user_id,
+        request_id=g.get("request_id"),
+    ):
+        found = end_users.reveal_cookies(
+            app.directus, app.keyring, business_id, end_user_id, body.get("platforms")
+        )
+    answer = {}
+    for name, platform_cookies in found.items():
+        stored = {cookie.name for cookie in platform_cookies}
+        answer[name] = {
+            "cookies": cookies.render(platform_cookies, fmt).output,
+            # Fields of this platform that were never uploaded: the session may be incomplete.
+            "missing": [
+                spec.field for spec in platforms.PLATFORMS[name].cookies if spec.name not in stored
+            ],
+        }
+    return {
+        "success": True,
+        "businessId": business_id,
+        "endUserId": end_user_id,
+        "format": fmt,
+        "platforms": answer,
+    }

@@ -1,0 +1,651 @@
+"""The end-user API and the workers' endpoint at the wire: success paths and each error."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from responses import matchers
+
+from credsvc import platforms
+from credsvc.crypto import RecordContext
+from credsvc.services import api_keys, end_users, iso
+from tests.conftest import DIRECTUS, INTERNAL_HEADERS
+
+AK = f"{DIRECTUS}/items/api_keys"
+EUC = f"{DIRECTUS}/items/end_user_credentials"
+AUDIT = f"{DIRECTUS}/items/audit_log"
+BUSINESS = "acme"
+KEY = api_keys.generate_key()
+KEY_ID = str(uuid.uuid4())
+AUTH = {"Authorization": f"Bearer {KEY}"}
+URL = "/v1/end-users/alice/credentials"
+REVEAL = "/api/end-user-credentials/reveal"
+TOKEN = "auth-token-value-1234567890"
+CT0 = "ct0-value-abcdef"
+
+
+def key_row(key=KEY, business=BUSINESS, **overrides):
+    row = {
+        "id": KEY_ID,
+        "business_id": business,
+        "key_hash": api_keys.hash_key(key),
+        "last_used_at": iso(datetime.now(UTC)),
+        "revoked_at": None,
+    }
+    return {**row, **overrides}
+
+
+def filter_of(call) -> dict:
+    query = parse_qs(urlsplit(call.request.url).query)
+    return json.loads(query["filter"][0])
+
+
+def fields_of(call) -> list[str]:
+    return parse_qs(urlsplit(call.request.url).query)["fields"][0].split(",")
+
+
+def sent_json(call):
+    return json.loads(call.request.body)
+
+
+def calls_to(wire, url, method=None):
+    return [
+        call for call in wire.calls
+        if call.request.url.split("?")[0] == url and method in (None, call.request.method)
+    ]
+
+
+def accept_key(wire, key=KEY, **row):
+    """Directus knows `key` (matched on its hash) as a key of BUSINESS unless told otherwise."""
+    hash_filter = json.dumps({"key_hash": {"_eq": api_keys.hash_key(key)}}, separators=(",", ":"))
+    return wire.get(
+        AK,
+        match=[matchers.query_param_matcher({"filter": hash_filter}, strict_match=False)],
+        json={"data": [key_row(key, **row)]},
+    )
+
+
+def decrypt(app, row):
+    context = RecordContext("end_user_credentials", row["id"], "encrypted_value")
+    return app.extensions["credsvc"].keyring.decrypt(row["encrypted_value"], context)
+
+
+def encrypted(app, row_id, value):
+    context = RecordContext("end_user_credentials", row_id, "encrypted_value")
+    return app.extensions["credsvc"].keyring.encrypt(value, context)
+
+
+def stored_row(app, field, value, end_user="alice", business=BUSINESS, row_id=None):
+    row_id = row_id or str(uuid.uuid4())
+    return {
+        "id": row_id,
+        "business_id": business,
+        "end_user_hash": end_users.end_user_hash(end_user),
+        "field": field,
+        "encrypted_value": encrypted(app, row_id, value),
+    }
+
+
+def assert_ok_error(response, status, message=None):
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert set(body) == {"ok", "error"} and body["ok"] is False
+    if message is not None:
+        assert body["error"] == message
+
+
+def assert_success_error(response, status, message=None):
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert set(body) == {"success", "error"} and body["success"] is False
+    if message is not None:
+        assert body["error"] == message
+
+
+# -- the API-key guard ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["PUT", "GET", "DELETE"])
+def test_missing_authorization_header_is_401(client, directus_wire, method):
+    response = client.open(URL, method=method, json={"twitterCt0": CT0})
+    assert_ok_error(response, 401, "Missing Authorization header")
+    assert len(directus_wire.calls) == 0
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"Basic {KEY}",
+        "Bearer",
+        "Bearer not-a-key",
+        f"Bearer {KEY[:-1]}",
+        f"Bearer {KEY}x",
+        "Bearer sk_" + KEY[4:],
+        f"Token {KEY}",
+    ],
+)
+def test_malformed_key_is_401_without_a_lookup(client, directus_wire, header):
+    response = client.get(URL, headers={"Authorization": header})
+    assert_ok_error(response, 401, "Invalid API key")
+    assert len(directus_wire.calls) == 0
+
+
+def test_unknown_key_is_401(client, directus_wire):
+    directus_wire.get(AK, json={"data": []})
+    response = client.get(URL, headers=AUTH)
+    assert_ok_error(response, 401, "Invalid API key")
+    assert not calls_to(directus_wire, EUC)
+
+
+def test_key_row_with_another_hash_is_never_accepted(client, directus_wire):
+    # As if Directus had ignored the filter and answered with the first key it has.
+    directus_wire.get(AK, json={"data": [key_row(api_keys.generate_key())]})
+    assert_ok_error(client.get(URL, headers=AUTH), 401, "Invalid API key")
+
+
+@pytest.mark.parametrize("method", ["PUT", "GET", "DELETE"])
+def test_revoked_key_is_403(client, directus_wire, method):
+    accept_key(directus_wire, revoked_at="2026-01-01T00:00:00.000Z")
+    response = client.open(URL, method=method, headers=AUTH, json={"twitterCt0": CT0})
+    assert_ok_error(response, 403, "API key revoked")
+    assert not calls_to(directus_wire, EUC)
+
+
+def test_key_state_is_read_on_every_request(client, directus_wire):
+    lookup = accept_key(directus_wire)
+    directus_wire.get(EUC, json={"data": []})
+    client.get(URL, headers=AUTH)
+    client.get(URL, headers=AUTH)
+    assert lookup.call_count == 2
+
+
+def test_stale_last_used_is_recorded(client, directus_wire):
+    old = iso(datetime.now(UTC) - timedelta(minutes=5))
+    accept_key(directus_wire, last_used_at=old)
+    touch = directus_wire.patch(f"{AK}/{KEY_ID}", json={"data": {}})
+    directus_wire.get(EUC, json={"data": []})
+    assert client.get(URL, headers=AUTH).status_code == 200
+    assert set(sent_json(touch.calls[0])) == {"last_used_at"}
+
+
+def test_recent_last_used_is_not_rewritten(client, directus_wire):
+    accept_key(directus_wire)
+    directus_wire.get(EUC, json={"data": []})
+    assert client.get(URL, headers=AUTH).status_code == 200
+    assert not calls_to(directus_wire, f"{AK}/{KEY_ID}")
+
+
+def test_failed_last_used_write_does_not_fail_the_request(client, directus_wire):
+    accept_key(directus_wire, last_used_at=None)
+    directus_wire.patch(f"{AK}/{KEY_ID}", status=503, json={"errors": []})
+    directus_wire.get(EUC, json={"data": []})
+    assert client.get(URL, headers=AUTH).status_code == 200
+
+
+# -- PUT ------------------------------------------------------------------------------------
+
+
+def test_put_creates_one_encrypted_row_per_field(client, app, directus_wire):
+    accept_key(directus_wire)
+    listing = directus_wire.get(EUC, json={"data": []})
+    post = directus_wire.post(EUC, json={"data": {}})
+    response = client.put(URL, headers=AUTH, json={"twitterAuthToken": TOKEN, "twitterCt0": CT0})
+    assert response.status_code == 200
+    assert response.get_json() == {"ok": True}
+    assert response.headers["Cache-Control"] == "no-store"
+
+    query = filter_of(listing.calls[0])
+    assert query["business_id"] == {"_eq": BUSINESS}
+    assert sorted(query["slot"]["_in"]) == sorted(
+        end_users.slot(BUSINESS, "alice", field) for field in ("twitterAuthToken", "twitterCt0")
+    )
+    rows = {row["field"]: row for row in map(sent_json, post.calls)}
+    assert set(rows) == {"twitterAuthToken", "twitterCt0"}
+    for field, value in (("twitterAuthToken", TOKEN), ("twitterCt0", CT0)):
+        row = rows[field]
+        assert uuid.UUID(row["id"])
+        assert row["business_id"] == BUSINESS and row["end_user_id"] == "alice"
+        assert row["end_user_hash"] == end_users.end_user_hash("alice")
+        assert row["slot"] == end_users.slot(BUSINESS, "alice", field)
+        assert value not in json.dumps(row)
+        assert decrypt(app, row) == value
+
+
+def test_put_updates_an_existing_field_in_place(client, app, directus_wire):
+    accept_key(directus_wire)
+    row_id = str(uuid.uuid4())
+    slot = end_users.slot(BUSINESS, "alice", "twitterCt0")
+    directus_wire.get(EUC, json={"data": [{"id": row_id, "business_id": BUSINESS, "slot": slot}]})
+    patch = directus_wire.patch(f"{EUC}/{row_id}", json={"data": {}})
+    response = client.put(URL, headers=AUTH, json={"twitterCt0": "new-ct0"})
+    assert response.get_json() == {"ok": True}
+    sent = sent_json(patch.calls[0])
+    assert set(sent) == {"encrypted_value"}
+    assert decrypt(app, {"id": row_id, **sent}) == "new-ct0"
+    assert not calls_to(directus_wire, EUC, "POST")
+
+
+def test_put_null_clears_only_that_field(client, directus_wire):
+    accept_key(directus_wire)
+    row_id = str(uuid.uuid4())
+    slot = end_users.slot(BUSINESS, "alice", "twitterCt0")
+    directus_wire.get(EUC, json={"data": [{"id": row_id, "business_id": BUSINESS, "slot": slot}]})
+    delete = directus_wire.delete(EUC, status=204)
+    response = client.put(URL, headers=AUTH, json={"twitterCt0": None, "redditSession": None})
+    assert response.get_json() == {"ok": True}
+    assert sent_json(delete.calls[0]) == [row_id]
+    assert not calls_to(directus_wire, EUC, "POST") and not calls_to(directus_wire, EUC, "PATCH")
+
+
+def test_put_null_for_a_field_never_set_changes_nothing(client, directus_wire):
+    accept_key(directus_wire)
+    directus_wire.get(EUC, json={"data": []})
+    assert client.put(URL, headers=AUTH, json={"twitterCt0": None}).get_json() == {"ok": True}
+    assert [call.request.method for call in calls_to(directus_wire, EUC)] == ["GET"]
+
+
+def test_put_that_loses_the_create_race_updates_the_winner(client, app, directus_wire):
+    accept_key(directus_wire)
+    winner = str(uuid.uuid4())
+    slot = end_users.slot(BUSINESS, "alice", "twitterCt0")
+    directus_wire.get(EUC, json={"data": []})
+    directus_wire.get(EUC, json={"data": [{"id": winner, "business_id": BUSINESS, "slot": slot}]})
+    directus_wire.post(
+        EUC, status=400,
+        json={"errors": [{"message": "dup", "extensions": {"code": "RECORD_NOT_UNIQUE"}}]},
+    )
+    patch = directus_wire.patch(f"{EUC}/{winner}", json={"data": {}})
+    assert client.put(URL, headers=AUTH, json={"twitterCt0": CT0}).get_json() == {"ok": True}
+    assert decrypt(app, {"id": winner, **sent_json(patch.calls[0])}) == CT0
+
+
+def test_put_whose_race_winner_vanished_is_409(client, directus_wire):
+    accept_key(directus_wire)
+    directus_wire.get(EUC, json={"data": []})
+    directus_wire.post(
+        EUC, status=400,
+        json={"errors": [{"message": "dup", "extensions": {"code": "RECORD_NOT_UNIQUE"}}]},
+    )
+    response = client.put(URL, headers=AUTH, json={"twitterCt0": CT0})
+    assert_ok_error(response, 409, "The credentials changed during this request, please retry")
+
+
+def test_put_recreates_a_row_deleted_meanwhile(client, app, directus_wire):
+    accept_key(directus_wire)
+    gone = str(uuid.uuid4())
+    slot = end_users.slot(BUSINESS, "alice", "twitterCt0")
+    directus_wire.get(EUC, json={"data": [{"id": gone, "business_id": BUSINESS, "slot": slot}]})
+    directus_wire.patch(f"{EUC}/{gone}", status=403, json={"errors": [{"message": "forbidden"}]})
+    post = directus_wire.post(EUC, json={"data": {}})
+    assert client.put(URL, headers=AUTH, json={"twitterCt0": CT0}).get_json() == {"ok": True}
+    row = sent_json(post.calls[0])
+    assert row["id"] != gone and decrypt(app, row) == CT0
+
+
+def test_put_ignores_rows_of_another_business(client, directus_wire):
+    accept_key(directus_wire)
+    slot = end_users.slot(BUSINESS, "alice", "twitterCt0")
+    foreign = {"id": str(uuid.uuid4()), "business_id": "other", "slot": slot}
+    directus_wire.get(EUC, json={"data": [foreign]})
+    post = directus_wire.post(EUC, json={"data": {}})
+    assert client.put(URL, headers=AUTH, json={"twitterCt0": CT0}).status_code == 200
+    assert post.call_count == 1
+    assert not calls_to(directus_wire, f"{EUC}/{foreign['id']}")
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({}, "No recognized credential fields supplied"),
+        ({"foo": "x"}, "No recognized credential fields supplied (unknown: foo)"),
+        ({"businessId": "other", "twitterauthtoken": "x"},
+         "No recognized credential fields supplied (unknown: businessId, twitterauthtoken)"),
+        ({"twitterCt0": CT0, "foo": "x"}, "foo: Unknown field."),
+        ({"twitterCt0": CT0, "businessId": "other"}, "businessId: Unknown field."),
+        ({"twitterCt0": ""},
+         "twitterCt0: must be a non-empty string of at most 4096 characters, or null"),
+        ({"twitterCt0": "x" * 4097},
+         "twitterCt0: must be a non-empty string of at most 4096 characters, or null"),
+        ({"twitterCt0": 5}, "twitterCt0: Not a valid string."),
+        ({"twitterCt0": ["x"]}, "twitterCt0: Not a valid string."),
+        ({"twitterCt0": "a\nb"}, "twitterCt0: value contains a TAB or newline"),
+        ({"twitterCt0": "a\x01b"}, "twitterCt0: value contains a control character"),
+        ({"twitterCt0": "a;b"}, "twitterCt0: value contains ';'"),
+        ({"twitterCt0": " a"},
+         "twitterCt0: value has leading or trailing spaces (browsers strip them)"),
+        ([{"twitterCt0": CT0}], "JSON body must be an object"),
+    ],
+)
+def test_put_validation(client, directus_wire, body, message):
+    accept_key(directus_wire)
+    response = client.put(URL, headers=AUTH, json=body)
+    assert_ok_error(response, 400, message)
+    assert not calls_to(directus_wire, EUC)
+
+
+def test_put_accepts_a_4096_character_value(client, directus_wire):
+    accept_key(directus_wire)
+    directus_wire.get(EUC, json={"data": []})
+    directus_wire.post(EUC, json={"data": {}})
+    assert client.put(URL, headers=AUTH, json={"twitterCt0": "x" * 4096}).status_code == 200
+
+
+@pytest.mark.parametrize("data", [b"{", b"{'a': 1}", b"", b'{"twitterCt0": NaN}'])
+def test_put_invalid_json_is_400(client, directus_wire, data):
+    accept_key(directus_wire)
+    response = client.put(URL, headers={**AUTH, "Content-Type": "application/json"}, data=data)
+    assert_ok_error(response, 400, "Invalid JSON body")
+
+
+def test_put_other_media_type_is_415(client, directus_wire):
+    accept_key(directus_wire)
+    response = client.put(URL, headers=AUTH, data="twitterCt0=x", content_type="text/plain")
+    assert_ok_error(response, 415, "Content-Type must be application/json")
+
+
+def test_end_user_id_of_256_characters_is_accepted(client, directus_wire):
+    accept_key(directus_wire)
+    listing = directus_wire.get(EUC, json={"data": []})
+    post = directus_wire.post(EUC, json={"data": {}})
+    end_user = "a" * 256
+    response = client.put(f"/v1/end-users/{end_user}/credentials", headers=AUTH,
+                          json={"twitterCt0": CT0})
+    assert response.status_code == 200
+    assert sent_json(post.calls[0])["end_user_id"] == end_user
+    assert listing.call_count == 1
+
+
+@pytest.mark.parametrize("method", ["PUT", "GET", "DELETE"])
+def test_end_user_id_of_257_characters_is_400(client, directus_wire, method):
+    accept_key(directus_wire)
+    response = client.open(f"/v1/end-users/{'a' * 257}/credentials", method=method,
+                           headers=AUTH, json={"twitterCt0": CT0})
+    assert_ok_error(response, 400, "endUserId must be at most 256 characters")
+    assert not calls_to(directus_wire, EUC)
+
+
+def test_end_user_id_length_counts_characters_not_bytes(client, directus_wire):
+    accept_key(directus_wire)
+    directus_wire.get(EUC, json={"data": []})
+    response = client.get("/v1/end-users/" + "%C3%A9" * 256 + "/credentials", headers=AUTH)
+    assert response.get_json()["endUserId"] == "é" * 256
+
+
+@pytest.mark.parametrize(
+    "raw, decoded",
+    [("alice%2Fbob", "alice/bob"), ("%C3%BCser%20one", "üser one"), ("a%3Fb%23c", "a?b#c"),
+     ("alice/bob", "alice/bob")],
+)
+def test_url_encoded_end_user_ids(client, directus_wire, raw, decoded):
+    accept_key(directus_wire)
+    directus_wire.get(EUC, json={"data": []})
+    post = directus_wire.post(EUC, json={"data": {}})
+    response = client.put(f"/v1/end-users/{raw}/credentials", headers=AUTH,
+                          json={"redditSession": "r"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    row = sent_json(post.calls[0])
+    assert row["end_user_id"] == decoded
+    assert row["end_user_hash"] == end_users.end_user_hash(decoded)
+
+
+def test_end_user_id_with_control_characters_is_400(client, directus_wire):
+    accept_key(directus_wire)
+    response = client.get("/v1/end-users/a%00b/credentials", headers=AUTH)
+    assert_ok_error(response, 400, "endUserId must not contain control characters")
+
+
+def test_write_path_needs_only_encryption(app, directus_wire):
+    """set_credentials works with an object that can encrypt and nothing else."""
+    keyring = app.extensions["credsvc"].keyring
+
+    class EncryptOnly:
+        def encrypt(self, value, context):
+            return keyring.encrypt(value, context)
+
+    directus = app.extensions["credsvc"].directus
+    directus_wire.get(EUC, json={"data": []})
+    post = directus_wire.post(EUC, json={"data": {}})
+    end_users.set_credentials(directus, EncryptOnly(), BUSINESS, "bob", {"youtubeSid": "sid"})
+    assert decrypt(app, sent_json(post.calls[0])) == "sid"
+
+
+# -- GET ------------------------------------------------------------------------------------
+
+
+def test_status_reports_flags_only(client, app, directus_wire):
+    accept_key(directus_wire)
+    rows = [{"id": str(uuid.uuid4()), "business_id": BUSINESS,
+             "end_user_hash": end_users.end_user_hash("alice"), "field": field}
+            for field in ("twitterAuthToken", "youtubeSapisid")]
+    listing = directus_wire.get(EUC, json={"data": rows})
+    response = client.get(URL, headers=AUTH)
+    body = response.get_json()
+    assert body["ok"] is True and body["endUserId"] == "alice"
+    assert list(body["platforms"]) == ["twitter", "reddit", "tiktok", "youtube", "instagram"]
+    assert body["platforms"]["twitter"] == {
+        "configured": True, "fields": {"twitterAuthToken": True, "twitterCt0": False}
+    }
+    assert body["platforms"]["reddit"] == {"configured": False, "fields": {"redditSession": False}}
+    assert body["platforms"]["youtube"]["fields"] == {
+        "youtubeSid": False, "youtubeHsid": False, "youtubeSsid": False, "youtubeSapisid": True
+    }
+    assert "encrypted_value" not in fields_of(listing.calls[0])
+    assert filter_of(listing.calls[0]) == {
+        "business_id": {"_eq": BUSINESS},
+        "end_user_hash": {"_eq": end_users.end_user_hash("alice")},
+    }
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_status_ignores_rows_of_another_business_or_end_user(client, directus_wire):
+    accept_key(directus_wire)
+    rows = [
+        {"id": "1", "business_id": "other", "field": "twitterCt0",
+         "end_user_hash": end_users.end_user_hash("alice")},
+        {"id": "2", "business_id": BUSINESS, "field": "redditSession",
+         "end_user_hash": end_users.end_user_hash("bob")},
+    ]
+    directus_wire.get(EUC, json={"data": rows})
+    body = client.get(URL, headers=AUTH).get_json()
+    assert not any(platform["configured"] for platform in body["platforms"].values())
+
+
+def test_status_never_carries_values_even_if_directus_sends_them(client, app, directus_wire):
+    accept_key(directus_wire)
+    row = stored_row(app, "twitterAuthToken", TOKEN)
+    directus_wire.get(EUC, json={"data": [row]})
+    text = client.get(URL, headers=AUTH).get_data(as_text=True)
+    assert TOKEN not in text and row["encrypted_value"] not in text
+
+
+# -- DELETE ---------------------------------------------------------------------------------
+
+
+def test_delete_removes_every_row_of_the_end_user(client, directus_wire):
+    accept_key(directus_wire)
+    hashed = end_users.end_user_hash("alice")
+    rows = [{"id": str(uuid.uuid4()), "business_id": BUSINESS, "end_user_hash": hashed,
+             "field": field} for field in ("twitterCt0", "redditSession")]
+    rows.append({"id": "foreign", "business_id": "other", "end_user_hash": hashed,
+                 "field": "twitterCt0"})
+    listing = directus_wire.get(EUC, json={"data": rows})
+    delete = directus_wire.delete(EUC, status=204)
+    response = client.delete(URL, headers=AUTH)
+    assert response.get_json() == {"ok": True}
+    assert sent_json(delete.calls[0]) == [rows[0]["id"], rows[1]["id"]]
+    assert filter_of(listing.calls[0])["business_id"] == {"_eq": BUSINESS}
+
+
+def test_delete_of_nothing_is_200(client, directus_wire):
+    accept_key(directus_wire)
+    directus_wire.get(EUC, json={"data": []})
+    assert client.delete(URL, headers=AUTH).get_json() == {"ok": True}
+    assert not calls_to(directus_wire, EUC, "DELETE")
+
+
+def test_delete_racing_another_delete_finishes_the_job(client, directus_wire):
+    accept_key(directus_wire)
+    hashed = end_users.end_user_hash("alice")
+    rows = [{"id": f"id-{n}", "business_id": BUSINESS, "end_user_hash": hashed,
+             "field": "twitterCt0"} for n in (1, 2)]
+    directus_wire.get(EUC, json={"data": rows})
+    directus_wire.get(EUC, json={"data": [{"id": "id-2"}]})
+    directus_wire.delete(EUC, status=403, json={"errors": [{"message": "forbidden"}]})
+    second = directus_wire.delete(EUC, status=204)
+    assert client.delete(URL, headers=AUTH).get_json() == {"ok": True}
+    assert sent_json(second.calls[-1]) == ["id-2"]
+
+
+def test_upstream_failure_keeps_the_ok_shape(client, directus_wire):
+    accept_key(directus_wire)
+    directus_wire.get(EUC, status=500, json={"errors": [{"message": "boom"}]})
+    assert_ok_error(client.get(URL, headers=AUTH), 502)
+
+
+def test_unknown_route_under_v1_keeps_the_ok_shape(client, directus_wire):
+    assert_ok_error(client.get("/v1/end-users/alice", headers=AUTH), 404, "Not found")
+
+
+# -- the workers' endpoint ------------------------------------------------------------------
+
+
+@pytest.fixture
+def audit_rows(directus_wire):
+    call = directus_wire.post(AUDIT, json={"data": {}})
+    return lambda: [sent_json(c) for c in call.calls]
+
+
+def reveal(client, **body):
+    return client.post(REVEAL, headers={**INTERNAL_HEADERS, "X-Request-ID": "req-1"},
+                       json={"businessId": BUSINESS, "endUserId": "alice", **body})
+
+
+def test_reveal_needs_the_shared_secret(client, directus_wire):
+    response = client.post(REVEAL, json={"businessId": BUSINESS, "endUserId": "alice"})
+    assert_success_error(response, 401, "Unauthorized")
+    response = client.post(REVEAL, headers=AUTH, json={"businessId": BUSINESS,
+                                                       "endUserId": "alice"})
+    assert_success_error(response, 401, "Unauthorized")
+    assert len(directus_wire.calls) == 0
+
+
+def test_reveal_returns_ready_to_inject_cookies(client, app, directus_wire, audit_rows):
+    rows = [stored_row(app, "twitterAuthToken", TOKEN), stored_row(app, "twitterCt0", CT0),
+            stored_row(app, "instagramSessionId", "ig-session")]
+    listing = directus_wire.get(EUC, json={"data": rows})
+    response = reveal(client)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.get_json()
+    assert body["success"] is True and body["format"] == "json"
+    assert body["businessId"] == BUSINESS and body["endUserId"] == "alice"
+    assert list(body["platforms"]) == ["twitter", "instagram"]
+    assert body["platforms"]["twitter"] == {
+        "cookies": [
+            {"name": "auth_token", "value": TOKEN, "domain": ".x.com", "path": "/",
+             "expires": -1, "httpOnly": True, "secure": True},
+            {"name": "ct0", "value": CT0, "domain": ".x.com", "path": "/",
+             "expires": -1, "httpOnly": False, "secure": True},
+        ],
+        "missing": [],
+    }
+    assert body["platforms"]["instagram"]["missing"] == ["instagramCsrfToken", "instagramDsUserId"]
+    assert filter_of(listing.calls[0])["business_id"] == {"_eq": BUSINESS}
+
+    [audit] = audit_rows()
+    assert audit["outcome"] == "ok" and audit["action"] == "reveal-end-user-credentials"
+    assert audit["actor"] == "internal" and audit["request_id"] == "req-1"
+    assert audit["business_id"] == BUSINESS and audit["end_user_id"] == "alice"
+    assert TOKEN not in json.dumps(audit) and CT0 not in json.dumps(audit)
+
+
+def test_reveal_limited_to_some_platforms(client, app, directus_wire, audit_rows):
+    rows = [stored_row(app, "twitterCt0", CT0), stored_row(app, "youtubeSid", "sid")]
+    directus_wire.get(EUC, json={"data": rows})
+    body = reveal(client, platforms=["youtube", "reddit"]).get_json()
+    assert list(body["platforms"]) == ["youtube"]
+    assert body["platforms"]["youtube"]["cookies"][0]["name"] == "SID"
+    assert body["platforms"]["youtube"]["cookies"][0]["secure"] is False
+
+
+def test_reveal_as_netscape(client, app, directus_wire, audit_rows):
+    directus_wire.get(EUC, json={"data": [stored_row(app, "redditSession", "rs")]})
+    body = reveal(client, format="netscape").get_json()
+    text = body["platforms"]["reddit"]["cookies"]
+    assert body["format"] == "netscape"
+    assert text.startswith("# Netscape HTTP Cookie File")
+    assert "#HttpOnly_.reddit.com\tTRUE\t/\tTRUE\t0\treddit_session\trs" in text
+
+
+def test_reveal_as_playwright(client, app, directus_wire, audit_rows):
+    directus_wire.get(EUC, json={"data": [stored_row(app, "tiktokSessionId", "tt")]})
+    body = reveal(client, format="playwright").get_json()
+    assert body["platforms"]["tiktok"]["cookies"] == [
+        {"name": "sessionid", "value": "tt", "domain": ".tiktok.com", "path": "/",
+         "expires": -1, "httpOnly": True, "secure": True}
+    ]
+
+
+def test_reveal_with_nothing_stored_is_404_and_audited(client, directus_wire, audit_rows):
+    directus_wire.get(EUC, json={"data": []})
+    assert_success_error(reveal(client), 404, "No credentials stored for this end user")
+    assert [row["outcome"] for row in audit_rows()] == ["not_found"]
+
+
+def test_reveal_never_returns_another_business_rows(client, app, directus_wire, audit_rows):
+    directus_wire.get(EUC, json={"data": [stored_row(app, "twitterCt0", CT0, business="other")]})
+    assert_success_error(reveal(client), 404)
+
+
+def test_reveal_of_a_moved_ciphertext_is_500_and_audited(client, app, directus_wire, audit_rows):
+    row = stored_row(app, "twitterCt0", CT0)
+    row["id"] = str(uuid.uuid4())  # the ciphertext is bound to another row
+    directus_wire.get(EUC, json={"data": [row]})
+    assert_success_error(reveal(client), 500, "Stored credentials could not be decrypted")
+    assert [row["outcome"] for row in audit_rows()] == ["decrypt_failed"]
+
+
+def test_reveal_fails_closed_when_the_audit_cannot_be_written(client, app, directus_wire):
+    directus_wire.get(EUC, json={"data": [stored_row(app, "twitterCt0", CT0)]})
+    directus_wire.post(AUDIT, status=503, json={"errors": []})
+    response = reveal(client)
+    assert_success_error(response, 502)
+    assert CT0 not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"endUserId": "alice"}, "businessId"),
+        ({"businessId": BUSINESS}, "endUserId"),
+        ({"businessId": "", "endUserId": "alice"}, "businessId"),
+        ({"businessId": BUSINESS, "endUserId": "x" * 257}, "endUserId"),
+        ({"businessId": BUSINESS, "endUserId": ""}, "endUserId"),
+        ({"businessId": BUSINESS, "endUserId": "alice", "platforms": ["myspace"]}, "platforms"),
+        ({"businessId": BUSINESS, "endUserId": "alice", "platforms": []}, "platforms"),
+        ({"businessId": BUSINESS, "endUserId": "alice", "platforms": "twitter"}, "platforms"),
+        ({"businessId": BUSINESS, "endUserId": "alice", "format": "ytdlp"}, "format"),
+        ({"businessId": BUSINESS, "endUserId": "alice", "extra": 1}, "extra"),
+    ],
+)
+def test_reveal_validation(client, directus_wire, body, field):
+    response = client.post(REVEAL, headers=INTERNAL_HEADERS, json=body)
+    assert_success_error(response, 400)
+    assert response.get_json()["error"].startswith(f"{field}")
+    assert len(directus_wire.calls) == 0
+
+
+def test_every_field_has_a_cookie_in_reveal(client, app, directus_wire, audit_rows):
+    rows = [stored_row(app, field, f"v-{field}") for field in platforms.FIELDS]
+    directus_wire.get(EUC, json={"data": rows})
+    body = reveal(client).get_json()
+    names = {
+        (name, cookie["name"], cookie["value"])
+        for name, platform in body["platforms"].items() for cookie in platform["cookies"]
+    }
+    assert names == {(spec.platform, spec.name, f"v-{spec.field}")
+                     for spec in platforms.FIELDS.values()}
