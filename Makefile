@@ -1,0 +1,70 @@
+# credsvc — the two commands:
+#   make run    set up what is missing, then Directus (127.0.0.1:8055) + credsvc (127.0.0.1:$PORT)
+#   make test   set up what is missing, then the unit and integration tests
+# Other targets: make lint | make reset | make schema | make setup | make help
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.credsvc-setup-stamp
+APT_PACKAGES := deploy/apt-packages.txt
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint reset schema setup venv apt directus
+
+help:
+	@sed -n '2,4p' Makefile | sed 's/^# *//'; echo; grep -E '^## ' Makefile | sed 's/^## /  make /'
+
+## run: the local stack in the foreground; Ctrl-C stops both servers
+run: setup
+	$(PY) deploy/run.py
+
+## test: unit + integration tests (the integration tests start their own Directus)
+test: setup
+	$(PY) -m pytest
+
+## lint: ruff over the Python code
+lint: venv
+	$(PY) -m ruff check .
+
+## reset: delete the local data (Directus database, uploads, logs); keeps the installs and .env
+reset:
+	@if (exec 3<>/dev/tcp/127.0.0.1/8055) 2>/dev/null; then \
+	  echo "Something listens on 127.0.0.1:8055: stop \`make run\` (Ctrl-C) first."; exit 1; fi
+	rm -rf var/
+
+## schema: regenerate deploy/directus/schema.yaml from deploy/directus/build_schema.py
+schema: setup
+	$(PY) deploy/directus/build_schema.py
+
+setup: venv directus
+
+# .venv with the package and its test extras; reinstalled when setup.cfg or pyproject.toml change.
+venv: apt
+	@want=$$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1); \
+	if [ -x $(PY) ] && [ "$$(cat $(VENV_STAMP) 2>/dev/null)" = "$$want" ]; then exit 0; fi; \
+	set -e; \
+	if [ ! -x $(PY) ]; then echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); fi; \
+	$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  || { echo "$(VENV) needs Python >= 3.11 (PYTHON=$(PYTHON))"; exit 1; }; \
+	echo "installing credsvc into $(VENV)"; \
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'; \
+	echo "$$want" > $(VENV_STAMP)
+
+# Node 22 + Directus 12.4.0 in deploy/directus; skipped when already installed from these lockfiles.
+directus: apt
+	@deploy/directus/install.sh
+
+# Debian packages from deploy/apt-packages.txt that are not installed yet (apt-get update only if
+# the install fails without it). Skipped on machines without dpkg.
+apt:
+	@command -v dpkg-query >/dev/null || exit 0; \
+	missing=$$(for p in $$(sed 's/#.*//' $(APT_PACKAGES)); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	[ -z "$$missing" ] && exit 0; \
+	sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	echo "installing Debian packages: $$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$sudo apt-get install -y --no-install-recommends $$missing \
+	  || { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends $$missing; }

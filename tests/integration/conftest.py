@@ -1,0 +1,215 @@
+"""A real Directus for the integration tests: one per test session, never the development one.
+
+The `directus` fixture bootstraps a throwaway SQLite database in a temporary folder (random admin
+email, password, token and SECRET), applies deploy/directus/schema.yaml, starts Directus on a free
+loopback port, provisions the service user exactly as `make run` does (random static token), and
+stops the server when the session ends. Its log is `<tmp>/directus.log`, named in any failure.
+
+A copy of the bootstrapped, schema-applied database is kept in pytest's cache (.pytest_cache) for
+the next session with the same Directus and schema; the copy's admin gets new random credentials.
+
+Directus must already be installed (`make test` does it); a missing install fails, never skips.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+DEPLOY_DIRECTUS = Path(__file__).resolve().parents[2] / "deploy" / "directus"
+sys.path.insert(0, str(DEPLOY_DIRECTUS))
+
+import directusctl  # noqa: E402
+import provision  # noqa: E402
+
+TIMEOUT = (3.05, 30)
+
+
+@dataclass
+class DirectusStack:
+    """A running Directus, and what a test needs to talk to it."""
+
+    url: str
+    secret: str  # Directus's SECRET: the key its user JWTs are signed with
+    admin_token: str  # static token of the bootstrapped admin user
+    service_token: str  # static token of the provisioned credsvc service user
+    admin_email: str
+    admin_password: str
+    data_dir: Path
+    log_path: Path
+    env: dict[str, str] = field(repr=False)
+    http: requests.Session = field(default_factory=requests.Session, repr=False)
+
+    def admin_request(
+        self, method: str, path: str, json: Any = None, **kwargs: Any
+    ) -> requests.Response:
+        """Any call with the admin token; returns the response whatever its status."""
+        headers = {"Authorization": f"Bearer {self.admin_token}", **kwargs.pop("headers", {})}
+        return self.http.request(
+            method, f"{self.url}{path}", json=json, headers=headers, timeout=TIMEOUT, **kwargs
+        )
+
+    def items(self, collection: str, **params: Any) -> list[dict[str, Any]]:
+        """Rows of `collection` as stored, read with the admin token (all rows by default).
+
+        Params are Directus query parameters, e.g. filter=json.dumps({...}), fields="id,platform".
+        """
+        params.setdefault("limit", -1)
+        resp = self.admin_request("GET", f"/items/{collection}", params=params)
+        assert resp.status_code == 200, f"GET /items/{collection}: {resp.status_code} {resp.text}"
+        return resp.json()["data"]
+
+    def create_user(
+        self, email: str | None = None, password: str | None = None
+    ) -> tuple[str, str, str]:
+        """Create an active Directus user with no role and no policy; return (id, email, password).
+
+        Such a user has neither app nor admin access, so any number of them fit the Core
+        licence (which caps app/admin users at 3), and can still log in to get a JWT.
+        """
+        email = email or f"user-{secrets.token_hex(6)}@example.com"
+        password = password or secrets.token_urlsafe(16)
+        resp = self.admin_request(
+            "POST", "/users", {"email": email, "password": password, "status": "active"}
+        )
+        assert resp.status_code == 200, f"POST /users: {resp.status_code} {resp.text}"
+        return resp.json()["data"]["id"], email, password
+
+    def login(self, email: str, password: str) -> str:
+        """A real Directus access token (JWT) for the user, from POST /auth/login."""
+        resp = self.http.post(
+            f"{self.url}/auth/login", json={"email": email, "password": password}, timeout=TIMEOUT
+        )
+        assert resp.status_code == 200, f"POST /auth/login: {resp.status_code} {resp.text}"
+        return resp.json()["data"]["access_token"]
+
+    def apply_schema(self) -> str:
+        """Run `directus schema apply` against this instance's database; return its output."""
+        return directusctl.apply_schema(self.env)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _template_key() -> str:
+    """Identifies a bootstrapped, schema-applied database: changes with Directus or the schema."""
+    digest = hashlib.sha256()
+    for path in (
+        DEPLOY_DIRECTUS / "package-lock.json",
+        directusctl.SCHEMA_FILE,
+        Path(directusctl.__file__),
+        Path(__file__),
+    ):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _template(cache_dir: Path | None) -> tuple[Path, dict[str, str]] | None:
+    """A cached bootstrapped database and its admin login, or None."""
+    if cache_dir is None:
+        return None
+    db, admin = cache_dir / "data.db", cache_dir / "admin.json"
+    if db.exists() and admin.exists():
+        return db, json.loads(admin.read_text())
+    return None
+
+
+def _save_template(cache_dir: Path | None, db: Path, admin: dict[str, str]) -> None:
+    """Keep a copy of a freshly bootstrapped database for the next session (atomic renames)."""
+    if cache_dir is None:
+        return
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp_db = cache_dir / f"data.db.{os.getpid()}"
+    shutil.copyfile(db, tmp_db)
+    os.replace(tmp_db, cache_dir / "data.db")
+    tmp_admin = cache_dir / f"admin.json.{os.getpid()}"
+    tmp_admin.write_text(json.dumps(admin))
+    os.replace(tmp_admin, cache_dir / "admin.json")
+
+
+@pytest.fixture(scope="session")
+def directus(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config):
+    try:
+        directusctl.ensure_installed()
+    except directusctl.DirectusNotInstalled as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+    started = time.monotonic()
+    data_dir = tmp_path_factory.mktemp("directus")
+    log_path = data_dir / "directus.log"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    secret = secrets.token_hex(32)  # never cached: every session signs JWTs with a new SECRET
+    admin = {
+        "email": f"admin-{secrets.token_hex(4)}@example.com",
+        "password": secrets.token_urlsafe(18),
+        "token": secrets.token_urlsafe(32),
+    }
+    service_token = secrets.token_urlsafe(32)
+    # passthrough=False: DB_* of the developer's shell must not point the tests at a real database.
+    env = directusctl.directus_env(
+        data_dir=data_dir,
+        port=port,
+        secret=secret,
+        passthrough=False,
+        extra={"LOGIN_STALL_TIME": "0"},  # no deliberate delay on each /auth/login
+    )
+
+    # Bootstrap + schema apply take ~8 s; a database made by an earlier session with the same
+    # Directus and schema is copied instead, and its admin then gets fresh credentials.
+    cache = getattr(pytestconfig, "cache", None)
+    cache_dir = cache.mkdir("directus-template") / _template_key() if cache else None
+    template = _template(cache_dir)
+    if template is None:
+        directusctl.bootstrap(env, admin["email"], admin["password"], ADMIN_TOKEN=admin["token"])
+        directusctl.apply_schema(env)
+        _save_template(cache_dir, Path(env["DB_FILENAME"]), admin)
+        previous_admin = None
+    else:
+        shutil.copyfile(template[0], env["DB_FILENAME"])
+        previous_admin = template[1]
+
+    proc = directusctl.start(env, log_path)
+    try:
+        directusctl.wait_ready(url, proc, log_path)
+        if previous_admin is not None:
+            resp = requests.patch(
+                f"{url}/users/me",
+                json=admin,
+                timeout=TIMEOUT,
+                headers={"Authorization": f"Bearer {previous_admin['token']}"},
+            )
+            assert resp.status_code == 200, f"rotating the admin: {resp.status_code} {resp.text}"
+        provision.provision(url, service_token, admin_token=admin["token"])
+        stack = DirectusStack(
+            url=url,
+            secret=secret,
+            admin_token=admin["token"],
+            service_token=service_token,
+            admin_email=admin["email"],
+            admin_password=admin["password"],
+            data_dir=data_dir,
+            log_path=log_path,
+            env=env,
+        )
+        print(
+            f"\nDirectus for tests on {url} in {time.monotonic() - started:.1f} s (log: {log_path})"
+        )
+        yield stack
+    finally:
+        directusctl.stop(proc)
