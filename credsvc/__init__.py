@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from credsvc.config import Config
-from credsvc.crypto import DecryptionUnavailable, Keyring, Sealer
+from credsvc.crypto import Keyring, Sealer
 from credsvc.directus import DirectusClient
 
 
@@ -23,12 +23,6 @@ class Services:
     config: Config
     directus: DirectusClient
     keyring: Keyring | Sealer  # a Sealer (encrypt-only) when CREDSVC_MODE=ingest
-
-
-def _decryption_unavailable(exc: DecryptionUnavailable):
-    from credsvc import errors
-
-    return errors.render_error(errors.ApiError(exc.public_message, 503))
 
 
 def create_app(environ: Mapping[str, str] | None = None) -> Flask:
@@ -43,8 +37,6 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     app.extensions["credsvc"] = Services(config, directus, config.keyring)
     logs.init_app(app, config.log_level)
     errors.init_app(app)
-    # Key-management errors that are about this deployment, not the stored value: 503.
-    app.register_error_handler(DecryptionUnavailable, _decryption_unavailable)
     api.init_app(app)
     cli.init_app(app)
     return app

@@ -17,6 +17,7 @@ Other sources, mapped in `to_api_error`:
                                     anything else -> 502 "Directus <status> <path>" (no body)
     DirectusTimeout                 504
     DirectusTransportError          502
+    DecryptionUnavailable           503 "This deployment cannot decrypt" (ingest mode, transit)
     CryptoError                     500 "Stored credentials could not be decrypted"
     anything else                   500 "Internal server error" (logged with a traceback-free line)
 
@@ -31,7 +32,7 @@ import logging
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from credsvc.crypto import CryptoError
+from credsvc.crypto import CryptoError, DecryptionUnavailable
 from credsvc.directus import DirectusError, DirectusResponseError, DirectusTimeout
 from credsvc.services import DomainError
 
@@ -105,6 +106,9 @@ def to_api_error(exc: BaseException) -> ApiError:
         return ApiError("Directus did not answer in time", 504)
     if isinstance(exc, DirectusError):
         return ApiError("Directus is unavailable", 502)
+    if isinstance(exc, DecryptionUnavailable):
+        # About this deployment (encrypt-only, transit refused), not about the stored value.
+        return ApiError(exc.public_message, 503)
     if isinstance(exc, CryptoError):
         return ApiError("Stored credentials could not be decrypted", 500)
     return ApiError()

@@ -119,15 +119,16 @@ def rewrap(batch_size: int, collection: str | None, strategy: str,
     for coll, fld in _collections(collection):
         try:
             total = key_service.pending_count(services.directus, keyring, coll, fld)
-            with click.progressbar(length=total, label=f"{coll:<24}", file=sys.stderr,
-                                   show_pos=True, show_eta=True) as bar:
-                def advance(n: int, bar=bar) -> None:
-                    if show:
-                        bar.update(n)
-
+            if show:
+                with click.progressbar(length=total, label=f"{coll:<24}", file=sys.stderr,
+                                       show_pos=True, show_eta=True) as bar:
+                    result = key_service.rewrap_collection(
+                        services.directus, keyring, coll, fld, batch_size=batch_size,
+                        strategy=strategy, progress=bar.update)
+            else:
                 result = key_service.rewrap_collection(
                     services.directus, keyring, coll, fld, batch_size=batch_size,
-                    strategy=strategy, progress=advance)
+                    strategy=strategy)
         except DirectusError as exc:
             click.echo(f"{coll}: ERROR {_upstream(exc)}; nothing more done here, rerun later")
             problems += 1

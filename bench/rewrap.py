@@ -1,0 +1,83 @@
+"""Rewrap throughput against a real Directus: prints records/s (median of runs).
+
+    .venv/bin/python bench/rewrap.py [--records 5000] [--runs 3] [--batch-size 100]
+
+Starts a throwaway Directus exactly like the integration tests (deploy/directus/directusctl.py,
+SQLite in a temporary folder, free loopback port), seeds `--records` download_credentials rows
+under an old key (a quarter in the legacy format), then for each run rotates to a fresh key and
+times `rewrap_collection` over all of them. The seeding time is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "deploy" / "directus")]
+
+import directusctl  # noqa: E402
+import provision  # noqa: E402
+
+from credsvc.crypto import keyring_from_settings  # noqa: E402
+from credsvc.directus import DirectusClient  # noqa: E402
+from credsvc.services import keys as key_service  # noqa: E402
+from tests.integration.conftest import _free_port  # noqa: E402
+from tests.integration.test_rewrap import COLLECTION, FIELD, seed_rows  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--strategy", choices=key_service.STRATEGIES, default="batch")
+    args = parser.parse_args()
+
+    directusctl.ensure_installed()
+    with tempfile.TemporaryDirectory(prefix="credsvc-bench-") as tmp:
+        data_dir = Path(tmp)
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        admin_token, service_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        env = directusctl.directus_env(data_dir=data_dir, port=port,
+                                       secret=secrets.token_hex(32), passthrough=False)
+        directusctl.bootstrap(env, f"bench-{secrets.token_hex(3)}@example.com",
+                              secrets.token_urlsafe(18), ADMIN_TOKEN=admin_token)
+        directusctl.apply_schema(env)
+        proc = directusctl.start(env, data_dir / "directus.log")
+        try:
+            directusctl.wait_ready(url, proc, data_dir / "directus.log")
+            provision.provision(url, service_token, admin_token=admin_token)
+            keys = [secrets.token_hex(32) for _ in range(args.runs + 1)]
+            started = time.perf_counter()
+            seed_rows(url, admin_token, args.records, keyring_from_settings(keys[0]),
+                      bytes.fromhex(keys[0]), "bench")
+            print(f"seeded {args.records} rows in {time.perf_counter() - started:.1f} s")
+            client = DirectusClient(url, service_token, (3.05, 60.0))
+            rates = []
+            for run in range(1, args.runs + 1):
+                ring = keyring_from_settings(
+                    keys[0], keys=",".join(f"k{i}:{keys[i]}" for i in range(1, run + 1)))
+                started = time.perf_counter()
+                result = key_service.rewrap_collection(
+                    client, ring, COLLECTION, FIELD, batch_size=args.batch_size,
+                    strategy=args.strategy)
+                seconds = time.perf_counter() - started
+                assert result.rewrapped == args.records and result.failed == 0, result
+                rates.append(result.rewrapped / seconds)
+                print(f"run {run}: {result.rewrapped} records to k{run} in {seconds:.2f} s "
+                      f"= {rates[-1]:.0f} records/s")
+            print(f"rewrap ({args.strategy}, batch {args.batch_size}): "
+                  f"median {statistics.median(rates):.0f} records/s over {args.runs} runs")
+        finally:
+            directusctl.stop(proc)
+
+
+if __name__ == "__main__":
+    main()
