@@ -5,7 +5,7 @@
     flask --app wsgi keys generate                a new 32-byte key for CREDENTIALS_KEYS
     flask --app wsgi keys generate-ingest-keypair an X25519 pair for CREDSVC_MODE=ingest
 
-docs/key-management.md walks through a rotation with these commands.
+README.md "Rotating keys" walks through a rotation with these commands.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ A ring entry is either a local AES-256 key (writes `v2`) or a transit key (root 
 OpenBao/Vault, writes `v4`). Private keys of the encrypt-only ingest side (`v3`) can join the
 ring for reading only. docs/ciphertext-format.md specifies every format byte for byte.
 
-Settings (see docs/key-management.md):
+Settings (see README.md "Rotating keys"):
     CREDENTIALS_ENCRYPTION_KEY   one key; joins the ring first, with id "k0"
     CREDENTIALS_KEYS             "id:key,id:key" oldest first (key = 64 hex or base64, or the
                                  word `transit` for the transit key, see CREDENTIALS_TRANSIT_*)

@@ -15,7 +15,7 @@ reading every row, so the counts are exact whatever the database's LIKE semantic
 Rows are only ever selected while they are *not* under the active key, so an interrupted job
 resumes by running again, and a second run over a finished collection writes nothing.
 
-Remaining window (documented in docs/key-management.md): Directus 12.4 has no conditional
+Remaining window (documented in README.md "Rotating keys"): Directus 12.4 has no conditional
 update. `updateBatch` runs `UPDATE ... WHERE id = ?` per row, and `updateByQuery` (PATCH with a
 `query`) selects the matching keys and then updates them by key, outside one atomic statement.
 A service write that commits between the guard's read (3) and the batch's UPDATE (4) is
