@@ -121,8 +121,10 @@ def _ingest_sealer(env: Mapping[str, str]) -> Keyring | Sealer:
     public = env.get("CREDENTIALS_INGEST_PUBLIC_KEY", "").strip()
     transit_key = _transit_key(env)
     if public and transit_key:
-        raise ConfigError("CREDSVC_MODE=ingest takes CREDENTIALS_INGEST_PUBLIC_KEY or "
-                          "CREDENTIALS_TRANSIT_*, not both")
+        raise ConfigError(
+            "CREDSVC_MODE=ingest takes CREDENTIALS_INGEST_PUBLIC_KEY or "
+            "CREDENTIALS_TRANSIT_*, not both"
+        )
     key_id = env.get("CREDENTIALS_INGEST_KEY_ID", "").strip() or "i1"
     if transit_key:
         # The transit token's policy is what keeps this side from decrypting.

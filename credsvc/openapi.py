@@ -291,8 +291,14 @@ ROUTES: dict[tuple[str, str], Operation] = {
             "platforms": {
                 "reddit": {
                     "cookies": [
-                        {"name": "reddit_session", "value": "...", "domain": ".reddit.com",
-                         "path": "/", "httpOnly": True, "secure": True}
+                        {
+                            "name": "reddit_session",
+                            "value": "...",
+                            "domain": ".reddit.com",
+                            "path": "/",
+                            "httpOnly": True,
+                            "secure": True,
+                        }
                     ],
                     "missing": [],
                 }
@@ -408,9 +414,7 @@ def _build(app: Flask) -> dict[str, Any]:
             continue  # documented but not registered in this app: never advertise it
         path = openapi_path(rule)
         parameters[path] = RULE_ARGUMENT.findall(rule)
-        by_path.setdefault(path, {})[method.lower()] = _operation(
-            rule, operation, parameters[path]
-        )
+        by_path.setdefault(path, {})[method.lower()] = _operation(rule, operation, parameters[path])
     for path, operations in by_path.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()

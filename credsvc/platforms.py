@@ -86,7 +86,10 @@ PLATFORMS: dict[str, Platform] = {
     platform.name: platform
     for platform in (
         _platform(
-            "twitter", "X (Twitter)", "https://x.com", ".x.com",
+            "twitter",
+            "X (Twitter)",
+            "https://x.com",
+            ".x.com",
             [
                 ("twitterAuthToken", "auth_token", True, True, "the login session"),
                 ("twitterCt0", "ct0", True, False, "the CSRF token, echoed as x-csrf-token"),
@@ -94,11 +97,17 @@ PLATFORMS: dict[str, Platform] = {
             note="twitter.com now redirects to x.com; take both cookies from x.com.",
         ),
         _platform(
-            "reddit", "Reddit", "https://www.reddit.com", ".reddit.com",
+            "reddit",
+            "Reddit",
+            "https://www.reddit.com",
+            ".reddit.com",
             [("redditSession", "reddit_session", True, True, "the login session")],
         ),
         _platform(
-            "tiktok", "TikTok", "https://www.tiktok.com", ".tiktok.com",
+            "tiktok",
+            "TikTok",
+            "https://www.tiktok.com",
+            ".tiktok.com",
             [
                 ("tiktokSessionId", "sessionid", True, True, "the login session"),
                 ("tiktokCsrfToken", "tt_csrf_token", True, True, "the CSRF token"),
@@ -107,7 +116,10 @@ PLATFORMS: dict[str, Platform] = {
             "copy the one named exactly `sessionid`.",
         ),
         _platform(
-            "youtube", "YouTube", "https://www.youtube.com", ".youtube.com",
+            "youtube",
+            "YouTube",
+            "https://www.youtube.com",
+            ".youtube.com",
             [
                 ("youtubeSid", "SID", False, False, "the Google account session"),
                 ("youtubeHsid", "HSID", False, True, "HTTP-only companion of SID"),
@@ -120,7 +132,10 @@ PLATFORMS: dict[str, Platform] = {
             "exact four names.",
         ),
         _platform(
-            "instagram", "Instagram", "https://www.instagram.com", ".instagram.com",
+            "instagram",
+            "Instagram",
+            "https://www.instagram.com",
+            ".instagram.com",
             [
                 ("instagramSessionId", "sessionid", True, True, "the login session"),
                 ("instagramCsrfToken", "csrftoken", True, False, "the CSRF token"),

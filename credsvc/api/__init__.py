@@ -1,11 +1,11 @@
 """HTTP layer: one blueprint per audience and resource family, each with one guard.
 
-    health                  /healthz /readyz                       no auth
-    openapi                 /openapi.json                          no auth
-    user_credentials        /api/credentials/*  (5 endpoints)      Directus user JWT
-    internal_credentials    /api/credentials/*  (4 endpoints)      X-RBAC-SYNC-SECRET
-    end_users               /v1/end-users/{endUserId}/credentials  business API key
-    workers                 /api/end-user-credentials/reveal       X-RBAC-SYNC-SECRET
+health                  /healthz /readyz                       no auth
+openapi                 /openapi.json                          no auth
+user_credentials        /api/credentials/*  (5 endpoints)      Directus user JWT
+internal_credentials    /api/credentials/*  (4 endpoints)      X-RBAC-SYNC-SECRET
+end_users               /v1/end-users/{endUserId}/credentials  business API key
+workers                 /api/end-user-credentials/reveal       X-RBAC-SYNC-SECRET
 """
 
 from __future__ import annotations

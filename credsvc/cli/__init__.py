@@ -1,7 +1,7 @@
 """`flask` commands (run with `flask --app wsgi <group> <command>`; `.env` is loaded).
 
-    api-keys    create / list / revoke business API keys       (credsvc.cli.api_keys)
-    keys        key status and rewrap after a rotation         (credsvc.cli.keys)
+api-keys    create / list / revoke business API keys       (credsvc.cli.api_keys)
+keys        key status and rewrap after a rotation         (credsvc.cli.keys)
 """
 
 from flask import Flask

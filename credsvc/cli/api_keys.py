@@ -29,8 +29,13 @@ def _business_id(ctx, param, value):
 
 
 @group.command("create")
-@click.option("--business", "business_id", required=True, callback=_business_id,
-              help="The business the key acts for.")
+@click.option(
+    "--business",
+    "business_id",
+    required=True,
+    callback=_business_id,
+    help="The business the key acts for.",
+)
 @click.option("--name", default=None, help="A label, e.g. where the key is used.")
 @with_appcontext
 def create(business_id, name):
@@ -43,8 +48,13 @@ def create(business_id, name):
 
 
 @group.command("list")
-@click.option("--business", "business_id", default=None, callback=_business_id,
-              help="Only this business's keys.")
+@click.option(
+    "--business",
+    "business_id",
+    default=None,
+    callback=_business_id,
+    help="Only this business's keys.",
+)
 @with_appcontext
 def list_keys(business_id):
     """List keys: id, business, prefix, created, last used, revoked (never the key)."""
@@ -52,8 +62,15 @@ def list_keys(business_id):
     if not keys:
         click.echo("No API keys.")
         return
-    columns = ("id", "business_id", "key_prefix", "created_at", "last_used_at", "revoked_at",
-               "name")
+    columns = (
+        "id",
+        "business_id",
+        "key_prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+        "name",
+    )
     rows = [tuple(str(key.get(column) or "-") for column in columns) for key in keys]
     headers = ("ID", "BUSINESS", "PREFIX", "CREATED", "LAST USED", "REVOKED", "NAME")
     widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]

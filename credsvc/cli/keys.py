@@ -66,11 +66,15 @@ def status(collection: str | None, as_json: bool) -> None:
         except DirectusError as exc:
             errors[coll] = _upstream(exc)
     if as_json:
-        click.echo(json.dumps({"active": keyring.active_key_id, "counts": counts,
-                               "errors": errors}, indent=2))
+        click.echo(
+            json.dumps(
+                {"active": keyring.active_key_id, "counts": counts, "errors": errors}, indent=2
+            )
+        )
     else:
-        click.echo(f"active key: {keyring.active_key_id}   configured: "
-                   f"{', '.join(keyring.key_ids)}")
+        click.echo(
+            f"active key: {keyring.active_key_id}   configured: {', '.join(keyring.key_ids)}"
+        )
         click.echo(f"{'collection':<24} {'key id':<10} {'values':>8}  state")
         for coll, _fld in fields:
             if coll in errors:
@@ -84,65 +88,93 @@ def status(collection: str | None, as_json: bool) -> None:
         for per_key in counts.values():
             for key_id, count in per_key.items():
                 totals[key_id] = totals.get(key_id, 0) + count
-        click.echo("total: " + (", ".join(f"{k}={v}" for k, v in sorted(totals.items()))
-                                or "no values"))
-        retired = [k for k in keyring.key_ids if k != keyring.active_key_id
-                   and not totals.get(k) and not errors]
+        click.echo(
+            "total: " + (", ".join(f"{k}={v}" for k, v in sorted(totals.items())) or "no values")
+        )
+        retired = [
+            k
+            for k in keyring.key_ids
+            if k != keyring.active_key_id and not totals.get(k) and not errors
+        ]
         if retired:
-            click.echo("no values left under: " + ", ".join(retired)
-                       + " (safe to retire once every instance runs the new config)")
+            click.echo(
+                "no values left under: "
+                + ", ".join(retired)
+                + " (safe to retire once every instance runs the new config)"
+            )
     if errors:
         sys.exit(1)
 
 
 @group.command("rewrap")
-@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 1000),
-              help="Rows per Directus batch PATCH.")
+@click.option(
+    "--batch-size",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Rows per Directus batch PATCH.",
+)
 @click.option("--collection", help="Only this collection.")
-@click.option("--strategy", type=click.Choice(key_service.STRATEGIES), default="batch",
-              show_default=True,
-              help="batch: guarded batch PATCH; record: one conditional PATCH per row "
-                   "(narrower race window, slower).")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bar (default: when stderr is a terminal).")
-def rewrap(batch_size: int, collection: str | None, strategy: str,
-           progress: bool | None) -> None:
+@click.option(
+    "--strategy",
+    type=click.Choice(key_service.STRATEGIES),
+    default="batch",
+    show_default=True,
+    help="batch: guarded batch PATCH; record: one conditional PATCH per row "
+    "(narrower race window, slower).",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar (default: when stderr is a terminal).",
+)
+def rewrap(batch_size: int, collection: str | None, strategy: str, progress: bool | None) -> None:
     """Re-encrypt every stored value under the active key; resumable, safe to rerun."""
     services = _services()
     keyring = services.keyring
     if not getattr(keyring, "can_decrypt", False):
         raise click.ClickException("This deployment cannot decrypt (CREDSVC_MODE=ingest)")
     show = sys.stderr.isatty() if progress is None else progress
-    click.echo(f"rewrapping to {keyring.active_key_id} ({keyring.active_prefix}...), "
-               f"batch size {batch_size}, strategy {strategy}")
+    click.echo(
+        f"rewrapping to {keyring.active_key_id} ({keyring.active_prefix}...), "
+        f"batch size {batch_size}, strategy {strategy}"
+    )
     problems = 0
     for coll, fld in _collections(collection):
         try:
             total = key_service.pending_count(services.directus, keyring, coll, fld)
             if show:
-                with click.progressbar(length=total, label=f"{coll:<24}", file=sys.stderr,
-                                       show_pos=True, show_eta=True) as bar:
+                with click.progressbar(
+                    length=total, label=f"{coll:<24}", file=sys.stderr, show_pos=True, show_eta=True
+                ) as bar:
                     result = key_service.rewrap_collection(
-                        services.directus, keyring, coll, fld, batch_size=batch_size,
-                        strategy=strategy, progress=bar.update)
+                        services.directus,
+                        keyring,
+                        coll,
+                        fld,
+                        batch_size=batch_size,
+                        strategy=strategy,
+                        progress=bar.update,
+                    )
             else:
                 result = key_service.rewrap_collection(
-                    services.directus, keyring, coll, fld, batch_size=batch_size,
-                    strategy=strategy)
+                    services.directus, keyring, coll, fld, batch_size=batch_size, strategy=strategy
+                )
         except DirectusError as exc:
             click.echo(f"{coll}: ERROR {_upstream(exc)}; nothing more done here, rerun later")
             problems += 1
             continue
-        click.echo(f"{coll}: selected {total}, rewrapped {result.rewrapped}, "
-                   f"skipped (changed during the job) {result.skipped_changed}, "
-                   f"failed {result.failed}")
+        click.echo(
+            f"{coll}: selected {total}, rewrapped {result.rewrapped}, "
+            f"skipped (changed during the job) {result.skipped_changed}, "
+            f"failed {result.failed}"
+        )
         if result.failed_ids:
             problems += 1
             shown = ", ".join(result.failed_ids[:10])
             more = f" and {result.failed - 10} more" if result.failed > 10 else ""
             click.echo(f"  cannot decrypt here (wrong/retired key or tampered): {shown}{more}")
-    click.echo("done; rerun to pick up rows skipped because they changed, "
-               "then `flask keys status`")
+    click.echo("done; rerun to pick up rows skipped because they changed, then `flask keys status`")
     if problems:
         sys.exit(1)
 

@@ -65,8 +65,9 @@ def generate_keypair() -> tuple[str, str]:
     """A fresh (private, public) pair, each as base64 of the raw 32 bytes."""
     private = X25519PrivateKey.generate()
     public = private.public_key()
-    private_raw = private.private_bytes(RAW, serialization.PrivateFormat.Raw,
-                                        serialization.NoEncryption())
+    private_raw = private.private_bytes(
+        RAW, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
     public_raw = public.public_bytes(RAW, serialization.PublicFormat.Raw)
     return aesgcm.b64(private_raw), aesgcm.b64(public_raw)
 

@@ -97,9 +97,7 @@ class RevealDownloadCredSchema(Schema):
 class StorePlatformSessionSchema(Schema):
     creator_profile_id = Uuid(required=True)
     platform = fields.String(required=True, validate=PLATFORM)
-    cookies = fields.List(
-        fields.Dict(), required=True, validate=validate.Length(min=1, max=1000)
-    )
+    cookies = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1, max=1000))
     user_agent = _text(1024, allow_none=True)
     expires_at = fields.AwareDateTime(allow_none=True, default_timezone=None)
 

@@ -57,7 +57,8 @@ def _cookie_value(spec: platforms.CookieSpec):
 
 def _credential(spec: platforms.CookieSpec) -> fields.String:
     length = validate.Length(
-        min=1, max=MAX_VALUE_LENGTH,
+        min=1,
+        max=MAX_VALUE_LENGTH,
         error=f"must be a non-empty string of at most {MAX_VALUE_LENGTH} characters, or null",
     )
     return fields.String(allow_none=True, validate=[length, _cookie_value(spec)])

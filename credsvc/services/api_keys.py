@@ -26,8 +26,15 @@ KEY_PREFIX = "csk_"
 KEY_PATTERN = re.compile(r"^csk_[A-Za-z0-9_-]{43}$")
 DISPLAY_PREFIX_LENGTH = 12  # "csk_" + 8 characters: identifies a key, reveals ~48 bits
 LAST_USED_INTERVAL = timedelta(minutes=1)
-LIST_FIELDS = ("id", "business_id", "name", "key_prefix", "created_at", "last_used_at",
-               "revoked_at")
+LIST_FIELDS = (
+    "id",
+    "business_id",
+    "name",
+    "key_prefix",
+    "created_at",
+    "last_used_at",
+    "revoked_at",
+)
 
 log = logging.getLogger("credsvc.api_keys")
 

@@ -64,7 +64,8 @@ def _end_user_rows(
         limit=-1,
     )
     return [
-        row for row in rows
+        row
+        for row in rows
         if row.get("business_id") == business_id and row.get("end_user_hash") == hashed
     ]
 
@@ -210,8 +211,9 @@ def reveal_cookies(
     }
     result = {}
     for platform in platforms.PLATFORMS.values():
-        found = [spec.cookie(values[spec.field]) for spec in platform.cookies
-                 if spec.field in values]
+        found = [
+            spec.cookie(values[spec.field]) for spec in platform.cookies if spec.field in values
+        ]
         if found:
             result[platform.name] = found
     if not result:

@@ -57,13 +57,20 @@ def encrypted_fields(only: str | None = None) -> list[tuple[str, str]]:
     return chosen
 
 
-def _scan(directus: DirectusClient, collection: str, fld: str,
-          page_size: int = SCAN_PAGE) -> Iterator[list[dict]]:
+def _scan(
+    directus: DirectusClient, collection: str, fld: str, page_size: int = SCAN_PAGE
+) -> Iterator[list[dict]]:
     """Pages of {id, field} rows with a non-null value, in id order (a snapshot for status)."""
     page = 1
     while True:
-        rows = directus.find_items(collection, {fld: {"_nnull": True}}, fields=("id", fld),
-                                   sort=("id",), limit=page_size, page=page)
+        rows = directus.find_items(
+            collection,
+            {fld: {"_nnull": True}},
+            fields=("id", fld),
+            sort=("id",),
+            limit=page_size,
+            page=page,
+        )
         if rows:
             yield rows
         if len(rows) < page_size:
@@ -71,15 +78,26 @@ def _scan(directus: DirectusClient, collection: str, fld: str,
         page += 1
 
 
-def _search(directus: DirectusClient, collection: str, flt: dict[str, Any],
-            fields: tuple[str, ...], limit: int) -> list[dict]:
+def _search(
+    directus: DirectusClient,
+    collection: str,
+    flt: dict[str, Any],
+    fields: tuple[str, ...],
+    limit: int,
+) -> list[dict]:
     """SEARCH /items: the query travels in the body (a list of ids would not fit in a URL)."""
     query = {"filter": flt, "fields": list(fields), "sort": ["id"], "limit": limit}
     return directus.request("SEARCH", f"/items/{collection}", json_body={"query": query}) or []
 
 
-def _pending_pages(directus: DirectusClient, keyring: Keyring, collection: str, fld: str,
-                   batch_size: int, excluded: set[str]) -> Iterator[list[dict]]:
+def _pending_pages(
+    directus: DirectusClient,
+    keyring: Keyring,
+    collection: str,
+    fld: str,
+    batch_size: int,
+    excluded: set[str],
+) -> Iterator[list[dict]]:
     """The first `batch_size` rows not under the active key and not excluded, again and again.
 
     Rewrapped rows leave the selection by themselves; rows the job gave up on (undecryptable,
@@ -96,8 +114,9 @@ def _pending_pages(directus: DirectusClient, keyring: Keyring, collection: str, 
         yield rows
 
 
-def key_status(directus: DirectusClient, keyring: Keyring,
-               collection: str | None = None) -> dict[str, dict[str, int]]:
+def key_status(
+    directus: DirectusClient, keyring: Keyring, collection: str | None = None
+) -> dict[str, dict[str, int]]:
     """{collection: {key_id: count}}: exact counts of stored values per key id."""
     result: dict[str, dict[str, int]] = {}
     for coll, fld in encrypted_fields(collection):
@@ -210,8 +229,10 @@ def _write_each(directus, collection, fld, planned, result, before_write) -> lis
             f"/items/{collection}",
             params={"fields": "id"},
             json_body={
-                "query": {"filter": {"_and": [{"id": {"_eq": row_id}}, {fld: {"_eq": old}}]},
-                          "limit": 1},
+                "query": {
+                    "filter": {"_and": [{"id": {"_eq": row_id}}, {fld: {"_eq": old}}]},
+                    "limit": 1,
+                },
                 "data": {fld: new},
             },
         )

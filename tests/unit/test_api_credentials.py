@@ -19,8 +19,7 @@ OTHER = str(uuid.uuid4())
 PROFILE = str(uuid.uuid4())
 CREDS = {"username": "fitcreator99", "password": "MySecurePass123!", "session_id": "abc"}
 NETSCAPE = (
-    "# Netscape HTTP Cookie File\n"
-    ".youtube.com\tTRUE\t/\tTRUE\t1924992000\tSID\tsid-value-123\n"
+    "# Netscape HTTP Cookie File\n.youtube.com\tTRUE\t/\tTRUE\t1924992000\tSID\tsid-value-123\n"
 )
 
 
@@ -39,7 +38,12 @@ def keyring(app):
 
 
 def profile_row(user_id=OWNER, profile_id=PROFILE):
-    return {"id": profile_id, "user_id": user_id, "platform": "instagram", "platform_username": None}
+    return {
+        "id": profile_id,
+        "user_id": user_id,
+        "platform": "instagram",
+        "platform_username": None,
+    }
 
 
 def sent_json(call) -> dict:
@@ -80,11 +84,17 @@ def test_create_profile_creates_new_record(client, app, directus_wire):
 def test_create_profile_updates_existing(client, directus_wire):
     directus_wire.get(
         PC,
-        match=[matchers.query_param_matcher(
-            {"limit": "1", "fields": "id",
-             "filter": json.dumps({"owner_platform": {"_eq": f"{OWNER}:instagram"}},
-                                  separators=(",", ":"))}
-        )],
+        match=[
+            matchers.query_param_matcher(
+                {
+                    "limit": "1",
+                    "fields": "id",
+                    "filter": json.dumps(
+                        {"owner_platform": {"_eq": f"{OWNER}:instagram"}}, separators=(",", ":")
+                    ),
+                }
+            )
+        ],
         json={"data": [{"id": PROFILE}]},
     )
     patch = directus_wire.patch(f"{PC}/{PROFILE}", json={"data": {}})
@@ -101,7 +111,8 @@ def test_create_profile_lost_race_updates_winner(client, directus_wire):
     directus_wire.get(PC, json={"data": []})
     directus_wire.get(PC, json={"data": [{"id": PROFILE}]})
     directus_wire.post(
-        PC, status=400,
+        PC,
+        status=400,
         json={"errors": [{"message": "dup", "extensions": {"code": "RECORD_NOT_UNIQUE"}}]},
     )
     directus_wire.patch(f"{PC}/{PROFILE}", json={"data": {}})
@@ -122,7 +133,10 @@ def test_create_profile_lost_race_updates_winner(client, directus_wire):
         ({"platform": "instagram", "credentials": "x"}, "credentials"),
         ({"platform": "Insta gram!", "credentials": CREDS}, "platform"),
         ({"platform": "instagram", "credentials": CREDS, "user_id": OTHER}, "user_id"),
-        ({"platform": "instagram", "credentials": CREDS, "platform_username": 5}, "platform_username"),
+        (
+            {"platform": "instagram", "credentials": CREDS, "platform_username": 5},
+            "platform_username",
+        ),
     ],
 )
 def test_create_profile_validation(client, directus_wire, body, field):
@@ -143,8 +157,11 @@ def test_update_profile_creds(client, app, directus_wire):
     response = client.post(
         "/api/credentials/update-profile-creds",
         headers=user_headers(OWNER),
-        json={"creator_profile_id": PROFILE, "credentials": {"password": "new"},
-              "platform_username": "renamed"},
+        json={
+            "creator_profile_id": PROFILE,
+            "credentials": {"password": "new"},
+            "platform_username": "renamed",
+        },
     )
     assert response.get_json() == {"success": True, "id": PROFILE}
     stored = sent_json(patch)
@@ -195,25 +212,29 @@ def test_store_then_reveal(client, app, directus_wire):
         headers=INTERNAL_HEADERS,
         json={"creatorProfileId": PROFILE, "credentials": {"api_key": "sk-proj-abc123xyz"}},
     )
-    assert response.get_json() == {"success": True, "creatorProfileId": PROFILE,
-                                   "updated": PROFILE}
+    assert response.get_json() == {"success": True, "creatorProfileId": PROFILE, "updated": PROFILE}
     ciphertext = sent_json(patch)["encrypted_credentials"]
     assert "sk-proj" not in ciphertext
 
-    directus_wire.replace("GET", PC, json={"data": [{"id": PROFILE,
-                                                      "encrypted_credentials": ciphertext}]})
+    directus_wire.replace(
+        "GET", PC, json={"data": [{"id": PROFILE, "encrypted_credentials": ciphertext}]}
+    )
     response = client.post(
         "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
     )
-    assert response.get_json() == {"success": True, "creatorProfileId": PROFILE,
-                                   "credentials": {"api_key": "sk-proj-abc123xyz"}}
+    assert response.get_json() == {
+        "success": True,
+        "creatorProfileId": PROFILE,
+        "credentials": {"api_key": "sk-proj-abc123xyz"},
+    }
     assert response.headers["Cache-Control"] == "no-store"
 
 
 def test_reveal_reads_records_written_by_node_format(client, directus_wire):
     key = bytes.fromhex(TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"])
-    directus_wire.get(PC, json={"data": [{"id": PROFILE,
-                                          "encrypted_credentials": encrypt_json(CREDS, key)}]})
+    directus_wire.get(
+        PC, json={"data": [{"id": PROFILE, "encrypted_credentials": encrypt_json(CREDS, key)}]}
+    )
     response = client.post(
         "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
     )
@@ -235,15 +256,21 @@ def test_reveal_tampered_value_is_clean_500(client, directus_wire, audit_rows):
     )
     assert_error(response, 500, "Stored credentials could not be decrypted")
     [row] = audit_rows()
-    assert (row["action"], row["outcome"], row["target_id"]) == ("reveal", "decrypt_failed", PROFILE)
+    assert (row["action"], row["outcome"], row["target_id"]) == (
+        "reveal",
+        "decrypt_failed",
+        PROFILE,
+    )
 
 
 def test_reveal_is_audited_without_values(client, directus_wire, audit_rows):
     key = bytes.fromhex(TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"])
-    directus_wire.get(PC, json={"data": [{"id": PROFILE,
-                                          "encrypted_credentials": encrypt_json(CREDS, key)}]})
+    directus_wire.get(
+        PC, json={"data": [{"id": PROFILE, "encrypted_credentials": encrypt_json(CREDS, key)}]}
+    )
     response = client.post(
-        "/api/credentials/reveal", headers={**INTERNAL_HEADERS, "X-Request-ID": "req-42"},
+        "/api/credentials/reveal",
+        headers={**INTERNAL_HEADERS, "X-Request-ID": "req-42"},
         json={"creatorProfileId": PROFILE},
     )
     assert response.status_code == 200
@@ -255,8 +282,9 @@ def test_reveal_is_audited_without_values(client, directus_wire, audit_rows):
 
 def test_reveal_fails_closed_when_audit_cannot_be_written(client, directus_wire):
     key = bytes.fromhex(TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"])
-    directus_wire.get(PC, json={"data": [{"id": PROFILE,
-                                          "encrypted_credentials": encrypt_json(CREDS, key)}]})
+    directus_wire.get(
+        PC, json={"data": [{"id": PROFILE, "encrypted_credentials": encrypt_json(CREDS, key)}]}
+    )
     directus_wire.replace("POST", AUDIT, status=503, json={"errors": []})
     response = client.post(
         "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
@@ -272,7 +300,8 @@ def test_reveal_missing_profile_and_store_missing_profile(client, directus_wire)
     )
     assert_error(response, 404, f"Creator profile {PROFILE} not found")
     response = client.post(
-        "/api/credentials/store", headers=INTERNAL_HEADERS,
+        "/api/credentials/store",
+        headers=INTERNAL_HEADERS,
         json={"creatorProfileId": PROFILE, "credentials": {"a": "b"}},
     )
     assert_error(response, 404, f"Creator profile {PROFILE} not found")
@@ -287,21 +316,37 @@ def test_create_download_cred_password_and_reveal(client, app, directus_wire):
     response = client.post(
         "/api/credentials/create-download-cred",
         headers=user_headers(OWNER),
-        json={"platform": "youtube", "creator_profile_id": PROFILE, "auth_type": "password",
-              "username": "me@example.com", "credentials": {"password": "MyYouTubePassword123"},
-              "display_name": "My YouTube Channel"},
+        json={
+            "platform": "youtube",
+            "creator_profile_id": PROFILE,
+            "auth_type": "password",
+            "username": "me@example.com",
+            "credentials": {"password": "MyYouTubePassword123"},
+            "display_name": "My YouTube Channel",
+        },
     )
     assert response.status_code == 200
     credential_id = response.get_json()["id"]
     stored = sent_json(post)
     assert stored["id"] == credential_id and "MyYouTubePassword123" not in json.dumps(stored)
 
-    directus_wire.get(DC, json={"data": [{
-        "id": credential_id, "platform": "youtube", "auth_type": "password",
-        "username": "me@example.com", "encrypted_credentials": stored["encrypted_credentials"],
-    }]})
+    directus_wire.get(
+        DC,
+        json={
+            "data": [
+                {
+                    "id": credential_id,
+                    "platform": "youtube",
+                    "auth_type": "password",
+                    "username": "me@example.com",
+                    "encrypted_credentials": stored["encrypted_credentials"],
+                }
+            ]
+        },
+    )
     response = client.post(
-        "/api/credentials/reveal-download-cred", headers=INTERNAL_HEADERS,
+        "/api/credentials/reveal-download-cred",
+        headers=INTERNAL_HEADERS,
         json={"id": credential_id},
     )
     body = response.get_json()
@@ -310,13 +355,17 @@ def test_create_download_cred_password_and_reveal(client, app, directus_wire):
     assert body["credentials"] == {"password": "MyYouTubePassword123"}
 
     response = client.post(
-        "/api/credentials/reveal-download-cred", headers=INTERNAL_HEADERS,
+        "/api/credentials/reveal-download-cred",
+        headers=INTERNAL_HEADERS,
         json={"id": credential_id, "format": "ytdlp"},
     )
     assert response.get_json()["ytdlp_options"] == {
-        "username": "me@example.com", "password": "MyYouTubePassword123"}
+        "username": "me@example.com",
+        "password": "MyYouTubePassword123",
+    }
     response = client.post(
-        "/api/credentials/reveal-download-cred", headers=INTERNAL_HEADERS,
+        "/api/credentials/reveal-download-cred",
+        headers=INTERNAL_HEADERS,
         json={"id": credential_id, "format": "netscape"},
     )
     assert_error(response, 400, "format 'netscape' is not available for auth_type 'password'")
@@ -328,8 +377,12 @@ def test_create_download_cred_cookies(client, directus_wire):
     response = client.post(
         "/api/credentials/create-download-cred",
         headers=user_headers(OWNER),
-        json={"platform": "youtube", "creator_profile_id": PROFILE, "auth_type": "cookies",
-              "credentials": {"cookies_netscape": NETSCAPE}},
+        json={
+            "platform": "youtube",
+            "creator_profile_id": PROFILE,
+            "auth_type": "cookies",
+            "credentials": {"cookies_netscape": NETSCAPE},
+        },
     )
     assert response.status_code == 200, response.get_json()
 
@@ -349,8 +402,12 @@ def test_create_download_cred_shape_mismatch(client, directus_wire, credentials,
     response = client.post(
         "/api/credentials/create-download-cred",
         headers=user_headers(OWNER),
-        json={"platform": "youtube", "creator_profile_id": PROFILE, "auth_type": auth_type,
-              "credentials": credentials},
+        json={
+            "platform": "youtube",
+            "creator_profile_id": PROFILE,
+            "auth_type": auth_type,
+            "credentials": credentials,
+        },
     )
     assert_error(response, 400)
     assert len(directus_wire.calls) == 0
@@ -361,8 +418,12 @@ def test_create_download_cred_for_someone_elses_profile(client, directus_wire):
     response = client.post(
         "/api/credentials/create-download-cred",
         headers=user_headers(OWNER),
-        json={"platform": "youtube", "creator_profile_id": PROFILE, "auth_type": "password",
-              "credentials": {"password": "x"}},
+        json={
+            "platform": "youtube",
+            "creator_profile_id": PROFILE,
+            "auth_type": "password",
+            "credentials": {"password": "x"},
+        },
     )
     assert_error(response, 403, "Forbidden")
     assert not any(call.request.method == "POST" for call in directus_wire.calls)
@@ -379,8 +440,15 @@ def test_reveal_download_cred_missing(client, directus_wire):
 
 # -- platform sessions ---------------------------------------------------------------------
 
-COOKIE = {"name": "sessionid", "value": "123456789%3AabcXYZ%3A28", "domain": ".instagram.com",
-          "path": "/", "expires": 1924992000, "httpOnly": True, "secure": True}
+COOKIE = {
+    "name": "sessionid",
+    "value": "123456789%3AabcXYZ%3A28",
+    "domain": ".instagram.com",
+    "path": "/",
+    "expires": 1924992000,
+    "httpOnly": True,
+    "secure": True,
+}
 
 
 def test_store_platform_session_and_get(client, app, directus_wire):
@@ -389,8 +457,12 @@ def test_store_platform_session_and_get(client, app, directus_wire):
     response = client.post(
         "/api/credentials/store-platform-session",
         headers=user_headers(OWNER),
-        json={"creator_profile_id": PROFILE, "platform": "instagram", "cookies": [COOKIE],
-              "user_agent": "Mozilla/5.0"},
+        json={
+            "creator_profile_id": PROFILE,
+            "platform": "instagram",
+            "cookies": [COOKIE],
+            "user_agent": "Mozilla/5.0",
+        },
     )
     body = response.get_json()
     assert response.status_code == 200, body
@@ -399,12 +471,24 @@ def test_store_platform_session_and_get(client, app, directus_wire):
     stored = sent_json(post)
     assert COOKIE["value"] not in json.dumps(stored) and stored["cookie_count"] == 1
 
-    directus_wire.get(PS, json={"data": [{
-        "id": body["id"], "platform": "instagram", "captured_at": "2026-01-15T10:30:00.000Z",
-        "expires_at": None, "user_agent": "Mozilla/5.0",
-        "encrypted_cookies": stored["encrypted_cookies"]}]})
+    directus_wire.get(
+        PS,
+        json={
+            "data": [
+                {
+                    "id": body["id"],
+                    "platform": "instagram",
+                    "captured_at": "2026-01-15T10:30:00.000Z",
+                    "expires_at": None,
+                    "user_agent": "Mozilla/5.0",
+                    "encrypted_cookies": stored["encrypted_cookies"],
+                }
+            ]
+        },
+    )
     response = client.post(
-        "/api/credentials/get-platform-session", headers=INTERNAL_HEADERS,
+        "/api/credentials/get-platform-session",
+        headers=INTERNAL_HEADERS,
         json={"creator_profile_id": PROFILE, "platform": "instagram"},
     )
     got = response.get_json()
@@ -421,7 +505,8 @@ def test_store_platform_session_and_get(client, app, directus_wire):
 def test_get_platform_session_none(client, directus_wire):
     directus_wire.get(PS, json={"data": []})
     response = client.post(
-        "/api/credentials/get-platform-session", headers=INTERNAL_HEADERS,
+        "/api/credentials/get-platform-session",
+        headers=INTERNAL_HEADERS,
         json={"creator_profile_id": PROFILE, "platform": "instagram"},
     )
     assert_error(response, 404, f"No active instagram session for creator profile {PROFILE}")
@@ -449,12 +534,24 @@ def test_store_platform_session_cookie_needs_name_value_domain(client, directus_
 
 def test_revoke_platform_session(client, directus_wire):
     session_id = str(uuid.uuid4())
-    directus_wire.get(PS, json={"data": [{"id": session_id, "user_id": OWNER,
-                                          "creator_profile_id": PROFILE, "revoked_at": None}]})
+    directus_wire.get(
+        PS,
+        json={
+            "data": [
+                {
+                    "id": session_id,
+                    "user_id": OWNER,
+                    "creator_profile_id": PROFILE,
+                    "revoked_at": None,
+                }
+            ]
+        },
+    )
     directus_wire.get(PC, json={"data": [{"user_id": OWNER}]})
     patch = directus_wire.patch(f"{PS}/{session_id}", json={"data": {}})
     response = client.post(
-        "/api/credentials/revoke-platform-session", headers=user_headers(OWNER),
+        "/api/credentials/revoke-platform-session",
+        headers=user_headers(OWNER),
         json={"id": session_id},
     )
     assert response.get_json() == {"success": True, "id": session_id}
@@ -463,11 +560,23 @@ def test_revoke_platform_session(client, directus_wire):
 
 def test_revoke_someone_elses_session(client, directus_wire):
     session_id = str(uuid.uuid4())
-    directus_wire.get(PS, json={"data": [{"id": session_id, "user_id": OTHER,
-                                          "creator_profile_id": PROFILE, "revoked_at": None}]})
+    directus_wire.get(
+        PS,
+        json={
+            "data": [
+                {
+                    "id": session_id,
+                    "user_id": OTHER,
+                    "creator_profile_id": PROFILE,
+                    "revoked_at": None,
+                }
+            ]
+        },
+    )
     directus_wire.get(PC, json={"data": [{"user_id": OTHER}]})
     response = client.post(
-        "/api/credentials/revoke-platform-session", headers=user_headers(OWNER),
+        "/api/credentials/revoke-platform-session",
+        headers=user_headers(OWNER),
         json={"id": session_id},
     )
     assert_error(response, 403, "Forbidden")
@@ -476,8 +585,13 @@ def test_revoke_someone_elses_session(client, directus_wire):
 
 # -- guards and upstream errors -------------------------------------------------------------
 
-USER_ROUTES = ["create-profile", "update-profile-creds", "create-download-cred",
-               "store-platform-session", "revoke-platform-session"]
+USER_ROUTES = [
+    "create-profile",
+    "update-profile-creds",
+    "create-download-cred",
+    "store-platform-session",
+    "revoke-platform-session",
+]
 INTERNAL_ROUTES = ["store", "reveal", "reveal-download-cred", "get-platform-session"]
 
 
@@ -515,31 +629,54 @@ def test_upstream_server_or_token_problems_are_502(client, directus_wire, status
 
 # -- cookie formats on the way in and out -----------------------------------------------------
 
-CHROME_COOKIE = {"name": "sessionid", "value": "chrome-value", "domain": ".instagram.com",
-                 "path": "/", "expirationDate": 1924992000.5, "hostOnly": False,
-                 "httpOnly": True, "secure": True, "sameSite": "no_restriction",
-                 "session": False, "storeId": "0"}
+CHROME_COOKIE = {
+    "name": "sessionid",
+    "value": "chrome-value",
+    "domain": ".instagram.com",
+    "path": "/",
+    "expirationDate": 1924992000.5,
+    "hostOnly": False,
+    "httpOnly": True,
+    "secure": True,
+    "sameSite": "no_restriction",
+    "session": False,
+    "storeId": "0",
+}
 
 
 def stored_session(client, app, directus_wire, cookie):
     directus_wire.get(PC, json={"data": [profile_row()]})
     post = directus_wire.post(PS, json={"data": {}})
     response = client.post(
-        "/api/credentials/store-platform-session", headers=user_headers(OWNER),
+        "/api/credentials/store-platform-session",
+        headers=user_headers(OWNER),
         json={"creator_profile_id": PROFILE, "platform": "instagram", "cookies": [cookie]},
     )
     assert response.status_code == 200, response.get_json()
     stored = sent_json(post)
     session_id = response.get_json()["id"]
-    directus_wire.get(PS, json={"data": [{
-        "id": session_id, "platform": "instagram", "captured_at": "2026-01-15T10:30:00.000Z",
-        "expires_at": None, "user_agent": None, "encrypted_cookies": stored["encrypted_cookies"]}]})
+    directus_wire.get(
+        PS,
+        json={
+            "data": [
+                {
+                    "id": session_id,
+                    "platform": "instagram",
+                    "captured_at": "2026-01-15T10:30:00.000Z",
+                    "expires_at": None,
+                    "user_agent": None,
+                    "encrypted_cookies": stored["encrypted_cookies"],
+                }
+            ]
+        },
+    )
     return session_id
 
 
 def get_session(client, fmt):
     return client.post(
-        "/api/credentials/get-platform-session", headers=INTERNAL_HEADERS,
+        "/api/credentials/get-platform-session",
+        headers=INTERNAL_HEADERS,
         json={"creator_profile_id": PROFILE, "platform": "instagram", "format": fmt},
     ).get_json()
 
@@ -562,7 +699,9 @@ def test_session_in_playwright_and_netscape_formats(client, app, directus_wire):
     assert cookie["expires"] > 0
     netscape = get_session(client, "netscape")["cookies"]
     assert netscape.startswith("# Netscape HTTP Cookie File")
-    assert "#HttpOnly_.instagram.com\tTRUE\t/\tTRUE\t1924992000\tsessionid\tchrome-value" in netscape
+    assert (
+        "#HttpOnly_.instagram.com\tTRUE\t/\tTRUE\t1924992000\tsessionid\tchrome-value" in netscape
+    )
 
 
 def test_expired_session_is_flagged(client, app, directus_wire):
@@ -572,7 +711,8 @@ def test_expired_session_is_flagged(client, app, directus_wire):
 
 def test_unknown_format_is_400(client, directus_wire):
     response = client.post(
-        "/api/credentials/get-platform-session", headers=INTERNAL_HEADERS,
+        "/api/credentials/get-platform-session",
+        headers=INTERNAL_HEADERS,
         json={"creator_profile_id": PROFILE, "platform": "instagram", "format": "har"},
     )
     assert_error(response, 400)
@@ -582,30 +722,58 @@ def test_unknown_format_is_400(client, directus_wire):
 def test_bad_netscape_line_is_named(client, directus_wire):
     bad = "# Netscape HTTP Cookie File\n.youtube.com\tTRUE\t/\tTRUE\t0\tSID\n"
     response = client.post(
-        "/api/credentials/create-download-cred", headers=user_headers(OWNER),
-        json={"platform": "youtube", "creator_profile_id": PROFILE, "auth_type": "cookies",
-              "credentials": {"cookies_netscape": bad}},
+        "/api/credentials/create-download-cred",
+        headers=user_headers(OWNER),
+        json={
+            "platform": "youtube",
+            "creator_profile_id": PROFILE,
+            "auth_type": "cookies",
+            "credentials": {"cookies_netscape": bad},
+        },
     )
-    assert_error(response, 400,
-                 "credentials: cookies_netscape line 2: expected 7 TAB-separated fields, found 6")
+    assert_error(
+        response,
+        400,
+        "credentials: cookies_netscape line 2: expected 7 TAB-separated fields, found 6",
+    )
 
 
 def test_download_cookies_as_playwright(client, directus_wire):
     directus_wire.get(PC, json={"data": [profile_row()]})
     post = directus_wire.post(DC, json={"data": {}})
     created = client.post(
-        "/api/credentials/create-download-cred", headers=user_headers(OWNER),
-        json={"platform": "youtube", "creator_profile_id": PROFILE, "auth_type": "cookies",
-              "credentials": {"cookies_netscape": NETSCAPE}},
+        "/api/credentials/create-download-cred",
+        headers=user_headers(OWNER),
+        json={
+            "platform": "youtube",
+            "creator_profile_id": PROFILE,
+            "auth_type": "cookies",
+            "credentials": {"cookies_netscape": NETSCAPE},
+        },
     ).get_json()
-    directus_wire.get(DC, json={"data": [{
-        "id": created["id"], "platform": "youtube", "auth_type": "cookies", "username": None,
-        "encrypted_credentials": sent_json(post)["encrypted_credentials"]}]})
+    directus_wire.get(
+        DC,
+        json={
+            "data": [
+                {
+                    "id": created["id"],
+                    "platform": "youtube",
+                    "auth_type": "cookies",
+                    "username": None,
+                    "encrypted_credentials": sent_json(post)["encrypted_credentials"],
+                }
+            ]
+        },
+    )
     body = client.post(
-        "/api/credentials/reveal-download-cred", headers=INTERNAL_HEADERS,
+        "/api/credentials/reveal-download-cred",
+        headers=INTERNAL_HEADERS,
         json={"id": created["id"], "format": "playwright"},
     ).get_json()
     [cookie] = body["credentials"]["cookies"]
-    assert (cookie["name"], cookie["value"], cookie["domain"]) == ("SID", "sid-value-123",
-                                                                   ".youtube.com")
+    assert (cookie["name"], cookie["value"], cookie["domain"]) == (
+        "SID",
+        "sid-value-123",
+        ".youtube.com",
+    )
     assert body["problems"] == []

@@ -24,8 +24,15 @@ def b64(data: dict | bytes) -> str:
 
 def valid_claims(**changes):
     now = int(time.time())
-    claims = {"id": str(uuid.uuid4()), "role": None, "app_access": False, "admin_access": False,
-              "iat": now, "exp": now + 900, "iss": "directus"}
+    claims = {
+        "id": str(uuid.uuid4()),
+        "role": None,
+        "app_access": False,
+        "admin_access": False,
+        "iat": now,
+        "exp": now + 900,
+        "iss": "directus",
+    }
     claims.update(changes)
     return {k: v for k, v in claims.items() if v is not ...}
 
@@ -54,16 +61,21 @@ def forged_tokens() -> dict[str, str]:
         "expired beyond leeway": mint_token(iat=now - 3600, exp=now - 60),
         "nbf in future": mint_token(nbf=now + 3600),
         "oversized": mint_token(padding="x" * 5000),
-        "jku header": jwt.encode(valid_claims(), SECRET, algorithm="HS256",
-                                 headers={"jku": "http://127.0.0.1:9/jwks"}),
-        "x5u header": jwt.encode(valid_claims(), SECRET, algorithm="HS256",
-                                 headers={"x5u": "http://127.0.0.1:9/cert"}),
-        "jwk header": jwt.encode(valid_claims(), SECRET, algorithm="HS256",
-                                 headers={"jwk": {"kty": "oct", "k": "AA"}}),
-        "kid header": jwt.encode(valid_claims(), SECRET, algorithm="HS256",
-                                 headers={"kid": "../../dev/null"}),
-        "password reset scope": mint_token(scope="password-reset", role=..., app_access=...,
-                                           admin_access=...),
+        "jku header": jwt.encode(
+            valid_claims(), SECRET, algorithm="HS256", headers={"jku": "http://127.0.0.1:9/jwks"}
+        ),
+        "x5u header": jwt.encode(
+            valid_claims(), SECRET, algorithm="HS256", headers={"x5u": "http://127.0.0.1:9/cert"}
+        ),
+        "jwk header": jwt.encode(
+            valid_claims(), SECRET, algorithm="HS256", headers={"jwk": {"kty": "oct", "k": "AA"}}
+        ),
+        "kid header": jwt.encode(
+            valid_claims(), SECRET, algorithm="HS256", headers={"kid": "../../dev/null"}
+        ),
+        "password reset scope": mint_token(
+            scope="password-reset", role=..., app_access=..., admin_access=...
+        ),
         "share token": mint_token(share=str(uuid.uuid4()), share_scope={"item": "x"}),
         "invite scope": mint_token(scope="invite"),
         "wrong secret": mint_token(secret="another-secret-entirely-0123456789"),
@@ -93,8 +105,7 @@ def test_forged_token_is_401(client, directus_wire, case):
 
 def test_token_battery_counts(client):
     accepted = sum(
-        client.post(ROUTE, headers={"Authorization": f"Bearer {token}"}, json={}).status_code
-        != 401
+        client.post(ROUTE, headers={"Authorization": f"Bearer {token}"}, json={}).status_code != 401
         for token in FORGED.values()
     )
     print(f"token battery: cases={len(FORGED)} accepted={accepted}")
@@ -151,5 +162,10 @@ def test_previous_secret_is_accepted_during_rotation(env):
     env["RBAC_SYNC_SECRET_PREVIOUS"] = "the-previous-secret-0123456789"
     client = create_app(env).test_client()
     for value in (env["RBAC_SYNC_SECRET"], env["RBAC_SYNC_SECRET_PREVIOUS"]):
-        assert client.post(INTERNAL, headers={"X-RBAC-SYNC-SECRET": value}, json={}).status_code == 400
-    assert client.post(INTERNAL, headers={"X-RBAC-SYNC-SECRET": "nope-nope-nope"}, json={}).status_code == 401
+        assert (
+            client.post(INTERNAL, headers={"X-RBAC-SYNC-SECRET": value}, json={}).status_code == 400
+        )
+    assert (
+        client.post(INTERNAL, headers={"X-RBAC-SYNC-SECRET": "nope-nope-nope"}, json={}).status_code
+        == 401
+    )

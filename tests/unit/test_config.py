@@ -62,5 +62,7 @@ def test_previous_sync_secret_is_accepted_in_config():
 
 
 def test_base64_key_is_accepted():
-    config = Config.from_env(dict(TEST_ENV, CREDENTIALS_ENCRYPTION_KEY="ERERERERERERERERERERERERERERERERERERERERERE="))
+    config = Config.from_env(
+        dict(TEST_ENV, CREDENTIALS_ENCRYPTION_KEY="ERERERERERERERERERERERERERERERERERERERERERE=")
+    )
     assert config.keyring.key_ids == ["k0"]

@@ -20,10 +20,11 @@ from credsvc.crypto import (
     keyring_from_settings,
     parse_key,
 )
-from credsvc.crypto import aesgcm
 
 KEY = bytes(range(32))
-CTX = RecordContext("platform_connections", "9b2f8a7e-1111-4222-8333-444455556666", "encrypted_credentials")
+CTX = RecordContext(
+    "platform_connections", "9b2f8a7e-1111-4222-8333-444455556666", "encrypted_credentials"
+)
 VALUE = {"username": "creator123", "password": "sécure pass ✓", "n": [1, 2, None]}
 
 
