@@ -78,9 +78,11 @@ def init_app(app: Flask, level: str) -> None:
     config = app.extensions["credsvc"].config
     secrets = [config.directus_token, config.directus_secret]
     secrets += [s.decode("utf-8", "replace") for s in config.rbac_sync_secrets]
-    configure(level, secrets)
+    # Flask names app.logger after the import name, "credsvc": the same logger configure()
+    # sets up. Reset Flask's side first, or it would remove the JSON handler again.
     app.logger.handlers.clear()
     app.logger.propagate = True
+    configure(level, secrets)
     access = logging.getLogger("credsvc.access")
 
     @app.before_request

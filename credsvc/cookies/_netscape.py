@@ -54,7 +54,8 @@ def _header_problem(first: str, text: str) -> str | None:
         return "the file starts with a byte-order mark (U+FEFF); remove it"
     if text.lstrip()[:1] in ("[", "{"):
         return "this is JSON, not a Netscape cookies file"
-    return f"the first line must be {HEADER!r} (or '# HTTP Cookie File'), found {first[:60]!r}"
+    # The line itself is never quoted: a file pasted without its header starts with a cookie.
+    return f"the first line must be {HEADER!r} (or '# HTTP Cookie File')"
 
 
 def _parse_cookie_line(line: str, http_only: bool) -> Cookie:

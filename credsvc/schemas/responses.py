@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-NULLABLE = {"nullable": True}
+COOKIE_FORMATS = ["json", "netscape", "playwright"]
 
 
 def _true(**kwargs) -> fields.Boolean:
@@ -130,7 +130,7 @@ class GetPlatformSessionResponseSchema(Schema):
             "oneOf": [{"type": "array", "items": {"type": "object"}}, {"type": "string"}],
         },
     )
-    format = fields.String(required=True, validate=validate.OneOf(["json", "netscape", "playwright"]))
+    format = fields.String(required=True, validate=validate.OneOf(COOKIE_FORMATS))
     captured_at = fields.String(required=True, allow_none=True)
     expires_at = fields.String(required=True, allow_none=True)
     user_agent = fields.String(required=True, allow_none=True)
@@ -186,7 +186,7 @@ class RevealEndUserResponseSchema(Schema):
     success = _true()
     businessId = fields.String(required=True)
     endUserId = fields.String(required=True)
-    format = fields.String(required=True, validate=validate.OneOf(["json", "netscape", "playwright"]))
+    format = fields.String(required=True, validate=validate.OneOf(COOKIE_FORMATS))
     platforms = fields.Dict(
         required=True, keys=fields.String(), values=fields.Nested(RevealedPlatformSchema)
     )

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from credsvc.crypto import CryptoError
-from credsvc.directus import DirectusClient, DirectusError
+from credsvc.directus import DirectusClient, DirectusError, DirectusTransportError
 from credsvc.services import DomainError, utc_now
 
 COLLECTION = "audit_log"
@@ -60,11 +60,15 @@ def audited(directus: DirectusClient, **fields) -> Iterator[None]:
     """Record the outcome of the decrypting read inside the block.
 
     Success is recorded before the caller can return the value (a failed write raises);
-    a failure is recorded on a best-effort basis and the original error propagates.
+    a failure is recorded on a best-effort basis and the original error propagates. When
+    Directus itself just failed to answer (down, reset, timed out), no row is attempted: it
+    would only make the caller wait a second timeout (the service log still has the request).
     """
     try:
         yield
     except Exception as exc:
+        if isinstance(exc, DirectusTransportError):
+            raise
         try:
             record_access(directus, outcome=outcome_of(exc), **fields)
         except DirectusError:

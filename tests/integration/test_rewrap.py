@@ -178,7 +178,8 @@ def test_rewrap_10k_rows_resumable_and_safe_under_concurrent_writes(directus, se
 
     # 4. The rerun is a no-op and status shows nothing left under k0 / legacy here.
     again = key_service.rewrap_collection(client, ring, COLLECTION, FIELD)
-    assert (again.rewrapped, again.skipped_changed, again.failed) == (0, 0, 0)
+    assert (again.rewrapped, again.skipped_changed) == (0, 0)
+    assert not set(again.failed_ids) & set(expected)  # other modules' rows use other keys
     status = app.test_cli_runner().invoke(
         args=["keys", "status", "--collection", COLLECTION, "--json"])
     counts = json.loads(status.output)["counts"][COLLECTION]

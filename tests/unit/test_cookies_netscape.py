@@ -84,7 +84,7 @@ def test_empty_file_allowed_on_request():
         (
             "",
             "line 1: the first line must be '# Netscape HTTP Cookie File' "
-            "(or '# HTTP Cookie File'), found ''",
+            "(or '# HTTP Cookie File')",
         ),
         (GOOD, "line 1: the first line must be '# Netscape HTTP Cookie File'"),
         ("#Netscape HTTP Cookie File\n" + GOOD, "line 1: the first line must be"),

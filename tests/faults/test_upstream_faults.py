@@ -1,0 +1,237 @@
+"""Directus down, resetting, hanging, failing or talking garbage: every endpoint of both API
+families answers JSON 502/503/504 in its family's shape within the read timeout + 1 s, with no
+stack trace, and writes nothing half-way. Runs against tests/faults/server.py (real sockets).
+
+Each test prints `cases=N failed=0` figures; a module summary adds them up.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from credsvc import create_app
+from tests.conftest import TEST_ENV
+from tests.faults.catalog import ENDPOINTS, SECRET_VALUES, Endpoint, rows_for
+from tests.faults.server import FaultServer
+
+CONNECT_TIMEOUT, READ_TIMEOUT = 0.5, 1.0
+BUDGET = READ_TIMEOUT + 1.0
+LEAK_MARKERS = ("Traceback", 'File "', "FAULT-SERVER-INTERNAL", "knex", "<html")
+
+# Reads fail (the whole server is in this mode): every endpoint fails at its first call.
+READ_FAULTS = ["refuse", "reset", "hang", "500", "502", "503", "503-retry-after", "garbage",
+               "html", "not-directus", "truncated"]
+# Reads work, writes fail: every endpoint gets as far as its first write.
+WRITE_FAULTS = ["reset", "hang", "500", "503", "garbage", "truncated"]
+
+# The four decrypting reads also write an audit row; on a Directus that hangs they must still
+# answer within one read timeout (audit.audited skips the failure row on transport errors).
+AUDITED = {"reveal", "reveal-download-cred", "get-platform-session", "workers reveal"}
+
+TALLY: Counter = Counter()
+
+
+def fault_env(url: str) -> dict[str, str]:
+    return {**TEST_ENV, "DIRECTUS_URL": url, "DIRECTUS_TIMEOUT_CONNECT": str(CONNECT_TIMEOUT),
+            "DIRECTUS_TIMEOUT_READ": str(READ_TIMEOUT)}
+
+
+def run_one(endpoint: Endpoint, get: str, write: str, rows: bool):
+    """One endpoint against its own fault server and app; returns (response, seconds, seen)."""
+    with FaultServer(get=get, write=write, hang=READ_TIMEOUT + 2.0) as upstream:
+        app = create_app(fault_env(upstream.url))
+        if rows:
+            upstream.rows = rows_for(app)
+        started = time.monotonic()
+        response = endpoint.call(app.test_client())
+        elapsed = time.monotonic() - started
+        seen = upstream.requests()
+    return response, elapsed, seen
+
+
+def problems_with(endpoint: Endpoint, response, elapsed: float, seen, *,
+                  expect: set[int], budget: float = BUDGET) -> list[str]:
+    """Everything wrong with one faulted answer (empty when it is right)."""
+    problems = []
+    text = response.get_data(as_text=True)
+    if response.status_code not in expect:
+        problems.append(f"status {response.status_code} not in {sorted(expect)}")
+    if elapsed > budget:
+        problems.append(f"took {elapsed:.2f} s > {budget} s")
+    if response.mimetype != "application/json":
+        problems.append(f"content type {response.mimetype}")
+    else:
+        body = response.get_json()
+        if response.status_code >= 400:
+            flag = "ok" if endpoint.family == "end-user" else "success"
+            if set(body) != {flag, "error"} or body[flag] is not False:
+                problems.append(f"error body not in the {endpoint.family} shape: {body}")
+    problems += [f"leaks {marker!r}" for marker in LEAK_MARKERS if marker in text]
+    problems += ["leaks a credential value" for value in SECRET_VALUES if value in text]
+    problems += write_problems(seen)
+    return problems
+
+
+def write_problems(seen) -> list[str]:
+    """Nothing half-written: no write is repeated, and after a write failed (every write fails
+    here) the only further write allowed is the failure's own audit row."""
+    problems = []
+    writes = [s for s in seen if s.is_write]
+    repeated = [key for key, n in Counter((s.method, s.path) for s in writes).items() if n > 1]
+    if repeated:
+        problems.append(f"writes repeated (retried?): {repeated}")
+    after_first = writes[1:]
+    if any(s.collection != "audit_log" for s in after_first):
+        problems.append(f"wrote on after a failed write: {[(s.method, s.path) for s in writes]}")
+    reads_after_first_write = writes and any(
+        s.method == "GET" and s.at > writes[0].at for s in seen
+    )
+    if reads_after_first_write and writes[0].collection != "api_keys":
+        problems.append("kept reading after a failed write")
+    return problems
+
+
+def run_matrix(get: str, write: str, rows: bool, expect_for) -> tuple[int, list[str]]:
+    with ThreadPoolExecutor(max_workers=len(ENDPOINTS)) as pool:
+        results = list(pool.map(lambda e: (e, *run_one(e, get, write, rows)), ENDPOINTS))
+    failures = []
+    for endpoint, response, elapsed, seen in results:
+        for problem in problems_with(endpoint, response, elapsed, seen,
+                                     expect=expect_for(endpoint),
+                                     budget=BUDGET):
+            failures.append(f"{endpoint.name}: {problem}")
+    return len(results), failures
+
+
+@pytest.mark.parametrize("mode", READ_FAULTS)
+def test_directus_failing_on_every_call(mode):
+    def expect(endpoint):
+        if endpoint.name == "readyz":
+            return {503}
+        return {504} if mode == "hang" else {502}
+
+    cases, failures = run_matrix(mode, mode, rows=False, expect_for=expect)
+    TALLY.update(cases=cases, failed=len(failures))
+    print(f"\nupstream fault {mode!r} on every call: cases={cases} failed={len(failures)}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("mode", WRITE_FAULTS)
+def test_directus_failing_on_writes(mode):
+    def expect(endpoint):
+        if not endpoint.writes:
+            return {200}
+        return {504} if mode == "hang" else {502}
+
+    cases, failures = run_matrix("ok", mode, rows=True, expect_for=expect)
+    TALLY.update(cases=cases, failed=len(failures))
+    print(f"\nupstream fault {mode!r} on writes: cases={cases} failed={len(failures)}")
+    assert not failures, "\n".join(failures)
+
+
+def test_decrypting_reads_within_one_timeout_when_directus_hangs():
+    audited = [e for e in ENDPOINTS if e.name in AUDITED]
+    with ThreadPoolExecutor(max_workers=len(audited)) as pool:
+        elapsed = list(pool.map(lambda e: run_one(e, "hang", "hang", False)[1], audited))
+    print(f"\ndecrypting reads on a hanging Directus: cases={len(elapsed)} "
+          f"over budget={sum(t > BUDGET for t in elapsed)} (slowest {max(elapsed):.2f} s)")
+    assert max(elapsed) <= BUDGET
+
+
+def test_the_catalog_reaches_every_write_when_directus_works():
+    """The canned rows are good enough for every endpoint to succeed: the write-fault tests
+    above really fail the write each endpoint makes, not some earlier check."""
+    failures = []
+    for endpoint in ENDPOINTS:
+        response, _, seen = run_one(endpoint, "ok", "ok", rows=True)
+        if response.status_code != 200:
+            failures.append(f"{endpoint.name}: {response.status_code} {response.get_json()}")
+        if endpoint.writes and not any(s.is_write for s in seen):
+            failures.append(f"{endpoint.name}: made no write")
+    print(f"\ncatalog sanity: cases={len(ENDPOINTS)} failed={len(failures)}")
+    assert not failures, "\n".join(failures)
+
+
+# -- retries ----------------------------------------------------------------------------------
+
+
+def retry_bound(app) -> int:
+    retry = app.extensions["credsvc"].directus.session.get_adapter("http://x").max_retries
+    return 1 + retry.total
+
+
+REVEAL = next(e for e in ENDPOINTS if e.name == "reveal")
+CREATE = next(e for e in ENDPOINTS if e.name == "create-profile")
+STORE = next(e for e in ENDPOINTS if e.name == "store")
+END_USER_SET = next(e for e in ENDPOINTS if e.name == "end-user set")
+
+
+@pytest.mark.parametrize("mode, retried", [("503", True), ("502", True), ("500", False),
+                                          ("reset", False), ("hang", False)])
+def test_get_retries_are_bounded(mode, retried):
+    with FaultServer(get=mode, write="ok", hang=READ_TIMEOUT + 2.0) as upstream:
+        app = create_app(fault_env(upstream.url))
+        response = REVEAL.call(app.test_client())
+        gets = upstream.requests("GET")
+    bound = retry_bound(app)
+    print(f"\nGET on {mode!r}: requests={len(gets)} bound={bound} status={response.status_code}")
+    assert response.status_code == (504 if mode == "hang" else 502)
+    assert 1 <= len(gets) <= bound
+    if retried:
+        assert len(gets) == bound  # 503/502 are retried, up to the bound
+    else:
+        assert len(gets) == 1  # 500, a reset and a read timeout are not
+
+
+@pytest.mark.parametrize("endpoint", [CREATE, STORE, END_USER_SET], ids=lambda e: e.name)
+@pytest.mark.parametrize("mode", ["503", "502", "reset", "hang"])
+def test_writes_are_never_retried(endpoint, mode):
+    with FaultServer(get="ok", write=mode, hang=READ_TIMEOUT + 2.0) as upstream:
+        app = create_app(fault_env(upstream.url))
+        upstream.rows = rows_for(app)
+        response = endpoint.call(app.test_client())
+        writes = upstream.writes()
+    print(f"\n{endpoint.name} with writes {mode!r}: writes={len(writes)} "
+          f"status={response.status_code}")
+    assert response.status_code == (504 if mode == "hang" else 502)
+    assert len(writes) == 1, [(w.method, w.path) for w in writes]
+
+
+def test_an_api_key_lookup_outage_is_never_401():
+    """The end-user guard reads the key from Directus: an outage there is 502/504, not 401."""
+    statuses = Counter()
+    endpoints = [e for e in ENDPOINTS if e.family == "end-user"]
+    for mode in ("refuse", "hang", "503", "garbage"):
+        for endpoint in endpoints:
+            response, _, seen = run_one(endpoint, mode, mode, rows=False)
+            statuses[response.status_code] += 1
+            assert [s.collection for s in seen][:1] in ([], ["api_keys"])
+    print(f"\nAPI key lookup outage: cases={sum(statuses.values())} statuses={dict(statuses)}")
+    assert set(statuses) <= {502, 504}
+
+
+def test_summary():
+    print(f"\nupstream faults total: cases={TALLY['cases']} failed={TALLY['failed']}")
+    assert TALLY["failed"] == 0
+
+
+def test_fault_server_really_misbehaves():
+    """The fault server itself: a reset is a reset, a hang is a hang, garbage is not HTTP."""
+    import requests
+
+    with FaultServer(get="reset") as upstream, pytest.raises(requests.ConnectionError):
+        requests.get(upstream.url + "/items/x", timeout=1)
+    with FaultServer(get="hang", hang=1.5) as upstream, pytest.raises(requests.ReadTimeout):
+        requests.get(upstream.url + "/items/x", timeout=(0.5, 0.3))
+    with FaultServer(get="garbage") as upstream, pytest.raises(requests.ConnectionError):
+        requests.get(upstream.url + "/items/x", timeout=1)
+    with FaultServer(get="refuse") as upstream, pytest.raises(requests.ConnectionError):
+        requests.get(upstream.url + "/items/x", timeout=1)
+    with FaultServer(get="503") as upstream:
+        assert requests.get(upstream.url + "/items/x", timeout=1).status_code == 503
+        assert json.loads(upstream.requests()[0].body or b"{}") == {}

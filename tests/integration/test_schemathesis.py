@@ -1,0 +1,155 @@
+"""schemathesis against the live app: the WSGI app from create_app, pointed at the real test
+Directus, fuzzed from its own /openapi.json with valid auth for each operation.
+
+Fixed seed (Hypothesis `derandomize`), bounded examples per operation, positive and negative
+data. Checks: not_a_server_error, response_schema_conformance, status_code_conformance and
+content_type_conformance. Expected: 0 server errors, 0 responses that violate the document.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import time
+from collections import Counter
+
+import pytest
+
+from credsvc import create_app
+from credsvc.directus import DirectusClient
+from credsvc.openapi import CACHE_KEY, build_spec
+from credsvc.services import api_keys
+from tests.integration.test_hardening import purge_rows
+
+schemathesis = pytest.importorskip("schemathesis")
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from schemathesis import GenerationMode  # noqa: E402
+from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.core.failures import Failure, FailureGroup  # noqa: E402
+from schemathesis.specs.openapi.checks import (  # noqa: E402
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+pytestmark = pytest.mark.integration
+
+SYNC_SECRET = "schemathesis-sync-secret-" + secrets.token_hex(8)
+CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance,
+          content_type_conformance]
+EXAMPLES = {GenerationMode.POSITIVE: 50, GenerationMode.NEGATIVE: 25}
+TIME_LIMIT = 120  # seconds, for the whole run: a bound, not the expected duration
+
+
+@pytest.fixture(scope="module")
+def live(directus):
+    app = create_app({
+        "DIRECTUS_URL": directus.url,
+        "DIRECTUS_TOKEN": directus.service_token,
+        "DIRECTUS_SECRET": directus.secret,
+        "RBAC_SYNC_SECRET": SYNC_SECRET,
+        "CREDENTIALS_ENCRYPTION_KEY": secrets.token_hex(32),
+    })
+    return app
+
+
+@pytest.fixture(scope="module")
+def auth_headers(directus):
+    """A real Directus access token, the shared secret, and a real business API key."""
+    user_id, email, password = directus.create_user()
+    client = DirectusClient(directus.url, directus.service_token)
+    business = f"fuzz-{secrets.token_hex(3)}"
+    key = api_keys.create_key(client, business, "schemathesis").secret
+    client.close()
+    yield {
+        "directusJwt": {"Authorization": f"Bearer {directus.login(email, password)}"},
+        "rbacSyncSecret": {"X-RBAC-SYNC-SECRET": SYNC_SECRET},
+        "businessApiKey": {"Authorization": f"Bearer {key}"},
+    }
+    purge_rows(directus, user_ids=[user_id], business_ids=[business])
+
+
+def headers_for(operation, auth_headers) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for requirement in operation.definition.raw.get("security", []):
+        for name in requirement:
+            headers.update(auth_headers[name])
+    return headers
+
+
+def test_schemathesis(live, auth_headers):
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", live)
+    tally: Counter = Counter()
+    failures: list[str] = []
+    deadline = time.monotonic() + TIME_LIMIT
+
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 14
+    for operation in operations:
+        headers = headers_for(operation, auth_headers)
+        for mode, examples in EXAMPLES.items():
+            if mode is GenerationMode.NEGATIVE and not _has_inputs(operation):
+                continue  # nothing to make invalid (e.g. GET /healthz)
+            fuzz_operation(operation, mode, examples, headers, tally, failures, deadline)
+    statuses = {k: v for k, v in sorted(tally.items()) if k.startswith("status")}
+    print(f"\nschemathesis: operations={len(operations)} cases={tally['cases']} "
+          f"server errors={tally['server errors']} violations={tally['violations']} "
+          f"{statuses}")
+    assert tally["cases"] >= 100
+    assert tally["server errors"] == 0 and tally["violations"] == 0, "\n\n".join(failures)
+
+
+def fuzz_operation(operation, mode, examples, headers, tally, failures, deadline) -> None:
+    """Up to `examples` derandomized cases of one operation; every failure is recorded."""
+    strategy = operation.as_strategy(generation_mode=mode, headers=headers)
+
+    @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
+              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(case=strategy)
+    def fuzz(case):
+        if time.monotonic() > deadline:
+            return
+        response = case.call()
+        tally["cases"] += 1
+        tally[f"status {response.status_code}"] += 1
+        if response.status_code >= 500:
+            tally["server errors"] += 1
+        try:
+            case.validate_response(response, checks=CHECKS)
+        except (FailureGroup, Failure) as exc:  # record it and keep going
+            tally["violations"] += 1
+            if len(failures) < 20:
+                failures.append(f"{operation.label} [{mode}] {case.method} {case.formatted_path}"
+                                f" -> {response.status_code}: {str(exc)[:800]}")
+
+    fuzz()
+
+
+def _has_inputs(operation) -> bool:
+    raw = operation.definition.raw
+    return bool(raw.get("requestBody") or raw.get("parameters"))
+
+
+def test_the_checks_bite(directus, auth_headers):
+    """The same run against a deliberately wrong document must report violations, so a
+    clean result above means the answers conform, not that nothing was checked."""
+    app = create_app({
+        "DIRECTUS_URL": directus.url,
+        "DIRECTUS_TOKEN": directus.service_token,
+        "DIRECTUS_SECRET": directus.secret,
+        "RBAC_SYNC_SECRET": SYNC_SECRET,
+        "CREDENTIALS_ENCRYPTION_KEY": secrets.token_hex(32),
+    })
+    document = copy.deepcopy(build_spec(app))
+    document["components"]["schemas"]["CredentialsError"]["properties"]["error"]["type"] = (
+        "integer"
+    )
+    app.extensions[CACHE_KEY] = document
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
+    operation = schema["/api/credentials/reveal"]["POST"]
+    tally: Counter = Counter()
+    fuzz_operation(operation, GenerationMode.NEGATIVE, 10, auth_headers["rbacSyncSecret"],
+                   tally, [], time.monotonic() + 30)
+    print(f"\nschemathesis on a wrong document: cases={tally['cases']} "
+          f"violations={tally['violations']}")
+    assert tally["violations"] > 0
