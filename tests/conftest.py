@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -15,7 +16,7 @@ DIRECTUS = "http://directus.test"
 TEST_ENV = {
     "DIRECTUS_URL": DIRECTUS,
     "DIRECTUS_TOKEN": "service-token-for-unit-tests",
-    "DIRECTUS_SECRET": "directus-secret-for-unit-tests-0123456789",
+    "DIRECTUS_SECRET": "directus-secret-for-unit-tests-" + "0123456789abcdef" * 3,
     "RBAC_SYNC_SECRET": "sync-secret-for-unit-tests-0123456789",
     "CREDENTIALS_ENCRYPTION_KEY": "11" * 32,
     "DIRECTUS_TIMEOUT_CONNECT": "0.5",
@@ -68,3 +69,25 @@ def user_headers(user_id: str | None = None, **claims) -> dict[str, str]:
 
 
 INTERNAL_HEADERS = {"X-RBAC-SYNC-SECRET": TEST_ENV["RBAC_SYNC_SECRET"]}
+
+
+# -- figures: the batteries print their counts; show them at the end of every run -----------------
+
+FIGURE_WORDS = re.compile(r"\b(cases|tried|accepted|leaks|records/s|rows/s)\b")
+FIGURES: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.passed:
+        FIGURES.extend(
+            f"{report.nodeid.split('::')[-1]}: {line.strip()}"
+            for line in report.capstdout.splitlines()
+            if FIGURE_WORDS.search(line)
+        )
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("figures printed by the test batteries")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

@@ -61,6 +61,18 @@ class DirectusStack:
             method, f"{self.url}{path}", json=json, headers=headers, timeout=TIMEOUT, **kwargs
         )
 
+    def service_env(self, **overrides: str) -> dict[str, str]:
+        """Settings for a credsvc app talking to this Directus (fresh random encryption key)."""
+        env = {
+            "DIRECTUS_URL": self.url,
+            "DIRECTUS_TOKEN": self.service_token,
+            "DIRECTUS_SECRET": self.secret,
+            "RBAC_SYNC_SECRET": "integration-sync-secret-0123456789",
+            "CREDENTIALS_ENCRYPTION_KEY": secrets.token_hex(32),
+        }
+        env.update(overrides)
+        return env
+
     def items(self, collection: str, **params: Any) -> list[dict[str, Any]]:
         """Rows of `collection` as stored, read with the admin token (all rows by default).
 

@@ -23,26 +23,25 @@ NETSCAPE = (
 
 @pytest.fixture(scope="module")
 def live(directus):
-    app = create_app(
-        {
-            "DIRECTUS_URL": directus.url,
-            "DIRECTUS_TOKEN": directus.service_token,
-            "DIRECTUS_SECRET": directus.secret,
-            "RBAC_SYNC_SECRET": SYNC_SECRET,
-            "CREDENTIALS_ENCRYPTION_KEY": secrets.token_hex(32),
-        }
-    )
+    app = create_app(directus.service_env(RBAC_SYNC_SECRET=SYNC_SECRET))
     return app
 
 
 @pytest.fixture(scope="module")
 def users(directus):
-    """Two real Directus users, logged in through /auth/login."""
+    """Two real Directus users, logged in through /auth/login; their records are deleted at
+    the end of the module (other modules, e.g. the rewrap test, count whole collections)."""
     out = []
     for _ in range(2):
         user_id, email, password = directus.create_user()
         out.append((user_id, {"Authorization": f"Bearer {directus.login(email, password)}"}))
-    return out
+    yield out
+    owners = json.dumps({"user_id": {"_in": [user_id for user_id, _ in out]}})
+    for collection in ("platform_sessions", "download_credentials", "platform_connections"):
+        ids = [row["id"] for row in directus.items(collection, filter=owners, fields="id")]
+        if ids:
+            response = directus.admin_request("DELETE", f"/items/{collection}", json=ids)
+            assert response.status_code == 204, response.text
 
 
 INTERNAL = {"X-RBAC-SYNC-SECRET": SYNC_SECRET}

@@ -24,15 +24,7 @@ INTERNAL = {"X-RBAC-SYNC-SECRET": SYNC_SECRET}
 
 @pytest.fixture(scope="module")
 def live(directus):
-    return create_app(
-        {
-            "DIRECTUS_URL": directus.url,
-            "DIRECTUS_TOKEN": directus.service_token,
-            "DIRECTUS_SECRET": directus.secret,
-            "RBAC_SYNC_SECRET": SYNC_SECRET,
-            "CREDENTIALS_ENCRYPTION_KEY": secrets.token_hex(32),
-        }
-    )
+    return create_app(directus.service_env(RBAC_SYNC_SECRET=SYNC_SECRET))
 
 
 def cli(app, *args: str):

@@ -43,13 +43,7 @@ TIME_LIMIT = 120  # seconds, for the whole run: a bound, not the expected durati
 
 @pytest.fixture(scope="module")
 def live(directus):
-    app = create_app({
-        "DIRECTUS_URL": directus.url,
-        "DIRECTUS_TOKEN": directus.service_token,
-        "DIRECTUS_SECRET": directus.secret,
-        "RBAC_SYNC_SECRET": SYNC_SECRET,
-        "CREDENTIALS_ENCRYPTION_KEY": secrets.token_hex(32),
-    })
+    app = create_app(directus.service_env(RBAC_SYNC_SECRET=SYNC_SECRET))
     return app
 
 
@@ -133,13 +127,7 @@ def _has_inputs(operation) -> bool:
 def test_the_checks_bite(directus, auth_headers):
     """The same run against a deliberately wrong document must report violations, so a
     clean result above means the answers conform, not that nothing was checked."""
-    app = create_app({
-        "DIRECTUS_URL": directus.url,
-        "DIRECTUS_TOKEN": directus.service_token,
-        "DIRECTUS_SECRET": directus.secret,
-        "RBAC_SYNC_SECRET": SYNC_SECRET,
-        "CREDENTIALS_ENCRYPTION_KEY": secrets.token_hex(32),
-    })
+    app = create_app(directus.service_env(RBAC_SYNC_SECRET=SYNC_SECRET))
     document = copy.deepcopy(build_spec(app))
     document["components"]["schemas"]["CredentialsError"]["properties"]["error"]["type"] = (
         "integer"
