@@ -125,7 +125,12 @@ class Traffic:
         self.responses = 0
 
     def send(self, method: str, path: str, **kwargs) -> requests.Response:
-        response = self.http.request(method, self.base_url + path, timeout=TIMEOUT, **kwargs)
+        # One connection per request: after an error answered without reading the body (413),
+        # gunicorn closes the connection, and reusing it would race that close.
+        headers = {"Connection": "close", **kwargs.pop("headers", {})}
+        response = self.http.request(
+            method, self.base_url + path, timeout=TIMEOUT, headers=headers, **kwargs
+        )
         self.responses += 1
         self.statuses[response.status_code] += 1
         if response.status_code >= 400:
