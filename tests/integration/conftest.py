@@ -13,9 +13,12 @@ Directus must already be installed (`make test` does it); a missing install fail
 
 from __future__ import annotations
 
+import email as email_parser
 import hashlib
+import html
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -35,6 +38,7 @@ import directusctl  # noqa: E402
 import provision  # noqa: E402
 
 TIMEOUT = (3.05, 30)
+MAIL_SEPARATOR = "----- end of mail -----"
 
 
 @dataclass
@@ -72,6 +76,33 @@ class DirectusStack:
         }
         env.update(overrides)
         return env
+
+    def password_reset_token(self, email: str, wait: float = 15.0) -> str:
+        """A password-reset token issued by Directus itself (POST /auth/password/request),
+        read from the mail it sent."""
+        mail_log = self.data_dir / "mail.log"
+        seen = mail_log.read_text().count(MAIL_SEPARATOR) if mail_log.exists() else 0
+        resp = self.http.post(
+            f"{self.url}/auth/password/request", json={"email": email}, timeout=TIMEOUT
+        )
+        assert resp.status_code == 204, f"password request: {resp.status_code} {resp.text}"
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            mails = mail_log.read_text().split(MAIL_SEPARATOR) if mail_log.exists() else []
+            for raw in mails[seen:-1]:
+                message = email_parser.message_from_string(raw.strip() + "\n")
+                if email not in str(message["To"]):
+                    continue
+                for part in message.walk():
+                    if part.get_content_maintype() == "text":
+                        body = part.get_payload(decode=True).decode("utf-8", "replace")
+                        found = re.search(r"token=([A-Za-z0-9_.-]+)", html.unescape(body))
+                        if found:
+                            return found.group(1)
+            time.sleep(0.1)
+        raise AssertionError(
+            f"no password-reset mail for {email} within {wait} s ({self.log_path})"
+        )
 
     def items(self, collection: str, **params: Any) -> list[dict[str, Any]]:
         """Rows of `collection` as stored, read with the admin token (all rows by default).
@@ -173,13 +204,25 @@ def directus(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Conf
         "token": secrets.token_urlsafe(32),
     }
     service_token = secrets.token_urlsafe(32)
+    # Directus "sends" mail through this stand-in for sendmail, which appends it to a file: the
+    # tests read genuine password-reset tokens from there.
+    sendmail = data_dir / "sendmail.sh"
+    mail_log = data_dir / "mail.log"
+    sendmail.write_text(
+        f'#!/bin/sh\ncat >> "{mail_log}"\n' f'echo "{MAIL_SEPARATOR}" >> "{mail_log}"\n'
+    )
+    sendmail.chmod(0o755)
     # passthrough=False: DB_* of the developer's shell must not point the tests at a real database.
     env = directusctl.directus_env(
         data_dir=data_dir,
         port=port,
         secret=secret,
         passthrough=False,
-        extra={"LOGIN_STALL_TIME": "0"},  # no deliberate delay on each /auth/login
+        extra={
+            "LOGIN_STALL_TIME": "0",  # no deliberate delay on each /auth/login
+            "EMAIL_TRANSPORT": "sendmail",
+            "EMAIL_SENDMAIL_PATH": str(sendmail),
+        },
     )
 
     # Bootstrap + schema apply take ~8 s; a database made by an earlier session with the same

@@ -2,8 +2,9 @@
 
 - Token battery with real Directus material: a genuine access token (accepted), then tokens
   Directus itself would sign with the same SECRET for other purposes (password reset, invite,
-  share — re-signed copies of the genuine claims, and a genuine share token from
-  POST /shares/auth), refresh and static tokens: every one of them -> 401.
+  share — re-signed copies of the genuine claims, a genuine share token from
+  POST /shares/auth, and a genuine password-reset token from the mail Directus sends after
+  POST /auth/password/request), refresh and static tokens: every one of them -> 401.
   (Synthetic forgeries — alg none, HS384, kid/jku, ... — are in tests/unit/test_auth.py.)
 - Authorization matrix: two real users; every user endpoint called by B with A's ids -> 403 or
   404 and nothing of A's changes; owner fields in bodies -> 400. The same for two businesses on
@@ -118,6 +119,13 @@ def genuine_share_token(directus, item_id: str) -> str:
     return token
 
 
+def genuine_reset_token(directus, email: str) -> str:
+    token = directus.password_reset_token(email)
+    claims = jwt.decode(token, directus.secret, algorithms=["HS256"], issuer="directus")
+    assert claims["scope"] == "password-reset" and claims["email"] == email
+    return token
+
+
 def borrowed_tokens(directus, user_a, profile_id: str) -> dict[str, str]:
     secret = directus.secret
     claims = jwt.decode(user_a["token"], secret, algorithms=["HS256"], issuer="directus")
@@ -140,6 +148,9 @@ def borrowed_tokens(directus, user_a, profile_id: str) -> dict[str, str]:
              "share": str(uuid.uuid4()), "iat": now, "exp": now + 900, "iss": "directus"},
             secret),
         "genuine share token from /shares/auth": genuine_share_token(directus, profile_id),
+        "genuine password-reset token from Directus's mail": genuine_reset_token(
+            directus, user_a["email"]
+        ),
         "genuine access token signed with another SECRET": resign(claims, secrets.token_hex(32)),
         "genuine access token, expired": resign(claims, secret, iat=now - 7200, exp=now - 3600),
         "genuine access token, HS512 re-signed": jwt.encode(claims, secret, algorithm="HS512"),
