@@ -36,7 +36,6 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--strategy", choices=key_service.STRATEGIES, default="batch")
     args = parser.parse_args()
 
     directusctl.ensure_installed()
@@ -66,14 +65,13 @@ def main() -> None:
                     keys[0], keys=",".join(f"k{i}:{keys[i]}" for i in range(1, run + 1)))
                 started = time.perf_counter()
                 result = key_service.rewrap_collection(
-                    client, ring, COLLECTION, FIELD, batch_size=args.batch_size,
-                    strategy=args.strategy)
+                    client, ring, COLLECTION, FIELD, batch_size=args.batch_size)
                 seconds = time.perf_counter() - started
                 assert result.rewrapped == args.records and result.failed == 0, result
                 rates.append(result.rewrapped / seconds)
                 print(f"run {run}: {result.rewrapped} records to k{run} in {seconds:.2f} s "
                       f"= {rates[-1]:.0f} records/s")
-            print(f"rewrap ({args.strategy}, batch {args.batch_size}): "
+            print(f"rewrap (batch {args.batch_size}): "
                   f"median {statistics.median(rates):.0f} records/s over {args.runs} runs")
         finally:
             directusctl.stop(proc)

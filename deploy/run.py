@@ -4,7 +4,8 @@
 Steps, each skipped or harmless when already done:
   1. write .env with fresh random secrets if there is none (it is git-ignored);
   2. bootstrap Directus's database (SQLite at var/directus/data.db unless DB_* say otherwise);
-  3. apply deploy/directus/schema.yaml ("No changes to apply." on a rerun);
+  3. apply deploy/directus/schema.yaml ("No changes to apply." on a rerun) and (re)install the
+     rewrap guard triggers (deploy/directus/guards.mjs, via directusctl.apply_schema);
   4. start Directus (log: var/log/directus.log) and wait for GET /server/ping;
   5. provision the service policy, role and user with the DIRECTUS_TOKEN static token;
   6. run gunicorn wsgi:app on 127.0.0.1:$PORT (its logs go to this terminal).

@@ -116,19 +116,11 @@ def status(collection: str | None, as_json: bool) -> None:
 )
 @click.option("--collection", help="Only this collection.")
 @click.option(
-    "--strategy",
-    type=click.Choice(key_service.STRATEGIES),
-    default="batch",
-    show_default=True,
-    help="batch: guarded batch PATCH; record: one conditional PATCH per row "
-    "(narrower race window, slower).",
-)
-@click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress bar (default: when stderr is a terminal).",
 )
-def rewrap(batch_size: int, collection: str | None, strategy: str, progress: bool | None) -> None:
+def rewrap(batch_size: int, collection: str | None, progress: bool | None) -> None:
     """Re-encrypt every stored value under the active key; resumable, safe to rerun."""
     services = _services()
     keyring = services.keyring
@@ -137,7 +129,7 @@ def rewrap(batch_size: int, collection: str | None, strategy: str, progress: boo
     show = sys.stderr.isatty() if progress is None else progress
     click.echo(
         f"rewrapping to {keyring.active_key_id} ({keyring.active_prefix}...), "
-        f"batch size {batch_size}, strategy {strategy}"
+        f"batch size {batch_size}"
     )
     problems = 0
     for coll, fld in _collections(collection):
@@ -153,27 +145,32 @@ def rewrap(batch_size: int, collection: str | None, strategy: str, progress: boo
                         coll,
                         fld,
                         batch_size=batch_size,
-                        strategy=strategy,
                         progress=bar.update,
                     )
             else:
                 result = key_service.rewrap_collection(
-                    services.directus, keyring, coll, fld, batch_size=batch_size, strategy=strategy
+                    services.directus, keyring, coll, fld, batch_size=batch_size
                 )
         except DirectusError as exc:
             click.echo(f"{coll}: ERROR {_upstream(exc)}; nothing more done here, rerun later")
             problems += 1
             continue
+        except key_service.GuardMissing as exc:
+            click.echo(f"ERROR {exc}")
+            sys.exit(1)
         click.echo(
             f"{coll}: selected {total}, rewrapped {result.rewrapped}, "
             f"skipped (changed during the job) {result.skipped_changed}, "
             f"failed {result.failed}"
         )
-        if result.failed_ids:
+        if result.failed:
             problems += 1
-            shown = ", ".join(result.failed_ids[:10])
-            more = f" and {result.failed - 10} more" if result.failed > 10 else ""
-            click.echo(f"  cannot decrypt here (wrong/retired key or tampered): {shown}{more}")
+        if result.failed_ids:
+            click.echo(
+                f"  cannot decrypt here (wrong/retired key or tampered): {_ids(result.failed_ids)}"
+            )
+        if result.rejected_ids:
+            click.echo(f"  Directus refused the write: {_ids(result.rejected_ids)}")
     click.echo("done; rerun to pick up rows skipped because they changed, then `flask keys status`")
     if problems:
         sys.exit(1)
@@ -191,6 +188,11 @@ def generate_ingest_keypair() -> None:
     private, public = generate_keypair()
     click.echo(f"CREDENTIALS_INGEST_PRIVATE_KEY={private}   # workers only")
     click.echo(f"CREDENTIALS_INGEST_PUBLIC_KEY={public}    # the ingest deployment")
+
+
+def _ids(ids: list[str]) -> str:
+    more = f" and {len(ids) - 10} more" if len(ids) > 10 else ""
+    return ", ".join(ids[:10]) + more
 
 
 def _upstream(exc: DirectusError) -> str:

@@ -8,30 +8,34 @@ reading every row, so the counts are exact whatever the database's LIKE semantic
  1. select the first `batch_size` rows whose value does not start with the active prefix
     (rows the job gave up on are excluded by id, so it always terminates);
  2. rewrap each value in memory (`Keyring.rewrap`: the plaintext never leaves the process);
- 3. compare-and-set guard: re-read the page's values immediately before writing and drop
-    every row whose value changed since step 1 (the service wrote it meanwhile);
- 4. write the rest in one Directus batch PATCH (an all-or-nothing transaction).
+ 3. re-read the page's values and drop every row whose value changed since step 1 (cheap, and
+    it keeps the batch in step 4 from failing for a write that is already visible);
+ 4. write the rest in one Directus batch PATCH (an all-or-nothing transaction), each row with
+    `rewrap_guard` set to the ciphertext read in step 1.
+
+The guard is a compare-and-set in the database itself (deploy/directus/guards.mjs, installed
+after every `schema apply`): a trigger lets an UPDATE that sets `rewrap_guard` through only if
+the guard equals the value stored at that moment, under the row's write lock, and resets the
+guard to NULL; otherwise the statement fails, Directus rolls back the whole batch and answers
+400 NOT_NULL_VIOLATION for the field `rewrap_guard` (`is_guard_abort`). The batch is then
+retried row by row with the same guards: rows whose guard fails are counted as
+skipped_changed, the others are written. A service write that lands at any point of the job
+(even between step 3 and step 4) is therefore never overwritten with an older value. Service
+writes never set `rewrap_guard`, so the triggers never touch them.
 
 Rows are only ever selected while they are *not* under the active key, so an interrupted job
 resumes by running again, and a second run over a finished collection writes nothing.
-
-Remaining window (documented in README.md "Rotating keys"): Directus 12.4 has no conditional
-update. `updateBatch` runs `UPDATE ... WHERE id = ?` per row, and `updateByQuery` (PATCH with a
-`query`) selects the matching keys and then updates them by key, outside one atomic statement.
-A service write that commits between the guard's read (3) and the batch's UPDATE (4) is
-overwritten by the rewrapped older value. `strategy="record"` narrows that window to the
-inside of one Directus request per row (filter on id AND the old ciphertext) at the cost of
-one request per row.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from credsvc.crypto import CryptoError, Keyring, RecordContext
-from credsvc.directus import DirectusClient
+from credsvc.directus import DirectusClient, DirectusResponseError
 from credsvc.services import download_credentials, end_users, platform_sessions, profiles
 
 # Every encrypted field, as (collection, field). Each row's context is
@@ -43,7 +47,8 @@ ENCRYPTED_FIELDS: tuple[tuple[str, str], ...] = (
     (end_users.COLLECTION, end_users.FIELD),
 )
 SCAN_PAGE = 1000
-STRATEGIES = ("batch", "record")
+# The compare-and-set column of every collection in ENCRYPTED_FIELDS (deploy/directus/guards.mjs).
+GUARD_FIELD = "rewrap_guard"
 UNKNOWN = "invalid"  # a value in no known format
 
 
@@ -138,10 +143,58 @@ class RewrapResult:
     rewrapped: int = 0
     skipped_changed: int = 0  # the service wrote the row during the job: left alone
     failed_ids: list[str] = field(default_factory=list)  # could not decrypt here
+    rejected_ids: list[str] = field(default_factory=list)  # Directus refused the row's write
 
     @property
     def failed(self) -> int:
-        return len(self.failed_ids)
+        return len(self.failed_ids) + len(self.rejected_ids)
+
+
+def is_guard_abort(exc: Exception, collection: str) -> bool:
+    """True when Directus refused an update because a `rewrap_guard` no longer matched.
+
+    The guard trigger fails the statement in the shape Directus translates into a
+    NOT_NULL_VIOLATION of `<collection>.rewrap_guard` (400). The column is nullable, so that
+    answer cannot come from a real NOT NULL violation; any other error is not a guard abort.
+    """
+    if not isinstance(exc, DirectusResponseError) or exc.status != 400:
+        return False
+    try:
+        errors = json.loads(exc.body)["errors"]
+        return bool(errors) and all(
+            error["extensions"]["code"] == "NOT_NULL_VIOLATION"
+            and error["extensions"]["field"] == GUARD_FIELD
+            and error["extensions"]["collection"] == collection
+            for error in errors
+        )
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+class GuardMissing(RuntimeError):
+    """The database does not enforce `rewrap_guard` (deploy/directus/guards.mjs never ran)."""
+
+
+PROBE_GUARD = "credsvc-guard-probe"  # never equal to a stored ciphertext
+
+
+def ensure_guard(directus: DirectusClient, collection: str, row_id: str) -> None:
+    """Refuse to rewrap unless the database really rejects a stale guard.
+
+    Sends a guard that cannot match: with the triggers installed Directus refuses it; without
+    them the write goes through, is undone at once, and GuardMissing stops the job.
+    """
+    try:
+        directus.update_item(collection, row_id, {GUARD_FIELD: PROBE_GUARD})
+    except DirectusResponseError as exc:
+        if is_guard_abort(exc, collection):
+            return
+        raise
+    directus.update_item(collection, row_id, {GUARD_FIELD: None})
+    raise GuardMissing(
+        f"{collection}: the database does not enforce rewrap_guard; install the triggers "
+        "with deploy/directus/guards.mjs (make run does) before rewrapping"
+    )
 
 
 def pending_count(directus: DirectusClient, keyring: Keyring, collection: str, fld: str) -> int:
@@ -163,7 +216,6 @@ def rewrap_collection(
     fld: str,
     *,
     batch_size: int = 100,
-    strategy: str = "batch",
     progress: Callable[[int], None] = lambda n: None,
     after_select: Callable[[list[str]], None] = lambda ids: None,
     before_write: Callable[[list[str]], None] = lambda ids: None,
@@ -171,16 +223,18 @@ def rewrap_collection(
     """Rewrap every value of `collection.fld` that is not under the active key.
 
     `progress(n)` is called after each page with the number of rows handled. Test seams:
-    `after_select(ids)` runs after a page is read, before the guard; `before_write(ids)` runs
-    between the guard and the write (the residual window).
+    `after_select(ids)` runs after a page is read, before the re-read; `before_write(ids)` runs
+    between the re-read and the guarded batch PATCH.
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}")
     if batch_size < 1:
         raise ValueError("batch size must be positive")
     result = RewrapResult(collection)
     excluded: set[str] = set()
+    probed = False
     for rows in _pending_pages(directus, keyring, collection, fld, batch_size, excluded):
+        if not probed:
+            ensure_guard(directus, collection, rows[0]["id"])
+            probed = True
         after_select([row["id"] for row in rows])
         planned: dict[str, tuple[str, str]] = {}
         for row in rows:
@@ -197,48 +251,56 @@ def rewrap_collection(
                 continue
             planned[row["id"]] = (old, new)
         if planned:
-            write = _write_batch if strategy == "batch" else _write_each
-            excluded.update(write(directus, collection, fld, planned, result, before_write))
+            excluded.update(_write_batch(directus, collection, fld, planned, result, before_write))
         progress(len(rows))
     return result
 
 
+def _guarded(fld: str, row_id: str, old: str, new: str) -> dict[str, str]:
+    """One row of a rewrap write: the new value, guarded by the old one."""
+    return {"id": row_id, fld: new, GUARD_FIELD: old}
+
+
 def _write_batch(directus, collection, fld, planned, result, before_write) -> list[str]:
-    """Guarded batch write; returns the ids skipped because their value changed."""
+    """Guarded batch write; returns the ids left alone (changed meanwhile, or refused)."""
     ids = list(planned)
     fresh = _search(directus, collection, {"id": {"_in": ids}}, ("id", fld), len(ids))
     current = {row["id"]: row[fld] for row in fresh}
     unchanged = [i for i in ids if current.get(i) == planned[i][0]]
     changed = [i for i in ids if current.get(i) != planned[i][0]]
     result.skipped_changed += len(changed)
-    if unchanged:
-        before_write(unchanged)
-        directus.update_items(collection, [{"id": i, fld: planned[i][1]} for i in unchanged])
-        result.rewrapped += len(unchanged)
+    if not unchanged:
+        return changed
+    before_write(unchanged)
+    items = [_guarded(fld, i, *planned[i]) for i in unchanged]
+    try:
+        directus.update_items(collection, items)
+    except DirectusResponseError as exc:
+        if not is_guard_abort(exc, collection):
+            raise
+        # Some row changed after the re-read: the whole batch was rolled back. Retry each row
+        # with its own guard, so only the rows that changed are left alone.
+        return changed + _write_each(directus, collection, items, result)
+    result.rewrapped += len(unchanged)
     return changed
 
 
-def _write_each(directus, collection, fld, planned, result, before_write) -> list[str]:
-    """One conditional PATCH per row; returns the ids skipped because their value changed."""
-    changed = []
-    before_write(list(planned))
-    for row_id, (old, new) in planned.items():
-        # PATCH with a query: Directus selects ids matching (id, old value), then updates them.
-        updated = directus.request(
-            "PATCH",
-            f"/items/{collection}",
-            params={"fields": "id"},
-            json_body={
-                "query": {
-                    "filter": {"_and": [{"id": {"_eq": row_id}}, {fld: {"_eq": old}}]},
-                    "limit": 1,
-                },
-                "data": {fld: new},
-            },
-        )
-        if updated:
-            result.rewrapped += 1
-        else:
-            result.skipped_changed += 1
-            changed.append(row_id)
-    return changed
+def _write_each(directus, collection, items, result) -> list[str]:
+    """One guarded PATCH per row; returns the ids left alone (changed meanwhile, or refused)."""
+    left = []
+    for item in items:
+        row_id = item["id"]
+        data = {k: v for k, v in item.items() if k != "id"}
+        try:
+            directus.request(
+                "PATCH", f"/items/{collection}/{row_id}", params={"fields": "id"}, json_body=data
+            )
+        except DirectusResponseError as exc:
+            if is_guard_abort(exc, collection):
+                result.skipped_changed += 1
+            else:
+                result.rejected_ids.append(row_id)
+            left.append(row_id)
+            continue
+        result.rewrapped += 1
+    return left

@@ -187,13 +187,30 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+def rewrap_guard() -> dict[str, Any]:
+    """The compare-and-set column of an encrypted collection (directusctl.REWRAP_GUARDED).
+
+    NULL at rest. `flask keys rewrap` sets it to the ciphertext it read; the triggers of
+    guards.mjs then let the update through only if that is still the stored value, and reset
+    the column to NULL.
+    """
+    return text(
+        "rewrap_guard",
+        hidden=True,
+        note="Rewrap compare-and-set (deploy/directus/guards.mjs); always empty at rest",
+    )
+
+
 def collection_payload(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     """The body of POST /collections for one collection."""
+    fields = [primary_key(), *spec["fields"]]
+    if name in directusctl.REWRAP_GUARDED:
+        fields.append(rewrap_guard())
     return {
         "collection": name,
         "meta": {"accountability": "activity", "note": spec["note"], "icon": "lock"},
         "schema": {"name": name},
-        "fields": [primary_key(), *spec["fields"]],
+        "fields": fields,
     }
 
 

