@@ -152,22 +152,11 @@ def _number(expires: float) -> int | float:
 
 
 def to_extension(cookies: Iterable[Cookie]) -> list[dict[str, Any]]:
-    """The spec's extension shape; ``expires`` -1 for a session cookie, ``sameSite`` when known."""
-    out = []
-    for cookie in cookies:
-        item: dict[str, Any] = {
-            "name": cookie.name,
-            "value": cookie.value,
-            "domain": cookie.domain,
-            "path": cookie.path,
-            "expires": -1 if cookie.expires is None else _number(cookie.expires),
-            "httpOnly": cookie.http_only,
-            "secure": cookie.secure,
-        }
-        if cookie.same_site is not None:
-            item["sameSite"] = cookie.same_site
-        out.append(item)
-    return out
+    """The spec's extension shape; ``expires`` -1 for a session cookie, ``sameSite`` when known.
+
+    It is the same object as a Playwright cookie in its domain + path form.
+    """
+    return [playwright_cookie(cookie, cookie.same_site) for cookie in cookies]
 
 
 def playwright_cookie(cookie: Cookie, same_site: SameSite | None) -> dict[str, Any]:
