@@ -170,6 +170,10 @@ class DirectusClient:
     def create_item(self, collection: str, data: Mapping[str, Any]) -> dict[str, Any]:
         return self.request("POST", f"/items/{collection}", json_body=dict(data))
 
+    def create_items(self, collection: str, items: list[Mapping[str, Any]]) -> list[dict]:
+        """Batch create; all-or-nothing in Directus."""
+        return self.request("POST", f"/items/{collection}", json_body=list(items)) or []
+
     def update_item(self, collection: str, item_id: str, data: Mapping[str, Any]) -> dict:
         return self.request("PATCH", f"/items/{collection}/{item_id}", json_body=dict(data))
 

@@ -9,27 +9,32 @@ Every query filters by the business id the caller's API key belongs to; rows tha
 for another business or end user are dropped again here, so a filter Directus ignored could
 not leak or delete someone else's credentials.
 
-The write path (`set_credentials`, `delete_credentials`) and `credential_status` never
-decrypt: they take an `Encryptor`, anything with `encrypt(value, context)`, so they can run
-in a process whose key can only encrypt. Only `reveal_cookies` (workers) decrypts.
+A PUT is all or nothing (see `set_credentials`). The write path (`set_credentials`,
+`delete_credentials`) and `credential_status` never decrypt (an undo copies ciphertext back):
+they take an `Encryptor`, anything with `encrypt(value, context)`, so they can run in a
+process whose key can only encrypt. Only `reveal_cookies` (workers) decrypts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from credsvc import platforms
 from credsvc.cookies import Cookie
 from credsvc.crypto import Keyring, RecordContext
-from credsvc.directus import DirectusClient, DirectusResponseError
+from credsvc.directus import DirectusClient, DirectusError, DirectusResponseError
 from credsvc.services import DomainError, not_found
 
 COLLECTION = "end_user_credentials"
 FIELD = "encrypted_value"
 ROW_FIELDS = ("id", "business_id", "end_user_hash", "field")
+
+log = logging.getLogger("credsvc.end_users")
 
 
 class Encryptor(Protocol):
@@ -70,17 +75,6 @@ def _end_user_rows(
     ]
 
 
-def _find_row_id(directus: DirectusClient, business_id: str, key: str) -> str | None:
-    row = directus.find_one(
-        COLLECTION,
-        {"business_id": {"_eq": business_id}, "slot": {"_eq": key}},
-        fields=("id", "business_id", "slot"),
-    )
-    if row is None or row.get("business_id") != business_id or row.get("slot") != key:
-        return None
-    return row["id"]
-
-
 def credential_status(
     directus: DirectusClient, business_id: str, end_user_id: str
 ) -> dict[str, dict[str, Any]]:
@@ -95,6 +89,25 @@ def credential_status(
 
 # -- writing ---------------------------------------------------------------------------------
 
+# A compare-and-set column enforced by database triggers (deploy/directus/guards.mjs): an
+# update carrying it goes through only while the stored value still equals it.
+GUARD_FIELD = "rewrap_guard"
+ATTEMPTS = 2  # a PUT that raced another writer is planned again once
+
+
+@dataclass
+class _Plan:
+    """One PUT as at most three all-or-nothing batch requests, and how to undo the first two."""
+
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    previous: dict[str, str] = field(default_factory=dict)  # row id -> ciphertext before
+    creates: list[dict[str, Any]] = field(default_factory=list)
+    clears: list[str] = field(default_factory=list)
+
+
+class _Raced(Exception):
+    """Another writer changed the same rows between our read and our write."""
+
 
 def set_credentials(
     directus: DirectusClient,
@@ -103,70 +116,114 @@ def set_credentials(
     end_user_id: str,
     values: Mapping[str, str | None],
 ) -> None:
-    """Set each field in `values` (a string) or clear it (None); other fields stay as they are."""
-    keys = {field: slot(business_id, end_user_id, field) for field in values}
-    rows = directus.find_items(
-        COLLECTION,
-        {"business_id": {"_eq": business_id}, "slot": {"_in": sorted(keys.values())}},
-        fields=("id", "business_id", "slot"),
-        limit=-1,
-    )
-    existing = {row["slot"]: row["id"] for row in rows if row.get("business_id") == business_id}
-    to_clear = []
-    for field, value in values.items():
-        row_id = existing.get(keys[field])
-        if value is None:
-            if row_id is not None:
-                to_clear.append(row_id)
-        else:
-            _write_value(directus, encryptor, business_id, end_user_id, field, value, row_id)
-    _delete_rows(directus, to_clear)
+    """Set each field in `values` (a string) or clear it (None); other fields stay as they are.
+
+    All or nothing: the updates, creations and deletions each go in one batch request, and when
+    a later one fails the earlier ones are undone before the error is raised.
+    """
+    for attempt in range(ATTEMPTS):
+        plan = _plan(directus, encryptor, business_id, end_user_id, values)
+        try:
+            _apply(directus, plan)
+            return
+        except _Raced as raced:
+            cause = raced.__cause__
+            if attempt + 1 == ATTEMPTS:
+                if isinstance(cause, DirectusResponseError) and cause.status == 403:
+                    raise cause from None
+                raise DomainError(
+                    "conflict", "The credentials changed during this request, please retry"
+                ) from None
 
 
-def _write_value(
+def _plan(
     directus: DirectusClient,
     encryptor: Encryptor,
     business_id: str,
     end_user_id: str,
-    field: str,
-    value: str,
-    row_id: str | None,
-) -> None:
-    """Update the field's row when it exists, else create it."""
-    if row_id is not None:
-        try:
-            _update_value(directus, encryptor, row_id, value)
-            return
-        except DirectusResponseError as exc:
-            # Directus answers 403 for a row that no longer exists (a concurrent DELETE).
-            if exc.status != 403:
-                raise
-    key = slot(business_id, end_user_id, field)
-    row_id = str(uuid.uuid4())  # generated here: the ciphertext is bound to it
-    row = {
-        "id": row_id,
-        "business_id": business_id,
-        "end_user_id": end_user_id,
-        "end_user_hash": end_user_hash(end_user_id),
-        "field": field,
-        "slot": key,
-        FIELD: encryptor.encrypt(value, context(row_id)),
-    }
+    values: Mapping[str, str | None],
+) -> _Plan:
+    keys = {name: slot(business_id, end_user_id, name) for name in values}
+    rows = directus.find_items(
+        COLLECTION,
+        {"business_id": {"_eq": business_id}, "slot": {"_in": sorted(keys.values())}},
+        fields=("id", "business_id", "slot", FIELD),
+        limit=-1,
+    )
+    existing = {row["slot"]: row for row in rows if row.get("business_id") == business_id}
+    plan = _Plan()
+    for name, value in values.items():
+        row = existing.get(keys[name])
+        if value is None:
+            if row is not None:
+                plan.clears.append(row["id"])
+        elif row is not None:
+            plan.previous[row["id"]] = row[FIELD]
+            plan.updates.append(
+                {"id": row["id"], FIELD: encryptor.encrypt(value, context(row["id"]))}
+            )
+        else:
+            row_id = str(uuid.uuid4())  # generated here: the ciphertext is bound to it
+            plan.creates.append(
+                {
+                    "id": row_id,
+                    "business_id": business_id,
+                    "end_user_id": end_user_id,
+                    "end_user_hash": end_user_hash(end_user_id),
+                    "field": name,
+                    "slot": keys[name],
+                    FIELD: encryptor.encrypt(value, context(row_id)),
+                }
+            )
+    return plan
+
+
+def _apply(directus: DirectusClient, plan: _Plan) -> None:
+    updated: list[dict[str, Any]] = []
+    created: list[str] = []
     try:
-        directus.create_item(COLLECTION, row)
-        return
-    except DirectusResponseError as exc:
-        if exc.code != "RECORD_NOT_UNIQUE":
-            raise
-    # A concurrent PUT created this field's row first: overwrite its value (last write wins).
-    winner = _find_row_id(directus, business_id, key)
-    if winner is None:
-        raise DomainError("conflict", "The credentials changed during this request, please retry")
-    _update_value(directus, encryptor, winner, value)
+        if plan.updates:
+            directus.update_items(COLLECTION, plan.updates)
+            updated = plan.updates
+        if plan.creates:
+            directus.create_items(COLLECTION, plan.creates)
+            created = [row["id"] for row in plan.creates]
+        if plan.clears:
+            directus.delete_items(COLLECTION, plan.clears)
+    except DirectusError as exc:
+        _undo(directus, updated, plan.previous, created)
+        if isinstance(exc, DirectusResponseError) and (
+            exc.code == "RECORD_NOT_UNIQUE"  # another PUT created one of our rows first
+            or exc.status == 403  # Directus's answer for a row deleted meanwhile
+        ):
+            raise _Raced() from exc
+        raise
 
 
-def _update_value(directus: DirectusClient, encryptor: Encryptor, row_id: str, value: str) -> None:
-    directus.update_item(COLLECTION, row_id, {FIELD: encryptor.encrypt(value, context(row_id))})
+def _undo(
+    directus: DirectusClient,
+    updated: list[dict[str, Any]],
+    previous: Mapping[str, str],
+    created: list[str],
+) -> None:
+    """Put back what this PUT already wrote. Each old value is restored only while the row
+    still holds the value this PUT wrote (the guard), so a newer write is never undone."""
+    try:
+        if created:
+            directus.delete_items(COLLECTION, created)
+        for item in updated:
+            try:
+                directus.update_item(
+                    COLLECTION, item["id"], {FIELD: previous[item["id"]], GUARD_FIELD: item[FIELD]}
+                )
+            except DirectusResponseError as exc:
+                if exc.status not in (400, 403):  # 400: overwritten since; 403: deleted since
+                    raise
+    except DirectusError as exc:
+        log.error(
+            "could not undo a partial end-user credentials write",
+            extra={"error_type": type(exc).__name__},
+        )
 
 
 def delete_credentials(directus: DirectusClient, business_id: str, end_user_id: str) -> int:

@@ -192,7 +192,7 @@ def test_failed_last_used_write_does_not_fail_the_request(client, directus_wire)
 def test_put_creates_one_encrypted_row_per_field(client, app, directus_wire):
     accept_key(directus_wire)
     listing = directus_wire.get(EUC, json={"data": []})
-    post = directus_wire.post(EUC, json={"data": {}})
+    post = directus_wire.post(EUC, json={"data": []})
     response = client.put(URL, headers=AUTH, json={"twitterAuthToken": TOKEN, "twitterCt0": CT0})
     assert response.status_code == 200
     assert response.get_json() == {"ok": True}
@@ -203,7 +203,8 @@ def test_put_creates_one_encrypted_row_per_field(client, app, directus_wire):
     assert sorted(query["slot"]["_in"]) == sorted(
         end_users.slot(BUSINESS, "alice", field) for field in ("twitterAuthToken", "twitterCt0")
     )
-    rows = {row["field"]: row for row in map(sent_json, post.calls)}
+    assert post.call_count == 1  # one all-or-nothing batch
+    rows = {row["field"]: row for row in sent_json(post.calls[0])}
     assert set(rows) == {"twitterAuthToken", "twitterCt0"}
     for field, value in (("twitterAuthToken", TOKEN), ("twitterCt0", CT0)):
         row = rows[field]
@@ -215,29 +216,32 @@ def test_put_creates_one_encrypted_row_per_field(client, app, directus_wire):
         assert decrypt(app, row) == value
 
 
+def existing_row(field, row_id=None, business=BUSINESS, value="v2:k0:old"):
+    return {"id": row_id or str(uuid.uuid4()), "business_id": business,
+            "slot": end_users.slot(business, "alice", field), "encrypted_value": value}
+
+
 def test_put_updates_an_existing_field_in_place(client, app, directus_wire):
     accept_key(directus_wire)
-    row_id = str(uuid.uuid4())
-    slot = end_users.slot(BUSINESS, "alice", "twitterCt0")
-    directus_wire.get(EUC, json={"data": [{"id": row_id, "business_id": BUSINESS, "slot": slot}]})
-    patch = directus_wire.patch(f"{EUC}/{row_id}", json={"data": {}})
+    row = existing_row("twitterCt0")
+    directus_wire.get(EUC, json={"data": [row]})
+    patch = directus_wire.patch(EUC, json={"data": []})
     response = client.put(URL, headers=AUTH, json={"twitterCt0": "new-ct0"})
     assert response.get_json() == {"ok": True}
-    sent = sent_json(patch.calls[0])
-    assert set(sent) == {"encrypted_value"}
-    assert decrypt(app, {"id": row_id, **sent}) == "new-ct0"
+    [sent] = sent_json(patch.calls[0])
+    assert set(sent) == {"id", "encrypted_value"} and sent["id"] == row["id"]
+    assert decrypt(app, sent) == "new-ct0"
     assert not calls_to(directus_wire, EUC, "POST")
 
 
 def test_put_null_clears_only_that_field(client, directus_wire):
     accept_key(directus_wire)
-    row_id = str(uuid.uuid4())
-    slot = end_users.slot(BUSINESS, "alice", "twitterCt0")
-    directus_wire.get(EUC, json={"data": [{"id": row_id, "business_id": BUSINESS, "slot": slot}]})
+    row = existing_row("twitterCt0")
+    directus_wire.get(EUC, json={"data": [row]})
     delete = directus_wire.delete(EUC, status=204)
     response = client.put(URL, headers=AUTH, json={"twitterCt0": None, "redditSession": None})
     assert response.get_json() == {"ok": True}
-    assert sent_json(delete.calls[0]) == [row_id]
+    assert sent_json(delete.calls[0]) == [row["id"]]
     assert not calls_to(directus_wire, EUC, "POST") and not calls_to(directus_wire, EUC, "PATCH")
 
 
@@ -248,42 +252,89 @@ def test_put_null_for_a_field_never_set_changes_nothing(client, directus_wire):
     assert [call.request.method for call in calls_to(directus_wire, EUC)] == ["GET"]
 
 
+NOT_UNIQUE = {"errors": [{"message": "dup", "extensions": {"code": "RECORD_NOT_UNIQUE"}}]}
+
+
 def test_put_that_loses_the_create_race_updates_the_winner(client, app, directus_wire):
     accept_key(directus_wire)
-    winner = str(uuid.uuid4())
-    slot = end_users.slot(BUSINESS, "alice", "twitterCt0")
+    winner = existing_row("twitterCt0")
     directus_wire.get(EUC, json={"data": []})
-    directus_wire.get(EUC, json={"data": [{"id": winner, "business_id": BUSINESS, "slot": slot}]})
-    directus_wire.post(
-        EUC, status=400,
-        json={"errors": [{"message": "dup", "extensions": {"code": "RECORD_NOT_UNIQUE"}}]},
-    )
-    patch = directus_wire.patch(f"{EUC}/{winner}", json={"data": {}})
+    directus_wire.get(EUC, json={"data": [winner]})
+    directus_wire.post(EUC, status=400, json=NOT_UNIQUE)
+    patch = directus_wire.patch(EUC, json={"data": []})
     assert client.put(URL, headers=AUTH, json={"twitterCt0": CT0}).get_json() == {"ok": True}
-    assert decrypt(app, {"id": winner, **sent_json(patch.calls[0])}) == CT0
+    [sent] = sent_json(patch.calls[0])
+    assert sent["id"] == winner["id"] and decrypt(app, sent) == CT0
 
 
-def test_put_whose_race_winner_vanished_is_409(client, directus_wire):
+def test_put_that_keeps_losing_races_is_409(client, directus_wire):
     accept_key(directus_wire)
     directus_wire.get(EUC, json={"data": []})
-    directus_wire.post(
-        EUC, status=400,
-        json={"errors": [{"message": "dup", "extensions": {"code": "RECORD_NOT_UNIQUE"}}]},
-    )
+    post = directus_wire.post(EUC, status=400, json=NOT_UNIQUE)
     response = client.put(URL, headers=AUTH, json={"twitterCt0": CT0})
     assert_ok_error(response, 409, "The credentials changed during this request, please retry")
+    assert post.call_count == end_users.ATTEMPTS
 
 
 def test_put_recreates_a_row_deleted_meanwhile(client, app, directus_wire):
     accept_key(directus_wire)
-    gone = str(uuid.uuid4())
-    slot = end_users.slot(BUSINESS, "alice", "twitterCt0")
-    directus_wire.get(EUC, json={"data": [{"id": gone, "business_id": BUSINESS, "slot": slot}]})
-    directus_wire.patch(f"{EUC}/{gone}", status=403, json={"errors": [{"message": "forbidden"}]})
-    post = directus_wire.post(EUC, json={"data": {}})
+    gone = existing_row("twitterCt0")
+    directus_wire.get(EUC, json={"data": [gone]})
+    directus_wire.get(EUC, json={"data": []})
+    directus_wire.patch(EUC, status=403, json={"errors": [{"message": "forbidden"}]})
+    post = directus_wire.post(EUC, json={"data": []})
     assert client.put(URL, headers=AUTH, json={"twitterCt0": CT0}).get_json() == {"ok": True}
-    row = sent_json(post.calls[0])
-    assert row["id"] != gone and decrypt(app, row) == CT0
+    [row] = sent_json(post.calls[0])
+    assert row["id"] != gone["id"] and decrypt(app, row) == CT0
+
+
+def test_put_failing_midway_undoes_what_it_wrote(client, app, directus_wire):
+    """Updates went through, the creation failed: the updated row gets its old value back
+    (guarded by the value this PUT wrote) and the answer is the upstream error."""
+    accept_key(directus_wire)
+    row = existing_row("twitterCt0", value="v2:k0:the-old-ciphertext")
+    directus_wire.get(EUC, json={"data": [row]})
+    batch = directus_wire.patch(EUC, json={"data": []})
+    directus_wire.post(EUC, status=503, json={"errors": []})
+    restore = directus_wire.patch(f"{EUC}/{row['id']}", json={"data": {}})
+    response = client.put(URL, headers=AUTH, json={"twitterCt0": CT0, "twitterAuthToken": TOKEN})
+    assert response.status_code == 502 and response.get_json()["ok"] is False
+    [written] = sent_json(batch.calls[0])
+    assert sent_json(restore.calls[0]) == {
+        "encrypted_value": "v2:k0:the-old-ciphertext",
+        "rewrap_guard": written["encrypted_value"],
+    }
+
+
+def test_put_failing_at_the_clear_deletes_the_rows_it_created(client, directus_wire):
+    accept_key(directus_wire)
+    row = existing_row("redditSession")
+    directus_wire.get(EUC, json={"data": [row]})
+    post = directus_wire.post(EUC, json={"data": []})
+    directus_wire.delete(
+        EUC, status=500, json={"errors": []},
+        match=[matchers.json_params_matcher([row["id"]])],
+    )
+    undo = directus_wire.delete(EUC, status=204)
+    response = client.put(URL, headers=AUTH, json={"twitterCt0": CT0, "redditSession": None})
+    assert response.status_code == 502
+    [created] = sent_json(post.calls[0])
+    assert sent_json(undo.calls[0]) == [created["id"]]
+
+
+def test_a_newer_write_is_not_undone(client, directus_wire):
+    """The restore's guard no longer matches (someone wrote after this PUT): left alone."""
+    accept_key(directus_wire)
+    row = existing_row("twitterCt0")
+    directus_wire.get(EUC, json={"data": [row]})
+    directus_wire.patch(EUC, json={"data": []})
+    directus_wire.post(EUC, status=503, json={"errors": []})
+    guard_abort = {"errors": [{"message": "null", "extensions": {
+        "code": "NOT_NULL_VIOLATION", "field": "rewrap_guard",
+        "collection": "end_user_credentials"}}]}
+    restore = directus_wire.patch(f"{EUC}/{row['id']}", status=400, json=guard_abort)
+    response = client.put(URL, headers=AUTH, json={"twitterCt0": CT0, "twitterAuthToken": TOKEN})
+    assert response.status_code == 502 and restore.call_count == 1
 
 
 def test_put_ignores_rows_of_another_business(client, directus_wire):
@@ -355,7 +406,7 @@ def test_end_user_id_of_256_characters_is_accepted(client, directus_wire):
     response = client.put(f"/v1/end-users/{end_user}/credentials", headers=AUTH,
                           json={"twitterCt0": CT0})
     assert response.status_code == 200
-    assert sent_json(post.calls[0])["end_user_id"] == end_user
+    assert sent_json(post.calls[0])[0]["end_user_id"] == end_user
     assert listing.call_count == 1
 
 
@@ -387,7 +438,7 @@ def test_url_encoded_end_user_ids(client, directus_wire, raw, decoded):
     response = client.put(f"/v1/end-users/{raw}/credentials", headers=AUTH,
                           json={"redditSession": "r"})
     assert response.status_code == 200, response.get_data(as_text=True)
-    row = sent_json(post.calls[0])
+    [row] = sent_json(post.calls[0])
     assert row["end_user_id"] == decoded
     assert row["end_user_hash"] == end_users.end_user_hash(decoded)
 
@@ -410,7 +461,7 @@ def test_write_path_needs_only_encryption(app, directus_wire):
     directus_wire.get(EUC, json={"data": []})
     post = directus_wire.post(EUC, json={"data": {}})
     end_users.set_credentials(directus, EncryptOnly(), BUSINESS, "bob", {"youtubeSid": "sid"})
-    assert decrypt(app, sent_json(post.calls[0])) == "sid"
+    assert decrypt(app, sent_json(post.calls[0])[0]) == "sid"
 
 
 # -- GET ------------------------------------------------------------------------------------
