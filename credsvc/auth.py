@@ -3,8 +3,8 @@
 - `require_user`: a Directus user access token (HS256, verified locally with DIRECTUS_SECRET).
 - `require_internal`: the X-RBAC-SYNC-SECRET shared secret (current or previous), compared in
   constant time over bytes.
-- Business API keys live in `credsvc.services.api_keys` and are checked by the end-user
-  blueprint's guard.
+- `require_api_key`: a business API key (`Authorization: Bearer csk_...`), looked up in
+  Directus on every request (credsvc.services.api_keys).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import uuid
 import jwt
 from flask import current_app, g, request
 
-from credsvc.errors import Unauthorized
+from credsvc.errors import Forbidden, Unauthorized
+from credsvc.services import api_keys
 
 MAX_TOKEN_LENGTH = 4096
 ACCESS_TOKEN_CLAIMS = ("id", "role", "app_access", "admin_access")
@@ -89,3 +90,27 @@ def require_internal() -> None:
     if not presented or not secret_matches(presented, config.rbac_sync_secrets):
         raise Unauthorized()
     g.actor = "internal"
+
+
+MISSING_HEADER = "Missing Authorization header"
+INVALID_KEY = "Invalid API key"
+REVOKED_KEY = "API key revoked"
+
+
+def require_api_key() -> None:
+    """before_request guard: sets g.business_id and g.actor from a valid, unrevoked key."""
+    header = request.headers.get("Authorization", "").strip()
+    if not header:
+        raise Unauthorized(MISSING_HEADER)
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer":
+        raise Unauthorized(INVALID_KEY)
+    directus = current_app.extensions["credsvc"].directus
+    key = api_keys.find_key(directus, presented.strip())
+    if key is None:
+        raise Unauthorized(INVALID_KEY)
+    if api_keys.is_revoked(key):
+        raise Forbidden(REVOKED_KEY)
+    api_keys.touch(directus, key)
+    g.business_id = key["business_id"]
+    g.actor = f"api-key:{key['id']}"

@@ -49,6 +49,11 @@ def directus_wire():
 def mint_token(user_id: str | None = None, secret: str = TEST_ENV["DIRECTUS_SECRET"], **claims):
     """A token shaped like a Directus access token (unit tests only; integration tests use
     tokens issued by a real Directus)."""
+    return jwt.encode(access_claims(user_id, **claims), secret, algorithm="HS256")
+
+
+def access_claims(user_id: str | None = None, **claims) -> dict:
+    """The claims of a Directus access token; a claim given as `...` is left out."""
     now = int(time.time())
     payload = {
         "id": user_id or str(uuid.uuid4()),
@@ -60,8 +65,7 @@ def mint_token(user_id: str | None = None, secret: str = TEST_ENV["DIRECTUS_SECR
         "iss": "directus",
     }
     payload.update(claims)
-    payload = {key: value for key, value in payload.items() if value is not ...}
-    return jwt.encode(payload, secret, algorithm="HS256")
+    return {key: value for key, value in payload.items() if value is not ...}
 
 
 def user_headers(user_id: str | None = None, **claims) -> dict[str, str]:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from marshmallow import Schema, ValidationError
 
 from credsvc.errors import BadRequest, UnsupportedMedia
+from credsvc.services.audit import audited
 
 
 def services():
@@ -63,6 +64,18 @@ def load_body(schema: Schema) -> dict[str, Any]:
         return schema.load(read_json_object())
     except ValidationError as exc:
         raise BadRequest(validation_message(exc.messages)) from None
+
+
+def audit(action: str, **target: str):
+    """Audit the decrypting read inside the `with` block; actor and request id come from the
+    request (see credsvc.services.audit.audited)."""
+    return audited(
+        services().directus,
+        actor=g.actor,
+        action=action,
+        request_id=g.get("request_id"),
+        **target,
+    )
 
 
 def no_store(response):

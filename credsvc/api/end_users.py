@@ -8,40 +8,17 @@ No answer of this blueprint ever carries a credential value or ciphertext. Error
 
 from __future__ import annotations
 
-from flask import Blueprint, g, request
+from flask import Blueprint, g
 
 from credsvc.api import load_body, no_store, services
-from credsvc.errors import BadRequest, Forbidden, Unauthorized
+from credsvc.auth import require_api_key
+from credsvc.errors import BadRequest
 from credsvc.schemas import end_users as schemas
-from credsvc.services import api_keys, end_users
+from credsvc.services import end_users
 
 bp = Blueprint("end_users", __name__, url_prefix="/v1/end-users")
 
-MISSING_HEADER = "Missing Authorization header"
-INVALID_KEY = "Invalid API key"
-REVOKED_KEY = "API key revoked"
-
-
-@bp.before_request
-def require_api_key() -> None:
-    """before_request guard: sets g.business_id and g.actor from a valid, unrevoked key."""
-    header = request.headers.get("Authorization", "").strip()
-    if not header:
-        raise Unauthorized(MISSING_HEADER)
-    scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer":
-        raise Unauthorized(INVALID_KEY)
-    directus = services().directus
-    key = api_keys.find_key(directus, presented.strip())
-    if key is None:
-        raise Unauthorized(INVALID_KEY)
-    if api_keys.is_revoked(key):
-        raise Forbidden(REVOKED_KEY)
-    api_keys.touch(directus, key)
-    g.business_id = key["business_id"]
-    g.actor = f"api-key:{key['id']}"
-
-
+bp.before_request(require_api_key)
 bp.after_request(no_store)
 
 

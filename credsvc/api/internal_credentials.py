@@ -6,30 +6,17 @@ decrypted credentials.
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, g
+from flask import Blueprint
 
 from credsvc import cookies
-from credsvc.api import load_body, no_store, services
+from credsvc.api import audit, load_body, no_store, services
 from credsvc.auth import require_internal
 from credsvc.schemas import credentials as schemas
 from credsvc.services import download_credentials, platform_sessions, profiles
-from credsvc.services.audit import audited
 
 bp = Blueprint("internal_credentials", __name__, url_prefix="/api/credentials")
 bp.before_request(require_internal)
 bp.after_request(no_store)
-
-
-def audit(app, action: str, collection: str, target_id: str):
-    """Every decrypting read leaves an audit row (target: the record asked for)."""
-    return audited(
-        app.directus,
-        actor=g.actor,
-        action=action,
-        target_collection=collection,
-        target_id=target_id,
-        request_id=g.get("request_id"),
-    )
 
 
 @bp.post("/store")
@@ -49,7 +36,7 @@ def reveal():
     body = load_body(schemas.reveal)
     app = services()
     profile_id = body["creatorProfileId"]
-    with audit(app, "reveal", profiles.COLLECTION, profile_id):
+    with audit("reveal", target_collection=profiles.COLLECTION, target_id=profile_id):
         credentials = profiles.reveal_credentials(app.directus, app.keyring, profile_id)
     return {"success": True, "creatorProfileId": profile_id, "credentials": credentials}
 
@@ -59,7 +46,11 @@ def reveal_download_cred():
     """Decrypt a download credential; `format` converts cookie files for yt-dlp/Playwright."""
     body = load_body(schemas.reveal_download_cred)
     app = services()
-    with audit(app, "reveal-download-cred", download_credentials.COLLECTION, body["id"]):
+    with audit(
+        "reveal-download-cred",
+        target_collection=download_credentials.COLLECTION,
+        target_id=body["id"],
+    ):
         record = download_credentials.reveal_download_credential(
             app.directus, app.keyring, body["id"]
         )
@@ -72,7 +63,9 @@ def get_platform_session():
     body = load_body(schemas.get_platform_session)
     app = services()
     profile_id = body["creator_profile_id"]
-    with audit(app, "get-platform-session", platform_sessions.COLLECTION, profile_id):
+    with audit(
+        "get-platform-session", target_collection=platform_sessions.COLLECTION, target_id=profile_id
+    ):
         record, session_cookies = platform_sessions.get_platform_session(
             app.directus, app.keyring, profile_id, body["platform"]
         )

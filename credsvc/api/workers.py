@@ -7,14 +7,13 @@ end user, outcome), written before any value is handed out; no value is ever in 
 
 from __future__ import annotations
 
-from flask import Blueprint, g
+from flask import Blueprint
 
 from credsvc import cookies, platforms
-from credsvc.api import load_body, no_store, services
+from credsvc.api import audit, load_body, no_store, services
 from credsvc.auth import require_internal
 from credsvc.schemas import end_users as schemas
 from credsvc.services import end_users
-from credsvc.services.audit import audited
 
 bp = Blueprint("workers", __name__, url_prefix="/api/end-user-credentials")
 bp.before_request(require_internal)
@@ -28,14 +27,11 @@ def reveal():
     app = services()
     business_id, end_user_id = body["businessId"], body["endUserId"]
     fmt = body.get("format", cookies.DEFAULT_FORMAT)
-    with audited(
-        app.directus,
-        actor=g.actor,
-        action="reveal-end-user-credentials",
+    with audit(
+        "reveal-end-user-credentials",
         target_collection=end_users.COLLECTION,
         business_id=business_id,
         end_user_id=end_user_id,
-        request_id=g.get("request_id"),
     ):
         found = end_users.reveal_cookies(
             app.directus, app.keyring, business_id, end_user_id, body.get("platforms")

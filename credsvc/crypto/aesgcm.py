@@ -48,7 +48,7 @@ class DecryptionUnavailable(CryptoError):
     public_message = "This deployment cannot decrypt"
 
 
-def parse_key(text: str) -> bytes:
+def parse_key(text: str, what: str = "key") -> bytes:
     """Decode a 32-byte key given as 64 hex characters or as standard base64."""
     text = text.strip()
     if re.fullmatch(r"[0-9a-fA-F]{64}", text):
@@ -56,9 +56,9 @@ def parse_key(text: str) -> bytes:
     try:
         key = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise CryptoError("key must be 64 hex characters or base64 of 32 bytes") from None
+        raise CryptoError(f"{what} must be 64 hex characters or base64 of 32 bytes") from None
     if len(key) != KEY_BYTES:
-        raise CryptoError(f"key must be 32 bytes (64 hex characters), got {len(key)} bytes")
+        raise CryptoError(f"{what} must be 32 bytes (64 hex characters), got {len(key)} bytes")
     return key
 
 

@@ -20,9 +20,6 @@ Keys are the raw 32-byte X25519 keys, as 64 hex characters or standard base64.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -31,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 
 from credsvc.crypto import aesgcm
-from credsvc.crypto.aesgcm import CryptoError, DecryptionUnavailable
+from credsvc.crypto.aesgcm import CryptoError, DecryptionUnavailable, parse_key
 
 V3_PREFIX = "v3"
 ENC_BYTES = 32
@@ -40,25 +37,12 @@ SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.AES_256_GCM)
 RAW = serialization.Encoding.Raw
 
 
-def _raw_key(text: str, what: str) -> bytes:
-    text = text.strip()
-    if re.fullmatch(r"[0-9a-fA-F]{64}", text):
-        return bytes.fromhex(text)
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise CryptoError(f"{what} must be 64 hex characters or base64 of 32 bytes") from None
-    if len(raw) != 32:
-        raise CryptoError(f"{what} must be 32 bytes, got {len(raw)} bytes")
-    return raw
-
-
 def parse_public_key(text: str) -> X25519PublicKey:
-    return X25519PublicKey.from_public_bytes(_raw_key(text, "X25519 public key"))
+    return X25519PublicKey.from_public_bytes(parse_key(text, "X25519 public key"))
 
 
 def parse_private_key(text: str) -> X25519PrivateKey:
-    return X25519PrivateKey.from_private_bytes(_raw_key(text, "X25519 private key"))
+    return X25519PrivateKey.from_private_bytes(parse_key(text, "X25519 private key"))
 
 
 def generate_keypair() -> tuple[str, str]:

@@ -10,7 +10,7 @@ import uuid
 import jwt
 import pytest
 
-from tests.conftest import INTERNAL_HEADERS, TEST_ENV, mint_token
+from tests.conftest import INTERNAL_HEADERS, TEST_ENV, access_claims, mint_token
 
 SECRET = TEST_ENV["DIRECTUS_SECRET"]
 ROUTE = "/api/credentials/revoke-platform-session"
@@ -22,32 +22,17 @@ def b64(data: dict | bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def valid_claims(**changes):
-    now = int(time.time())
-    claims = {
-        "id": str(uuid.uuid4()),
-        "role": None,
-        "app_access": False,
-        "admin_access": False,
-        "iat": now,
-        "exp": now + 900,
-        "iss": "directus",
-    }
-    claims.update(changes)
-    return {k: v for k, v in claims.items() if v is not ...}
-
-
 def forged_tokens() -> dict[str, str]:
     good = mint_token()
     head, body, sig = good.split(".")
     flipped = sig[:-2] + ("A" if sig[-2] != "A" else "B") + sig[-1]
     now = int(time.time())
     return {
-        "alg none": f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(valid_claims())}.",
-        "alg None": f"{b64({'alg': 'None', 'typ': 'JWT'})}.{b64(valid_claims())}.",
-        "alg NONE": f"{b64({'alg': 'NONE', 'typ': 'JWT'})}.{b64(valid_claims())}.",
-        "HS384": jwt.encode(valid_claims(), SECRET, algorithm="HS384"),
-        "HS512": jwt.encode(valid_claims(), SECRET, algorithm="HS512"),
+        "alg none": f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(access_claims())}.",
+        "alg None": f"{b64({'alg': 'None', 'typ': 'JWT'})}.{b64(access_claims())}.",
+        "alg NONE": f"{b64({'alg': 'NONE', 'typ': 'JWT'})}.{b64(access_claims())}.",
+        "HS384": jwt.encode(access_claims(), SECRET, algorithm="HS384"),
+        "HS512": jwt.encode(access_claims(), SECRET, algorithm="HS512"),
         "RS256 header": f"{b64({'alg': 'RS256', 'typ': 'JWT'})}.{body}.{sig}",
         "signature stripped": f"{head}.{body}.",
         "signature bit-flipped": f"{head}.{body}.{flipped}",
@@ -62,16 +47,16 @@ def forged_tokens() -> dict[str, str]:
         "nbf in future": mint_token(nbf=now + 3600),
         "oversized": mint_token(padding="x" * 5000),
         "jku header": jwt.encode(
-            valid_claims(), SECRET, algorithm="HS256", headers={"jku": "http://127.0.0.1:9/jwks"}
+            access_claims(), SECRET, algorithm="HS256", headers={"jku": "http://127.0.0.1:9/jwks"}
         ),
         "x5u header": jwt.encode(
-            valid_claims(), SECRET, algorithm="HS256", headers={"x5u": "http://127.0.0.1:9/cert"}
+            access_claims(), SECRET, algorithm="HS256", headers={"x5u": "http://127.0.0.1:9/cert"}
         ),
         "jwk header": jwt.encode(
-            valid_claims(), SECRET, algorithm="HS256", headers={"jwk": {"kty": "oct", "k": "AA"}}
+            access_claims(), SECRET, algorithm="HS256", headers={"jwk": {"kty": "oct", "k": "AA"}}
         ),
         "kid header": jwt.encode(
-            valid_claims(), SECRET, algorithm="HS256", headers={"kid": "../../dev/null"}
+            access_claims(), SECRET, algorithm="HS256", headers={"kid": "../../dev/null"}
         ),
         "password reset scope": mint_token(
             scope="password-reset", role=..., app_access=..., admin_access=...
