@@ -8,6 +8,7 @@ Each test prints `cases=N failed=0` figures; a module summary adds them up.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -41,10 +42,18 @@ def fault_env(url: str) -> dict[str, str]:
             "DIRECTUS_TIMEOUT_READ": str(READ_TIMEOUT)}
 
 
+# Apps are built one at a time: registering Werkzeug URL rules compiles Python code, and on
+# CPython 3.11 doing that from several threads at once can raise "SystemError: AST constructor
+# recursion depth mismatch". A process builds its app once, before serving; only this
+# threaded harness builds many at the same time.
+APP_BUILD = threading.Lock()
+
+
 def run_one(endpoint: Endpoint, get: str, write: str, rows: bool):
     """One endpoint against its own fault server and app; returns (response, seconds, seen)."""
     with FaultServer(get=get, write=write, hang=READ_TIMEOUT + 2.0) as upstream:
-        app = create_app(fault_env(upstream.url))
+        with APP_BUILD:
+            app = create_app(fault_env(upstream.url))
         if rows:
             upstream.rows = rows_for(app)
         started = time.monotonic()
