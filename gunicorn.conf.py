@@ -2,7 +2,8 @@
 
 Command-line flags (e.g. --bind in the Procfile) override these. The access log is one JSON
 object a line with the request id and the path WITHOUT its query string, so nothing a client
-put in a URL by mistake reaches the logs.
+put in a URL by mistake reaches the logs. A JSON encoder builds it (credsvc.accesslog), not
+access_log_format: a format string would let a crafted path break the line or forge a field.
 """
 
 import os
@@ -20,7 +21,4 @@ limit_request_line = 4094
 limit_request_field_size = 8190
 accesslog = "-"
 errorlog = "-"
-access_log_format = (
-    '{"ts":"%(t)s","logger":"gunicorn.access","method":"%(m)s","path":"%(U)s",'
-    '"status":%(s)s,"bytes":"%(B)s","duration_us":%(D)s,"request_id":"%({x-request-id}o)s"}'
-)
+logger_class = "credsvc.accesslog.JsonAccessLogger"

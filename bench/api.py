@@ -32,7 +32,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "deploy" / "directus")]
 import directusctl  # noqa: E402
 import provision  # noqa: E402
 
-from credsvc.crypto import RecordContext, keyring_from_settings  # noqa: E402
+from credsvc.crypto import keyring_from_settings  # noqa: E402
+from credsvc.model import PROFILES  # noqa: E402
 from tests.integration.conftest import _free_port  # noqa: E402
 
 CREDENTIALS = {"username": "fitcreator99", "password": "MySecurePass123!", "session_id": "abc"}
@@ -82,7 +83,7 @@ def main() -> None:
         gunicorn = None
         try:
             directusctl.wait_ready(url, directus_proc, data_dir / "directus.log")
-            provision.provision(url, service_token, admin_token=admin_token)
+            provision.provision(url, {"full": service_token}, admin_token=admin_token)
             key = secrets.token_hex(32)
             sync = secrets.token_urlsafe(24)
             service_env = {
@@ -129,7 +130,11 @@ def main() -> None:
             updated = statistics.median(timed_ms(update, n))
 
             ring = keyring_from_settings(key)
-            context = RecordContext("platform_connections", profile_id, "encrypted_credentials")
+            # Bound like the service binds it: the row's id and owner columns (credsvc.model).
+            row = http.get(f"{url}/items/platform_connections/{profile_id}",
+                           params={"fields": ",".join(PROFILES.row_fields)},
+                           headers={"Authorization": f"Bearer {service_token}"}).json()["data"]
+            context = PROFILES.context(row)
             token = ring.encrypt(CREDENTIALS, context)
             enc = statistics.median(timed_ms(lambda: ring.encrypt(CREDENTIALS, context), 2000))
             dec = statistics.median(timed_ms(lambda: ring.decrypt(token, context), 2000))

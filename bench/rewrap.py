@@ -43,7 +43,7 @@ def main() -> None:
         data_dir = Path(tmp)
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
-        admin_token, service_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        admin_token, operator_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         env = directusctl.directus_env(data_dir=data_dir, port=port,
                                        secret=secrets.token_hex(32), passthrough=False)
         directusctl.bootstrap(env, f"bench-{secrets.token_hex(3)}@example.com",
@@ -52,13 +52,14 @@ def main() -> None:
         proc = directusctl.start(env, data_dir / "directus.log")
         try:
             directusctl.wait_ready(url, proc, data_dir / "directus.log")
-            provision.provision(url, service_token, admin_token=admin_token)
+            # The rewrap job runs as the operator role, like `flask keys rewrap`.
+            provision.provision(url, {"operator": operator_token}, admin_token=admin_token)
             keys = [secrets.token_hex(32) for _ in range(args.runs + 1)]
             started = time.perf_counter()
             seed_rows(url, admin_token, args.records, keyring_from_settings(keys[0]),
                       bytes.fromhex(keys[0]), "bench")
             print(f"seeded {args.records} rows in {time.perf_counter() - started:.1f} s")
-            client = DirectusClient(url, service_token, (3.05, 60.0))
+            client = DirectusClient(url, operator_token, (3.05, 60.0))
             rates = []
             for run in range(1, args.runs + 1):
                 ring = keyring_from_settings(

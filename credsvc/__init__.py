@@ -14,6 +14,7 @@ from flask import Flask
 from credsvc.config import Config
 from credsvc.crypto import Keyring, Sealer
 from credsvc.directus import DirectusClient
+from credsvc.services.sessions import LiveSessions
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Services:
     config: Config
     directus: DirectusClient
     keyring: Keyring | Sealer  # a Sealer (encrypt-only) when CREDSVC_MODE=ingest
+    sessions: LiveSessions  # Directus sessions recently confirmed live (session-mode tokens)
 
 
 def create_app(environ: Mapping[str, str] | None = None) -> Flask:
@@ -34,7 +36,8 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = config.max_content_length
     app.json.sort_keys = False
     directus = DirectusClient(config.directus_url, config.directus_token, config.directus_timeout)
-    app.extensions["credsvc"] = Services(config, directus, config.keyring)
+    sessions = LiveSessions(config.session_check_cache_seconds)
+    app.extensions["credsvc"] = Services(config, directus, config.keyring, sessions)
     logs.init_app(app, config.log_level)
     errors.init_app(app)
     api.init_app(app)

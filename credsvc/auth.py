@@ -1,8 +1,10 @@
 """Guards by audience. Each blueprint installs exactly one of them with `before_request`.
 
-- `require_user`: a Directus user access token (HS256, verified locally with DIRECTUS_SECRET).
-- `require_internal`: the X-RBAC-SYNC-SECRET shared secret (current or previous), compared in
-  constant time over bytes.
+- `require_user`: a Directus user access token (HS256, verified locally with DIRECTUS_SECRET);
+  a session-mode token must also be a live session in Directus (credsvc.services.sessions).
+- `require_internal`: an internal caller's secret in X-RBAC-SYNC-SECRET (credsvc.callers),
+  compared in constant time over bytes, then the scope the route declares next to its view
+  with `@requires_scope`; a per-business scope also needs `authorize_business` in the view.
 - `require_api_key`: a business API key (`Authorization: Bearer csk_...`), looked up in
   Directus on every request (credsvc.services.api_keys).
 """
@@ -10,13 +12,21 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import uuid
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
 
 import jwt
 from flask import current_app, g, request
 
+from credsvc.callers import SCOPES, Caller
+from credsvc.directus import DirectusError
 from credsvc.errors import Forbidden, Unauthorized
-from credsvc.services import api_keys
+from credsvc.services import api_keys, audit, sessions
+
+log = logging.getLogger("credsvc.auth")
+View = TypeVar("View", bound=Callable)
 
 MAX_TOKEN_LENGTH = 4096
 ACCESS_TOKEN_CLAIMS = ("id", "role", "app_access", "admin_access")
@@ -65,31 +75,88 @@ def verify_directus_token(token: str, secret: str, leeway: int = 10) -> dict:
 
 def require_user() -> None:
     """before_request guard: sets g.user_id from a valid Directus access token."""
-    config = current_app.extensions["credsvc"].config
-    claims = verify_directus_token(bearer_token(), config.directus_secret, config.jwt_leeway)
+    app = current_app.extensions["credsvc"]
+    token = bearer_token()
+    claims = verify_directus_token(token, app.config.directus_secret, app.config.jwt_leeway)
+    # A session-mode token outlives logout locally; only Directus knows whether it still
+    # stands. Directus unreachable -> its DirectusError (502/504), never an acceptance.
+    if sessions.is_session_token(claims) and not app.sessions.is_live(app.directus, token, claims):
+        raise Unauthorized()
     g.user_id = claims["id"]
     g.actor = f"user:{claims['id']}"
 
 
-def secret_matches(presented: bytes, accepted: tuple[bytes, ...]) -> bool:
-    # Compare against every accepted secret so timing does not reveal which one matched.
-    matched = False
-    for secret in accepted:
-        matched |= hmac.compare_digest(presented, secret)
-    return matched
+def requires_scope(scope: str) -> Callable[[View], View]:
+    """Declare the scope (credsvc.callers.SCOPES) a shared-secret route needs; put it next to
+    the view. `require_internal` refuses a route that declares none."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    def declare(view: View) -> View:
+        view.required_scope = scope
+        return view
+
+    return declare
+
+
+def identify_caller(presented: bytes, callers: tuple[Caller, ...]) -> Caller | None:
+    """The caller whose secret (current or previous) was presented, or None. Every secret is
+    compared, in constant time, whatever matched: timing tells neither whether nor which."""
+    found = None
+    for caller in callers:
+        for secret in caller.secrets:
+            if hmac.compare_digest(presented, secret):
+                found = caller
+    return found
 
 
 def require_internal() -> None:
-    """before_request guard: the shared secret in X-RBAC-SYNC-SECRET."""
+    """before_request guard: sets g.caller and g.actor ("internal:<name>") from the secret in
+    X-RBAC-SYNC-SECRET (401 when unknown), then requires the route's declared scope (403)."""
     config = current_app.extensions["credsvc"].config
     raw = request.headers.get("X-RBAC-SYNC-SECRET")
     if raw is None:
         raise Unauthorized()
     # Werkzeug decodes header bytes as latin-1; encoding back recovers the exact bytes sent.
-    presented = raw.encode("latin-1", errors="replace")
-    if not presented or not secret_matches(presented, config.rbac_sync_secrets):
+    caller = identify_caller(raw.encode("latin-1", errors="replace"), config.callers)
+    if caller is None:
         raise Unauthorized()
-    g.actor = "internal"
+    g.caller, g.actor = caller, caller.actor
+    view = current_app.view_functions.get(request.endpoint or "")
+    g.scope = getattr(view, "required_scope", None)
+    if g.scope is None:
+        log.error("shared-secret route declares no scope", extra={"event": "forbidden"})
+        deny()
+    if not caller.allows(g.scope):
+        deny()
+
+
+def authorize_business(business_id: str) -> str:
+    """For a route with a per-business scope: the caller must hold it for `business_id` (the
+    validated value from the body), checked before anything is read. Returns business_id."""
+    if not g.caller.allows(g.scope, business_id):
+        deny(business_id=business_id)
+    return business_id
+
+
+def deny(**target: str) -> NoReturn:
+    """403 for a known caller outside its scopes: logged, and audited as `forbidden` on a
+    best-effort basis (the answer is 403 either way). Never with the secret."""
+    needed = f"{g.scope}:{target['business_id']}" if "business_id" in target else g.scope
+    log.warning("internal caller denied", extra={"actor": g.actor, "event": "forbidden"})
+    try:
+        audit.record_access(
+            current_app.extensions["credsvc"].directus,
+            actor=g.actor,
+            action=(request.url_rule.rule if request.url_rule else request.path)[:64],
+            outcome="forbidden",
+            request_id=g.get("request_id"),
+            detail=f"needs scope {needed}" if needed else "the route declares no scope",
+            **target,
+        )
+    except DirectusError:
+        pass  # the 403 matters more than its audit row
+    raise Forbidden()
 
 
 MISSING_HEADER = "Missing Authorization header"

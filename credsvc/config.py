@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from credsvc import callers as caller_rules
+from credsvc.callers import Caller, CallerError
 from credsvc.crypto import (
     CryptoError,
     Keyring,
@@ -20,6 +22,7 @@ from credsvc.crypto import (
     TransitKey,
     keyring_from_settings,
     parse_public_key,
+    parse_signing_key,
 )
 
 
@@ -28,7 +31,11 @@ class ConfigError(RuntimeError):
 
 
 MIN_SECRET_LENGTH = 16
-MODES = ("full", "ingest")
+# How long a confirmed live Directus session is taken on trust (credsvc.services.sessions).
+SESSION_CHECK_CACHE_SECONDS = 5
+# full: every blueprint; ingest: encrypt-only, the user-JWT and API-key endpoints, no secret
+# that reveals anything; worker: only the shared-secret endpoints (credsvc.api.BLUEPRINTS).
+MODES = ("full", "ingest", "worker")
 # In ingest mode the process must hold nothing that decrypts.
 DECRYPTING_SETTINGS = (
     "CREDENTIALS_ENCRYPTION_KEY",
@@ -42,30 +49,48 @@ class Config:
     directus_url: str
     directus_token: str
     directus_secret: str
-    rbac_sync_secrets: tuple[bytes, ...]
+    callers: tuple[Caller, ...]  # who may use X-RBAC-SYNC-SECRET (none in ingest mode)
     keyring: Keyring | Sealer
     mode: str = "full"
     max_content_length: int = 1024 * 1024
     directus_timeout: tuple[float, float] = (3.05, 10.0)
     jwt_leeway: int = 10
+    session_check_cache_seconds: int = SESSION_CHECK_CACHE_SECONDS
     log_level: str = "INFO"
+    # The operator role's Directus token, for the `api-keys` and `keys` commands (credsvc.cli);
+    # "" = they use directus_token. A server never needs it.
+    directus_operator_token: str = ""
+
+    # Only these appear in repr()/str(): a field added later stays out until it is listed, so a
+    # new secret cannot reach a log line or a traceback by way of the config object.
+    SHOWN_IN_REPR = (
+        "mode",
+        "keyring",  # Keyring/Sealer reprs name key ids, never key material
+        "max_content_length",
+        "directus_timeout",
+        "jwt_leeway",
+        "session_check_cache_seconds",
+        "log_level",
+    )
+
+    def __repr__(self) -> str:
+        parts = [f"directus_url={_without_userinfo(self.directus_url)!r}"]
+        parts += [f"{name}={getattr(self, name)!r}" for name in self.SHOWN_IN_REPR]
+        return f"Config({', '.join(parts)}, ...)"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         env = os.environ if environ is None else environ
-        secrets = [_required_secret(env, "RBAC_SYNC_SECRET").encode()]
-        previous = env.get("RBAC_SYNC_SECRET_PREVIOUS", "").strip()
-        if previous:
-            secrets.append(_required_secret(env, "RBAC_SYNC_SECRET_PREVIOUS").encode())
         mode = env.get("CREDSVC_MODE", "").strip().lower() or "full"
         if mode not in MODES:
-            raise ConfigError(f"CREDSVC_MODE must be one of {', '.join(MODES)}, got {mode!r}")
+            raise ConfigError(f"CREDSVC_MODE must be one of {', '.join(MODES)}")
+        callers = _callers(env, mode)
         keyring = _ingest_sealer(env) if mode == "ingest" else _keyring(env)
         return cls(
             directus_url=_url(env, "DIRECTUS_URL"),
             directus_token=_required(env, "DIRECTUS_TOKEN"),
             directus_secret=_required_secret(env, "DIRECTUS_SECRET"),
-            rbac_sync_secrets=tuple(secrets),
+            callers=callers,
             keyring=keyring,
             mode=mode,
             max_content_length=_positive_int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),
@@ -74,8 +99,104 @@ class Config:
                 _positive_float(env, "DIRECTUS_TIMEOUT_READ", 10.0),
             ),
             jwt_leeway=_positive_int(env, "JWT_LEEWAY_SECONDS", 10, allow_zero=True),
+            session_check_cache_seconds=_positive_int(
+                env, "SESSION_CHECK_CACHE_SECONDS", SESSION_CHECK_CACHE_SECONDS, allow_zero=True
+            ),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            directus_operator_token=env.get("DIRECTUS_OPERATOR_TOKEN", "").strip(),
         )
+
+
+DEFAULT_CALLER_SETTINGS = ("RBAC_SYNC_SECRET", "RBAC_SYNC_SECRET_PREVIOUS")
+
+
+def _callers(env: Mapping[str, str], mode: str) -> tuple[Caller, ...]:
+    """The internal callers (credsvc.callers): `rbac-sync` with every scope when
+    RBAC_SYNC_SECRET is set, plus each of INTERNAL_CALLERS. An ingest process serves no
+    shared-secret endpoint, so it must hold none of these secrets."""
+    given = sorted(
+        name
+        for name, value in env.items()
+        if value.strip()
+        and (
+            name in DEFAULT_CALLER_SETTINGS
+            or name.startswith(caller_rules.VARIABLE_PREFIX)
+            or name == "INTERNAL_CALLERS"
+        )
+    )
+    if mode == "ingest":
+        if given:
+            raise ConfigError(
+                f"CREDSVC_MODE=ingest must not be given {', '.join(given)}: an ingest process "
+                "serves no shared-secret endpoint and must hold no secret that reveals anything"
+            )
+        return ()
+    owners: dict[bytes, tuple[str, str]] = {}  # secret -> (caller, variable), to refuse reuse
+
+    def secrets_of(caller: str, current: str, previous: str) -> tuple[bytes, ...]:
+        names = [current] + ([previous] if env.get(previous, "").strip() else [])
+        found = []
+        for name in names:
+            secret = _required_secret(env, name).encode()
+            other = owners.setdefault(secret, (caller, name))
+            if other[0] != caller:
+                raise ConfigError(
+                    f"{other[1]} and {name} hold the same secret: give each caller its own"
+                )
+            found.append(secret)
+        return tuple(found)
+
+    callers = []
+    if env.get("RBAC_SYNC_SECRET", "").strip():
+        default = caller_rules.DEFAULT_CALLER
+        secrets = secrets_of(default, *DEFAULT_CALLER_SETTINGS)
+        callers.append(Caller(default, caller_rules.FULL_SCOPE, secrets))
+    elif env.get("RBAC_SYNC_SECRET_PREVIOUS", "").strip():
+        raise ConfigError("RBAC_SYNC_SECRET_PREVIOUS is set but RBAC_SYNC_SECRET is not")
+    expected = set()
+    for name in _caller_names(env):
+        secret, previous, scopes = (
+            caller_rules.variable(name, suffix)
+            for suffix in ("SECRET", "SECRET_PREVIOUS", "SCOPES")
+        )
+        expected.update((secret, previous, scopes))
+        try:
+            grants = caller_rules.parse_grants(_required(env, scopes))
+        except CallerError as exc:
+            raise ConfigError(f"{scopes} {exc}") from None
+        callers.append(Caller(name, grants, secrets_of(name, secret, previous)))
+    stray = [
+        name
+        for name in given
+        if name.startswith(caller_rules.VARIABLE_PREFIX) and name not in expected
+    ]
+    if stray:
+        raise ConfigError(f"{', '.join(stray)}: no such caller in INTERNAL_CALLERS")
+    if not callers:
+        raise ConfigError(
+            f"CREDSVC_MODE={mode} needs an internal caller: set RBAC_SYNC_SECRET "
+            "(every scope) or INTERNAL_CALLERS"
+        )
+    return tuple(callers)
+
+
+def _caller_names(env: Mapping[str, str]) -> list[str]:
+    raw = env.get("INTERNAL_CALLERS", "").strip()
+    names = [name.strip() for name in raw.split(",")] if raw else []
+    for position, name in enumerate(names, 1):
+        if not caller_rules.NAME.fullmatch(name):
+            # Not quoted: whatever is there may be a secret pasted into the wrong variable.
+            raise ConfigError(
+                f"INTERNAL_CALLERS entry {position} is not a caller name "
+                "(1-32 characters of a-z, 0-9 and -)"
+            )
+        if name == caller_rules.DEFAULT_CALLER:
+            raise ConfigError(
+                f"INTERNAL_CALLERS: {name} is the name of the RBAC_SYNC_SECRET caller"
+            )
+        if names.index(name) != position - 1:
+            raise ConfigError(f"INTERNAL_CALLERS names {name} twice")
+    return names
 
 
 def _keyring(env: Mapping[str, str]) -> Keyring:
@@ -89,6 +210,9 @@ def _keyring(env: Mapping[str, str]) -> Keyring:
             transit_key=_transit_key(env),
             ingest_private=env.get("CREDENTIALS_INGEST_PRIVATE_KEY", ""),
             ingest_key_id=env.get("CREDENTIALS_INGEST_KEY_ID", ""),
+            ingest_verify=env.get("CREDENTIALS_INGEST_VERIFY_KEY", ""),
+            require_owner_binding=_flag(env, "CREDENTIALS_REQUIRE_OWNER_BINDING"),
+            accept_unsigned_ingest=_flag(env, "CREDENTIALS_ACCEPT_UNSIGNED_INGEST"),
         )
     except KeyringError as exc:
         raise ConfigError(str(exc)) from None
@@ -133,12 +257,30 @@ def _ingest_sealer(env: Mapping[str, str]) -> Keyring | Sealer:
             return Keyring([(key_id, transit_key)], active=key_id, encrypt_only=True)
         except KeyringError as exc:
             raise ConfigError(str(exc)) from None
-    if not public:
-        raise ConfigError("CREDSVC_MODE=ingest needs CREDENTIALS_INGEST_PUBLIC_KEY")
+    signing = env.get("CREDENTIALS_INGEST_SIGNING_KEY", "").strip()
+    if not public or not signing:
+        raise ConfigError(
+            "CREDSVC_MODE=ingest needs CREDENTIALS_INGEST_PUBLIC_KEY and "
+            "CREDENTIALS_INGEST_SIGNING_KEY (flask --app wsgi keys generate-ingest-keypair)"
+        )
     try:
-        return Sealer(key_id, parse_public_key(public))
+        return Sealer(key_id, parse_public_key(public), parse_signing_key(signing))
     except CryptoError as exc:
-        raise ConfigError(f"CREDENTIALS_INGEST_PUBLIC_KEY / _KEY_ID: {exc}") from None
+        raise ConfigError(
+            f"CREDENTIALS_INGEST_PUBLIC_KEY / _SIGNING_KEY / _KEY_ID: {exc}"
+        ) from None
+
+
+FLAG_VALUES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return False
+    if raw not in FLAG_VALUES:
+        raise ConfigError(f"{name} must be true or false")
+    return FLAG_VALUES[raw]
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -163,6 +305,12 @@ def _url(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _without_userinfo(url: str) -> str:
+    """`url` without a user:password@ part, which would be a credential."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 def _positive_int(env: Mapping[str, str], name: str, default: int, allow_zero=False) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -170,9 +318,9 @@ def _positive_int(env: Mapping[str, str], name: str, default: int, allow_zero=Fa
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        raise ConfigError(f"{name} must be an integer") from None
     if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"{name} must be positive, got {raw!r}")
+        raise ConfigError(f"{name} must be positive")
     return value
 
 
@@ -183,7 +331,7 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+        raise ConfigError(f"{name} must be a number of seconds") from None
     if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {raw!r}")
+        raise ConfigError(f"{name} must be positive")
     return value

@@ -8,6 +8,9 @@ Exception tree:
     └── DirectusResponseError           Directus answered with a 4xx/5xx status
                                         (keeps .status, .method, .path, .body, .code)
 
+    DirectusFilterError (ValueError)    refused before sending: a filter value Directus would
+                                        not read as the string it is (keeps .field)
+
 "Not found" is not an error here: Directus answers 403 for a missing item, so lookups go
 through filtered list queries and return None when nothing matches.
 """
@@ -23,6 +26,50 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 MAX_BODY_IN_MESSAGE = 500
+
+# Directus's filter parser (`parseFilter` in @directus/utils, 13.5.5 in Directus 12.4.0) does
+# not keep every string a string: the exact values "true" and "false" become booleans,
+# "null" and "NULL" become null (so `{"_eq": "null"}` matches rows where the field IS NULL), and
+# a value starting with a dynamic variable ($NOW, $CURRENT_USER, $CURRENT_ROLE(S),
+# $CURRENT_POLICIES) is replaced by that variable's value. Refused here with a margin: the three
+# words in any letter case, and any value starting with "$".
+FILTER_KEYWORDS = frozenset({"true", "false", "null"})
+FILTER_VALUE_RULE = (
+    "must not be true, false or null, in any case, or start with '$' "
+    "(Directus reads them as keywords)"
+)
+
+
+def reinterpreted_in_filter(value: object) -> bool:
+    """Whether Directus would read this filter value as something other than the string."""
+    return isinstance(value, str) and (value.lower() in FILTER_KEYWORDS or value.startswith("$"))
+
+
+class DirectusFilterError(ValueError):
+    """A filter value Directus would reinterpret (see `reinterpreted_in_filter`); never sent."""
+
+    def __init__(self, field: str):
+        self.field = field
+        super().__init__(f"{field} {FILTER_VALUE_RULE}")
+
+
+def _check_filter(node: Any, field: str = "filter") -> None:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            # Operators ("_eq", "_in", "_and" ...) keep the name of the field they apply to.
+            _check_filter(value, field if str(key).startswith("_") else str(key))
+    elif isinstance(node, list | tuple):
+        for value in node:
+            _check_filter(value, field)
+    elif reinterpreted_in_filter(node):
+        raise DirectusFilterError(field)
+
+
+def filter_param(filter: Mapping[str, Any]) -> str:
+    """The `filter` query parameter; raises DirectusFilterError instead of sending a value
+    Directus would reinterpret."""
+    _check_filter(filter)
+    return json.dumps(filter, separators=(",", ":"))
 
 
 class DirectusError(Exception):
@@ -105,12 +152,20 @@ class DirectusClient:
         *,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
-        """Send one request and return the decoded `data` member (None for 204)."""
+        """Send one request and return the decoded `data` member (None for 204).
+
+        `headers` override the session's for this call only (e.g. a user's own token)."""
+        if method == "SEARCH" and isinstance(json_body, Mapping):
+            # SEARCH carries its query, filter included, in the body (services.keys).
+            query = json_body.get("query")
+            if isinstance(query, Mapping) and "filter" in query:
+                _check_filter(query["filter"])
         url = self.base_url + path
         try:
             response = self.session.request(
-                method, url, params=params, json=json_body, timeout=self.timeout
+                method, url, params=params, json=json_body, headers=headers, timeout=self.timeout
             )
         except requests.Timeout as exc:
             raise DirectusTimeout(f"Directus timed out on {method} {path}") from exc
@@ -143,7 +198,7 @@ class DirectusClient:
     ) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"limit": limit}
         if filter:
-            params["filter"] = json.dumps(filter, separators=(",", ":"))
+            params["filter"] = filter_param(filter)
         if fields:
             params["fields"] = ",".join(fields)
         if sort:
@@ -163,7 +218,7 @@ class DirectusClient:
     def count_items(self, collection: str, filter: Mapping[str, Any] | None = None) -> int:
         params: dict[str, Any] = {"aggregate[count]": "*"}
         if filter:
-            params["filter"] = json.dumps(filter, separators=(",", ":"))
+            params["filter"] = filter_param(filter)
         data = self.request("GET", f"/items/{collection}", params=params)
         return int(data[0]["count"]) if data else 0
 
@@ -188,3 +243,30 @@ class DirectusClient:
     def check_access(self, collection: str) -> None:
         """Raise unless Directus answers an authenticated read of `collection`."""
         self.request("GET", f"/items/{collection}", params={"limit": 0})
+
+    # -- users' own tokens --------------------------------------------------------------
+
+    def user_id_for_token(self, token: str) -> str | None:
+        """The user id Directus reports for `token` itself (`GET /users/me`), or None when
+        Directus refuses the token (401/403: ended session, expired, bad signature).
+
+        Directus answers `/users/me` with at least the id even to a user who may read nothing.
+        Any other answer neither confirms nor refuses the token, so it is no usable answer
+        (DirectusTransportError). The token travels only in the Authorization header."""
+        try:
+            data = self.request(
+                "GET",
+                "/users/me",
+                params={"fields": "id"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        except DirectusResponseError as exc:
+            if exc.status in (401, 403):
+                return None
+            raise DirectusTransportError(
+                f"Directus answered {exc.status} when asked who a token belongs to"
+            ) from exc
+        user_id = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(user_id, str):
+            raise DirectusTransportError("Directus answered GET /users/me without a user id")
+        return user_id

@@ -16,6 +16,7 @@ Other sources, mapped in `to_api_error`:
                                     "Directus <status> <path>: <body>"
                                     anything else -> 502 "Directus <status> <path>" (no body)
     DirectusTimeout                 504
+    DirectusFilterError             400 (a filter value Directus would read as a keyword)
     DirectusTransportError          502
     DecryptionUnavailable           503 "This deployment cannot decrypt" (ingest mode, transit)
     CryptoError                     500 "Stored credentials could not be decrypted"
@@ -33,7 +34,12 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from credsvc.crypto import CryptoError, DecryptionUnavailable
-from credsvc.directus import DirectusError, DirectusResponseError, DirectusTimeout
+from credsvc.directus import (
+    DirectusError,
+    DirectusFilterError,
+    DirectusResponseError,
+    DirectusTimeout,
+)
 from credsvc.services import DomainError
 
 log = logging.getLogger("credsvc.errors")
@@ -97,6 +103,9 @@ def to_api_error(exc: BaseException) -> ApiError:
     if isinstance(exc, HTTPException):
         status = exc.code or 500
         return ApiError(HTTP_MESSAGES.get(status, exc.name), status)
+    if isinstance(exc, DirectusFilterError):
+        # Refused before it reached Directus; the message names the field, not the value.
+        return BadRequest(str(exc))
     if isinstance(exc, DirectusResponseError):
         if exc.status in CALLER_CAUSED_UPSTREAM:
             return ApiError(str(exc), exc.status)

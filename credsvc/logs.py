@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 
 from flask import Flask, g, has_request_context, request
 
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+from credsvc.accesslog import REQUEST_ID
+
 TOKEN_SHAPES = re.compile(
     r"(?i)(bearer\s+)\S+|eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"
 )
@@ -76,8 +77,8 @@ def configure(level: str, secrets: list[str]) -> logging.Handler:
 
 def init_app(app: Flask, level: str) -> None:
     config = app.extensions["credsvc"].config
-    secrets = [config.directus_token, config.directus_secret]
-    secrets += [s.decode("utf-8", "replace") for s in config.rbac_sync_secrets]
+    secrets = [config.directus_token, config.directus_operator_token, config.directus_secret]
+    secrets += [s.decode("utf-8", "replace") for c in config.callers for s in c.secrets]
     # Flask names app.logger after the import name, "credsvc": the same logger configure()
     # sets up. Reset Flask's side first, or it would remove the JSON handler again.
     app.logger.handlers.clear()
@@ -88,7 +89,7 @@ def init_app(app: Flask, level: str) -> None:
     @app.before_request
     def start_request():
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         g.started = time.perf_counter()
 
     @app.after_request

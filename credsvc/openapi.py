@@ -46,8 +46,10 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "type": "apiKey",
         "in": "header",
         "name": "X-RBAC-SYNC-SECRET",
-        "description": "The server-to-server shared secret (RBAC_SYNC_SECRET, or "
-        "RBAC_SYNC_SECRET_PREVIOUS during a rotation). Never send it from client code.",
+        "description": "An internal caller's secret (INTERNAL_CALLER_<NAME>_SECRET, or "
+        "RBAC_SYNC_SECRET for the default caller with every scope; the _PREVIOUS one during "
+        "a rotation). A caller outside the route's scope gets 403. Never send it from client "
+        "code.",
     },
     BUSINESS_KEY: {
         "type": "http",
@@ -62,7 +64,8 @@ ERROR_DESCRIPTIONS = {
     400: "Invalid JSON, or a field failed validation (the message names the field); "
     "also a 400 relayed from Directus",
     401: "Missing or invalid credentials",
-    403: "The caller may not use this record, or the API key is revoked",
+    403: "The caller may not use this record, the API key is revoked, or the internal "
+    "caller lacks the route's scope",
     404: "No such record",
     409: "A concurrent change; retry",
     413: "Request body too large",
@@ -97,6 +100,8 @@ class Operation:
         statuses = set(self.errors)
         if self.auth:
             statuses.add(401)
+        if self.auth == SHARED_SECRET:
+            statuses.add(403)  # a known caller outside the route's scope
         if self.request is not None:
             statuses.update(BODY_ERRORS)
         return sorted(statuses - {self.status} - set(self.extra_responses))

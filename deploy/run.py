@@ -2,13 +2,16 @@
 """`make run`: the local stack in the foreground — Directus on 127.0.0.1:8055, credsvc on :PORT.
 
 Steps, each skipped or harmless when already done:
-  1. write .env with fresh random secrets if there is none (it is git-ignored);
+  1. write .env with fresh random secrets if there is none (it is git-ignored), or add the
+     role tokens an older .env lacks;
   2. bootstrap Directus's database (SQLite at var/directus/data.db unless DB_* say otherwise);
   3. apply deploy/directus/schema.yaml ("No changes to apply." on a rerun) and (re)install the
      rewrap guard triggers (deploy/directus/guards.mjs, via directusctl.apply_schema);
   4. start Directus (log: var/log/directus.log) and wait for GET /server/ping;
-  5. provision the service policy, role and user with the DIRECTUS_TOKEN static token;
-  6. run gunicorn wsgi:app on 127.0.0.1:$PORT (its logs go to this terminal).
+  5. provision a Directus policy, role and user per credsvc role (deploy/directus/policies.py),
+     each with its token from .env (provision.TOKEN_VARIABLES);
+  6. run gunicorn wsgi:app on 127.0.0.1:$PORT (its logs go to this terminal) with the token of
+     its CREDSVC_MODE's role (full by default) and none of the others.
 Ctrl-C (SIGINT) or SIGTERM stops gunicorn, then Directus, and exits. If either server dies, the
 other is stopped too and the exit status is non-zero.
 
@@ -24,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -42,7 +46,7 @@ BOOTSTRAP_STAMP = DATA_DIR / ".bootstrapped"
 REQUIRED = (
     "PORT",
     "DIRECTUS_URL",
-    "DIRECTUS_TOKEN",
+    *provision.TOKEN_VARIABLES.values(),
     "DIRECTUS_SECRET",
     "RBAC_SYNC_SECRET",
     "CREDENTIALS_ENCRYPTION_KEY",
@@ -70,7 +74,7 @@ def write_env_file(path: Path = ENV_FILE) -> None:
         "# Every variable is described in .env.example.",
         "PORT=3001",
         "DIRECTUS_URL=http://127.0.0.1:8055",
-        f"DIRECTUS_TOKEN={secrets.token_urlsafe(32)}",
+        *(f"{name}={secrets.token_urlsafe(32)}" for name in provision.TOKEN_VARIABLES.values()),
         f"DIRECTUS_SECRET={secrets.token_urlsafe(48)}",
         f"RBAC_SYNC_SECRET={secrets.token_urlsafe(32)}",
         f"CREDENTIALS_ENCRYPTION_KEY={secrets.token_hex(32)}",
@@ -83,11 +87,33 @@ def write_env_file(path: Path = ENV_FILE) -> None:
         handle.write("\n".join(lines))
 
 
+def add_role_tokens(path: Path = ENV_FILE, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """Append a fresh token for every role whose variable neither .env nor the environment
+    sets (a .env written before there were roles); returns the names added."""
+    present = directusctl.read_env_file(path)
+    missing = [
+        name
+        for name in provision.TOKEN_VARIABLES.values()
+        if not present.get(name) and not environ.get(name)
+    ]
+    if missing:
+        text = path.read_text(encoding="utf-8")
+        lines = ["# Added by `make run`: the Directus token of each credsvc role (.env.example)."]
+        lines += [f"{name}={secrets.token_urlsafe(32)}" for name in missing]
+        separator = "" if not text or text.endswith("\n") else "\n"
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(separator + "\n".join(lines) + "\n")
+    return missing
+
+
 def load_settings() -> dict[str, str]:
     """.env completed into a full environment; exported variables take precedence."""
     if not ENV_FILE.exists():
         write_env_file()
         say(f"wrote {ENV_FILE.relative_to(ROOT)} with fresh random secrets")
+    added = add_role_tokens()
+    if added:
+        say(f"added {', '.join(added)} to {ENV_FILE.relative_to(ROOT)}")
     settings = {**directusctl.read_env_file(ENV_FILE), **os.environ}
     missing = [name for name in REQUIRED if not settings.get(name)]
     if missing:
@@ -136,6 +162,17 @@ def bootstrap_once(env: dict[str, str], settings: dict[str, str]) -> None:
         env, settings["DIRECTUS_ADMIN_EMAIL"], settings["DIRECTUS_ADMIN_PASSWORD"]
     )
     BOOTSTRAP_STAMP.write_text(identity)
+
+
+def server_env(settings: Mapping[str, str]) -> dict[str, str]:
+    """gunicorn's environment: DIRECTUS_TOKEN is the token of its CREDSVC_MODE's role, and no
+    other role's token reaches the server (the operator's is for `flask` commands only)."""
+    env = dict(settings)
+    mode = env.get("CREDSVC_MODE", "").strip().lower() or "full"
+    tokens = {role: env.pop(name, "") for role, name in provision.TOKEN_VARIABLES.items()}
+    # Any other mode keeps the full token; credsvc itself refuses to start with it.
+    env["DIRECTUS_TOKEN"] = tokens[mode] if mode in ("full", "ingest", "worker") else tokens["full"]
+    return env
 
 
 class Supervisor:
@@ -190,17 +227,17 @@ class Supervisor:
         say(f"Directus is up ({waited:.1f} s)")
         provision.provision(
             url,
-            settings["DIRECTUS_TOKEN"],
+            {role: settings[name] for role, name in provision.TOKEN_VARIABLES.items()},
             admin_email=settings["DIRECTUS_ADMIN_EMAIL"],
             admin_password=settings["DIRECTUS_ADMIN_PASSWORD"],
         )
-        say("service user provisioned")
+        say("Directus roles provisioned: " + ", ".join(provision.TOKEN_VARIABLES))
 
         # Workers, threads and log format come from gunicorn.conf.py in the repository root.
         self.web = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{web_port}"],
             cwd=ROOT,
-            env=settings,
+            env=server_env(settings),
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             preexec_fn=directusctl._die_with_parent,

@@ -3,20 +3,24 @@
 health                  /healthz /readyz                       no auth
 openapi                 /openapi.json                          no auth
 user_credentials        /api/credentials/*  (5 endpoints)      Directus user JWT
-internal_credentials    /api/credentials/*  (4 endpoints)      X-RBAC-SYNC-SECRET
+internal_credentials    /api/credentials/*  (4 endpoints)      X-RBAC-SYNC-SECRET + scope
 end_users               /v1/end-users/{endUserId}/credentials  business API key
-workers                 /api/end-user-credentials/reveal       X-RBAC-SYNC-SECRET
+workers                 /api/end-user-credentials/reveal       X-RBAC-SYNC-SECRET + scope
+
+Which of them a process serves depends on CREDSVC_MODE: `BLUEPRINTS` below.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import Flask, current_app, g, request
 from marshmallow import Schema, ValidationError
+from werkzeug.routing import RequestRedirect
 
-from credsvc.errors import BadRequest, UnsupportedMedia
+from credsvc.errors import BadRequest, NotFound, UnsupportedMedia
 from credsvc.services.audit import audited
 
 
@@ -29,14 +33,47 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# Arrays and objects inside each other, the body itself being level 1. The parser recurses once
+# per level, so a deep body is refused before it is parsed.
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+_INNERMOST_PAIR = re.compile(r"\[\]|\{\}")
+
+
+def nested_deeper_than(text: str, limit: int) -> bool:
+    """Whether the JSON text nests arrays/objects more than `limit` levels deep.
+
+    Each pass removes the innermost bracket pairs, i.e. one level. Text whose brackets do not
+    pair up stops the passes early (False): the parser then refuses it as invalid JSON.
+    """
+    brackets = _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text))
+    for _ in range(limit):
+        if not brackets:
+            return False
+        reduced = _INNERMOST_PAIR.sub("", brackets)
+        if reduced == brackets:
+            return False
+        brackets = reduced
+    return bool(brackets)
+
+
 def read_json_object() -> dict[str, Any]:
     """The request body as a JSON object: 415 for another media type, 400 for bad JSON."""
     if request.mimetype != "application/json":
         raise UnsupportedMedia()
     raw = request.get_data(cache=True)  # MAX_CONTENT_LENGTH applies here (413)
     try:
-        data = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError):
+        # Decoded as json.loads decodes bytes (UTF-8, -16 or -32), so the depth check and the
+        # parser read the same text.
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+    except UnicodeDecodeError:
+        raise BadRequest("Invalid JSON body") from None
+    if nested_deeper_than(text, MAX_JSON_DEPTH):
+        raise BadRequest(f"JSON body is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):  # RecursionError: unbalanced, e.g. "[" * 100_000
         raise BadRequest("Invalid JSON body") from None
     if not isinstance(data, dict):
         raise BadRequest("JSON body must be an object")
@@ -85,7 +122,37 @@ def no_store(response):
     return response
 
 
+# The blueprints each CREDSVC_MODE serves (credsvc.config.MODES): the one place that decides.
+# A blueprint left out is not registered at all, so its paths answer the JSON 404.
+PROBES = ("health", "openapi")
+BLUEPRINTS: dict[str, tuple[str, ...]] = {
+    "full": (*PROBES, "user_credentials", "internal_credentials", "end_users", "workers"),
+    # encrypt-only: takes credentials from users and businesses, reveals nothing
+    "ingest": (*PROBES, "user_credentials", "end_users"),
+    # decrypting: serves internal callers only
+    "worker": (*PROBES, "internal_credentials", "workers"),
+}
+
+
+def refuse_redirects() -> None:
+    """before_request: the router never answers 3xx. Clients follow a 308 with the same method,
+    body and key, so a redirect of /v1/end-users//bob/credentials to .../bob/credentials made a
+    DELETE wipe another end user. What the router would redirect is a 404 instead."""
+    if isinstance(request.routing_exception, RequestRedirect):
+        raise NotFound()
+
+
+def init_routing(app: Flask) -> None:
+    """Paths match exactly as sent: "//" is never merged into "/", nothing redirects."""
+    app.url_map.merge_slashes = False
+    app.url_map.redirect_defaults = False
+    # Also catches what is left (a rule ending in "/" asked without it): app-level hooks run
+    # before the routing exception is raised.
+    app.before_request(refuse_redirects)
+
+
 def init_app(app: Flask) -> None:
+    init_routing(app)
     from credsvc.api import (
         end_users,
         health,
@@ -95,9 +162,7 @@ def init_app(app: Flask) -> None:
         workers,
     )
 
-    app.register_blueprint(health.bp)
-    app.register_blueprint(openapi.bp)
-    app.register_blueprint(user_credentials.bp)
-    app.register_blueprint(internal_credentials.bp)
-    app.register_blueprint(end_users.bp)
-    app.register_blueprint(workers.bp)
+    modules = (health, openapi, user_credentials, internal_credentials, end_users, workers)
+    by_name = {module.bp.name: module.bp for module in modules}
+    for name in BLUEPRINTS[app.extensions["credsvc"].config.mode]:
+        app.register_blueprint(by_name[name])

@@ -1,7 +1,8 @@
 """Credentials API endpoints for internal services only.
 
-Guard: the X-RBAC-SYNC-SECRET shared secret. These are the only routes that return
-decrypted credentials.
+Guard: an internal caller's secret in X-RBAC-SYNC-SECRET, and the scope each route declares
+(credsvc.callers). These routes and the workers' one are the only ones that return decrypted
+credentials.
 """
 
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ from flask import Blueprint
 
 from credsvc import cookies
 from credsvc.api import audit, load_body, no_store, services
-from credsvc.auth import require_internal
+from credsvc.auth import require_internal, requires_scope
 from credsvc.schemas import credentials as schemas
 from credsvc.services import download_credentials, platform_sessions, profiles
 
@@ -20,17 +21,19 @@ bp.after_request(no_store)
 
 
 @bp.post("/store")
+@requires_scope("creator-credentials")
 def store():
     """Encrypt and save credentials on an existing profile."""
     body = load_body(schemas.store)
     app = services()
     profile_id = body["creatorProfileId"]
-    profiles.get_profile(app.directus, profile_id)
-    profiles.update_credentials(app.directus, app.keyring, profile_id, body["credentials"])
+    profile = profiles.get_profile(app.directus, profile_id)
+    profiles.update_credentials(app.directus, app.keyring, profile, body["credentials"])
     return {"success": True, "creatorProfileId": profile_id, "updated": profile_id}
 
 
 @bp.post("/reveal")
+@requires_scope("creator-credentials")
 def reveal():
     """Decrypt a profile's credentials."""
     body = load_body(schemas.reveal)
@@ -42,6 +45,7 @@ def reveal():
 
 
 @bp.post("/reveal-download-cred")
+@requires_scope("download-credentials")
 def reveal_download_cred():
     """Decrypt a download credential; `format` converts cookie files for yt-dlp/Playwright."""
     body = load_body(schemas.reveal_download_cred)
@@ -58,6 +62,7 @@ def reveal_download_cred():
 
 
 @bp.post("/get-platform-session")
+@requires_scope("platform-sessions")
 def get_platform_session():
     """The newest non-revoked session's cookies for (profile, platform)."""
     body = load_body(schemas.get_platform_session)

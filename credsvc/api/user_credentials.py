@@ -37,9 +37,9 @@ def update_profile_creds():
     body = load_body(schemas.update_profile_creds)
     app = services()
     profile_id = body["creator_profile_id"]
-    profiles.get_owned_profile(app.directus, profile_id, g.user_id)
+    profile = profiles.get_owned_profile(app.directus, profile_id, g.user_id)
     profiles.update_credentials(
-        app.directus, app.keyring, profile_id, body["credentials"], body.get("platform_username")
+        app.directus, app.keyring, profile, body["credentials"], body.get("platform_username")
     )
     return {"success": True, "id": profile_id}
 

@@ -1,8 +1,9 @@
 """The workers' side of the end-user API: decrypted cookies, ready to load into a browser.
 
-Guard: the X-RBAC-SYNC-SECRET shared secret, like the other internal endpoints (errors are
-`{"success": false, "error": "..."}`). Every call leaves an audit row (who, which business and
-end user, outcome), written before any value is handed out; no value is ever in it.
+Guard: an internal caller's secret in X-RBAC-SYNC-SECRET, like the other internal endpoints
+(errors are `{"success": false, "error": "..."}`), with the `end-users` scope for the business
+the body names (checked before anything is read). Every call leaves an audit row (who, which
+business and end user, outcome), written before any value is handed out; no value is ever in it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from flask import Blueprint
 
 from credsvc import cookies, platforms
 from credsvc.api import audit, load_body, no_store, services
-from credsvc.auth import require_internal
+from credsvc.auth import authorize_business, require_internal, requires_scope
 from credsvc.schemas import end_users as schemas
 from credsvc.services import end_users
 
@@ -21,11 +22,12 @@ bp.after_request(no_store)
 
 
 @bp.post("/reveal")
+@requires_scope("end-users")
 def reveal():
     """An end user's cookies per platform, in `format` (json, netscape or playwright)."""
     body = load_body(schemas.reveal)
+    business_id, end_user_id = authorize_business(body["businessId"]), body["endUserId"]
     app = services()
-    business_id, end_user_id = body["businessId"], body["endUserId"]
     fmt = body.get("format", cookies.DEFAULT_FORMAT)
     with audit(
         "reveal-end-user-credentials",

@@ -9,22 +9,23 @@ next request that presents the key.
 """
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
-from credsvc.schemas.end_users import BUSINESS_ID
+from credsvc.cli import operator_directus, refusal_explained
+from credsvc.schemas.end_users import business_id_problem
 from credsvc.services import DomainError, api_keys
 
 group = click.Group("api-keys", help="Create, list and revoke business API keys.")
 
 
 def _directus():
-    return current_app.extensions["credsvc"].directus
+    return operator_directus()
 
 
 def _business_id(ctx, param, value):
-    if value is not None and not BUSINESS_ID.match(value):
-        raise click.BadParameter("use 1-128 of A-Z a-z 0-9 . _ : @ - (starting alphanumeric)")
+    problem = None if value is None else business_id_problem(value)
+    if problem:
+        raise click.BadParameter(problem)
     return value
 
 
@@ -40,7 +41,8 @@ def _business_id(ctx, param, value):
 @with_appcontext
 def create(business_id, name):
     """Create a key for a business and print it (the only time it is shown)."""
-    new = api_keys.create_key(_directus(), business_id, name)
+    with refusal_explained():
+        new = api_keys.create_key(_directus(), business_id, name)
     click.echo(f"id:       {new.id}")
     click.echo(f"business: {new.business_id}")
     click.echo(f"key:      {new.secret}")
@@ -58,7 +60,8 @@ def create(business_id, name):
 @with_appcontext
 def list_keys(business_id):
     """List keys: id, business, prefix, created, last used, revoked (never the key)."""
-    keys = api_keys.list_keys(_directus(), business_id)
+    with refusal_explained():
+        keys = api_keys.list_keys(_directus(), business_id)
     if not keys:
         click.echo("No API keys.")
         return
@@ -84,7 +87,8 @@ def list_keys(business_id):
 def revoke(key_id):
     """Revoke a key by id; requests with it get 403 from now on."""
     try:
-        key, already = api_keys.revoke_key(_directus(), key_id)
+        with refusal_explained():
+            key, already = api_keys.revoke_key(_directus(), key_id)
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     if already:

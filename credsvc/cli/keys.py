@@ -18,7 +18,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from credsvc.crypto import Keyring, generate_keypair
+from credsvc.cli import operator_directus
+from credsvc.crypto import Keyring, generate_keypair, generate_signing_pair
 from credsvc.directus import DirectusError, DirectusResponseError
 from credsvc.services import keys as key_service
 
@@ -36,7 +37,11 @@ def _collections(only: str | None) -> list[tuple[str, str]]:
         raise click.BadParameter(str(exc), param_hint="--collection") from None
 
 
-def _describe(keyring: Keyring, key_id: str) -> str:
+def _describe(keyring: Keyring, label: str) -> str:
+    """What a `key_status` label means; "k1 (v2)" is key k1 in an earlier format generation."""
+    key_id, _, generation = label.partition(" ")
+    if generation and key_id in keyring.usable_key_ids:
+        return "earlier format (not owner-bound): needs rewrap"
     if key_id == keyring.active_key_id:
         return "active"
     if key_id in (key_service.UNKNOWN,):
@@ -57,12 +62,13 @@ def status(collection: str | None, as_json: bool) -> None:
     """Count stored values per key id in every encrypted collection."""
     services = _services()
     keyring = services.keyring
+    directus = operator_directus()
     fields = _collections(collection)
     counts: dict[str, dict[str, int]] = {}
     errors: dict[str, str] = {}
     for coll, _fld in fields:
         try:
-            counts.update(key_service.key_status(services.directus, keyring, coll))
+            counts.update(key_service.key_status(directus, keyring, coll))
         except DirectusError as exc:
             errors[coll] = _upstream(exc)
     if as_json:
@@ -86,15 +92,16 @@ def status(collection: str | None, as_json: bool) -> None:
                 click.echo(f"{coll:<24} {key_id:<10} {count:>8}  {_describe(keyring, key_id)}")
         totals: dict[str, int] = {}
         for per_key in counts.values():
-            for key_id, count in per_key.items():
-                totals[key_id] = totals.get(key_id, 0) + count
+            for label, count in per_key.items():
+                totals[label] = totals.get(label, 0) + count
+        in_use = {label.partition(" ")[0] for label, count in totals.items() if count}
         click.echo(
             "total: " + (", ".join(f"{k}={v}" for k, v in sorted(totals.items())) or "no values")
         )
         retired = [
             k
             for k in keyring.key_ids
-            if k != keyring.active_key_id and not totals.get(k) and not errors
+            if k != keyring.active_key_id and k not in in_use and not errors
         ]
         if retired:
             click.echo(
@@ -126,6 +133,7 @@ def rewrap(batch_size: int, collection: str | None, progress: bool | None) -> No
     keyring = services.keyring
     if not getattr(keyring, "can_decrypt", False):
         raise click.ClickException("This deployment cannot decrypt (CREDSVC_MODE=ingest)")
+    directus = operator_directus()
     show = sys.stderr.isatty() if progress is None else progress
     click.echo(
         f"rewrapping to {keyring.active_key_id} ({keyring.active_prefix}...), "
@@ -134,13 +142,13 @@ def rewrap(batch_size: int, collection: str | None, progress: bool | None) -> No
     problems = 0
     for coll, fld in _collections(collection):
         try:
-            total = key_service.pending_count(services.directus, keyring, coll, fld)
+            total = key_service.pending_count(directus, keyring, coll, fld)
             if show:
                 with click.progressbar(
                     length=total, label=f"{coll:<24}", file=sys.stderr, show_pos=True, show_eta=True
                 ) as bar:
                     result = key_service.rewrap_collection(
-                        services.directus,
+                        directus,
                         keyring,
                         coll,
                         fld,
@@ -149,7 +157,7 @@ def rewrap(batch_size: int, collection: str | None, progress: bool | None) -> No
                     )
             else:
                 result = key_service.rewrap_collection(
-                    services.directus, keyring, coll, fld, batch_size=batch_size
+                    directus, keyring, coll, fld, batch_size=batch_size
                 )
         except DirectusError as exc:
             click.echo(f"{coll}: ERROR {_upstream(exc)}; nothing more done here, rerun later")
@@ -184,10 +192,14 @@ def generate() -> None:
 
 @group.command("generate-ingest-keypair")
 def generate_ingest_keypair() -> None:
-    """Print a new X25519 pair: the private key for workers, the public one for ingest."""
+    """Print the ingest key pairs: X25519 (ingest seals, workers open) and Ed25519 (ingest
+    signs, workers verify that a sealed value really came from the ingest side)."""
     private, public = generate_keypair()
+    signing, verify = generate_signing_pair()
     click.echo(f"CREDENTIALS_INGEST_PRIVATE_KEY={private}   # workers only")
+    click.echo(f"CREDENTIALS_INGEST_VERIFY_KEY={verify}    # workers only")
     click.echo(f"CREDENTIALS_INGEST_PUBLIC_KEY={public}    # the ingest deployment")
+    click.echo(f"CREDENTIALS_INGEST_SIGNING_KEY={signing}   # the ingest deployment only")
 
 
 def _ids(ids: list[str]) -> str:

@@ -30,8 +30,7 @@ def _same_site(raw: object) -> SameSite | None:
     if isinstance(raw, str) and raw.lower() in _SAME_SITE:
         return _SAME_SITE[raw.lower()]
     raise _Bad(
-        "sameSite must be one of Strict, Lax, None, no_restriction, lax, strict, unspecified; "
-        f"got {raw!r}"
+        "sameSite must be one of Strict, Lax, None, no_restriction, lax, strict, unspecified"
     )
 
 
@@ -40,7 +39,7 @@ def _flag(obj: Mapping[str, Any], key: str) -> bool:
     if raw is None:
         return False
     if not isinstance(raw, bool):
-        raise _Bad(f"{key} must be true or false, got {raw!r}")
+        raise _Bad(f"{key} must be true or false, got {type(raw).__name__}")
     return raw
 
 
@@ -50,11 +49,11 @@ def _seconds(obj: Mapping[str, Any], key: str) -> float | None:
     if raw is None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise _Bad(f"{key} must be a number of seconds, got {raw!r}")
+        raise _Bad(f"{key} must be a number of seconds, got {type(raw).__name__}")
     if raw in (0, -1):
         return None
     if raw < 0:
-        raise _Bad(f"{key} must be a unix timestamp in seconds, -1 or 0 for a session, got {raw!r}")
+        raise _Bad(f"{key} must be a unix timestamp in seconds, -1 or 0 for a session")
     return raw
 
 
@@ -76,7 +75,7 @@ def _read_one(obj: Mapping[str, Any]) -> Cookie:
         url = obj["url"]
         parts = urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise _Bad(f"url must be an http(s) URL, got {url!r}")
+            raise _Bad("url must be an http(s) URL")
         domain: object = parts.hostname
         path: object = (parts.path or "/")[: (parts.path or "/").rfind("/") + 1]
         secure = parts.scheme == "https"
@@ -88,10 +87,10 @@ def _read_one(obj: Mapping[str, Any]) -> Cookie:
         expires = None if obj.get("session") is True else _seconds(obj, "expirationDate")
         host_only = obj.get("hostOnly")
         if host_only is not None and not isinstance(host_only, bool):
-            raise _Bad(f"hostOnly must be true or false, got {host_only!r}")
+            raise _Bad(f"hostOnly must be true or false, got {type(host_only).__name__}")
         if isinstance(domain, str) and domain and host_only is not None:
             if host_only and domain.startswith("."):
-                raise _Bad(f"hostOnly is true but domain {domain!r} starts with '.'")
+                raise _Bad("hostOnly is true but domain starts with '.'")
             if not host_only and not domain.startswith("."):
                 domain = "." + domain
     else:

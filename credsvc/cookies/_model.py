@@ -27,7 +27,8 @@ class CookieFormatError(CookieError):
     """A cookie object (JSON input) is invalid.
 
     ``index`` is the position of the offending object in the input list (``None`` when the
-    input as a whole is wrong) and ``reason`` says why, without the position.
+    input as a whole is wrong) and ``reason`` says why, without the position. The message names
+    the position and the field, never a submitted value (``name`` is kept as an attribute).
     """
 
     def __init__(self, reason: str, index: int | None = None, name: str | None = None):
@@ -35,8 +36,6 @@ class CookieFormatError(CookieError):
         self.index = index
         self.name = name
         where = "cookies" if index is None else f"cookies[{index}]"
-        if name:
-            where += f" ({name[:40]!r})"
         super().__init__(f"{where}: {reason}")
 
 
@@ -82,7 +81,7 @@ def domain_problem(domain: object) -> str | None:
         return "domain is only a dot"
     if not _HOST.fullmatch(host.lower()):
         return (
-            f"domain {domain!r} is not a host name "
+            "domain is not a host name "
             "(ASCII letters, digits, '-', '_' and '.'; punycode for international names)"
         )
     return None
@@ -97,11 +96,11 @@ def expires_problem(expires: object) -> str | None:
     if not math.isfinite(expires):
         return "expires must be a finite number"
     if expires < 1:
-        return f"expires must be a positive unix timestamp in seconds, got {expires!r}"
+        return "expires must be a positive unix timestamp in seconds"
     if expires > MAX_EXPIRES:
         if expires / 1000 <= MAX_EXPIRES:
-            return f"expires {expires!r} is after the year 9999 (milliseconds instead of seconds?)"
-        return f"expires {expires!r} is after the year 9999"
+            return "expires is after the year 9999 (milliseconds instead of seconds?)"
+        return "expires is after the year 9999"
     return None
 
 
@@ -127,7 +126,7 @@ def cookie_problem(
         or (
             None
             if same_site is None or same_site in SAME_SITE_VALUES
-            else f"sameSite must be one of Strict, Lax, None, got {same_site!r}"
+            else "sameSite must be one of Strict, Lax, None"
         )
     )
 
@@ -136,14 +135,16 @@ def _path_problem(path: object) -> str | None:
     if not isinstance(path, str):
         return f"path must be a string, got {type(path).__name__}"
     if not path.startswith("/"):
-        return f"path {path!r} does not start with '/'"
+        return "path does not start with '/'"
     if _CONTROL.search(path) or ";" in path:
         return "path contains a control character or ';'"
     return None
 
 
 def _bool_problem(what: str, flag: object) -> str | None:
-    return None if isinstance(flag, bool) else f"{what} must be true or false, got {flag!r}"
+    if isinstance(flag, bool):
+        return None
+    return f"{what} must be true or false, got {type(flag).__name__}"
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def _bool_field(what: str, text: str) -> bool:
         return True
     if text == "FALSE":
         return False
-    raise _LineError(f"{what} must be TRUE or FALSE, found {text!r}")
+    raise _LineError(f"{what} must be TRUE or FALSE")
 
 
 class _LineError(Exception):
@@ -69,22 +69,19 @@ def _parse_cookie_line(line: str, http_only: bool) -> Cookie:
     include_subdomains = _bool_field("include_subdomains", subdomains)
     if include_subdomains != domain.startswith("."):
         if include_subdomains:
-            reason = f"include_subdomains is TRUE but domain {domain!r} does not start with '.'"
+            reason = "include_subdomains is TRUE but the domain does not start with '.'"
         else:
-            reason = f"include_subdomains is FALSE but domain {domain!r} starts with '.'"
+            reason = "include_subdomains is FALSE but the domain starts with '.'"
         raise _LineError(reason)
     is_secure = _bool_field("secure", secure)
     if expires_text == "":
         expires: int | None = None
     elif not _EXPIRES.fullmatch(expires_text):
-        raise _LineError(
-            "expires must be a whole number of seconds (0 for a session cookie), "
-            f"found {expires_text!r}"
-        )
+        raise _LineError("expires must be a whole number of seconds (0 for a session cookie)")
     else:
         number = float(expires_text)
         if number > MAX_EXPIRES:
-            raise _LineError(f"expires {expires_text} is after the year 9999")
+            raise _LineError("expires is after the year 9999")
         expires = int(number) or None  # 0 (and 0.x) is a session cookie
     try:
         return Cookie(
@@ -129,8 +126,8 @@ def parse_netscape(text: str, *, allow_empty: bool = False) -> list[Cookie]:
                     raise _LineError(f"{HTTPONLY_PREFIX} is not followed by a cookie")
                 if line[:10].lower() == HTTPONLY_PREFIX.lower():
                     raise _LineError(
-                        f"the prefix is spelled {line[:10]!r}; only {HTTPONLY_PREFIX!r} marks "
-                        "an HttpOnly cookie, anything else is a comment"
+                        f"the prefix is not spelled {HTTPONLY_PREFIX!r} in this letter case; only "
+                        "that spelling marks an HttpOnly cookie, anything else is a comment"
                     )
                 continue
             if stripped.startswith("#"):

@@ -2,11 +2,13 @@
 
 - `aesgcm`: AES-256-GCM and the local-key formats: legacy `iv:authTag:ciphertext` written by
   the Node utility (readable forever) and the versioned, record-bound `v2`.
-- `sealed`: encrypt-only ingest, `v3`: HPKE (X25519, HKDF-SHA256, AES-256-GCM) to a public key;
-  `Sealer` is the ingest side's keyring, which can encrypt but never decrypt.
-- `transit`: `v4` envelope encryption under a root key held by OpenBao/Vault transit.
+- `sealed`: encrypt-only ingest, `v7`: HPKE (X25519, HKDF-SHA256, AES-256-GCM) to a public key,
+  signed with the ingest host's Ed25519 key; `Sealer` is the ingest side's keyring, which can
+  encrypt but never decrypt.
+- `transit`: `v6` envelope encryption under a root key held by OpenBao/Vault transit.
 - `keyring`: named keys, the active one, the minimum one allowed to decrypt, and the
-  `RecordContext` that binds a ciphertext to its record. The rest of the code uses only this.
+  `RecordContext` that binds a ciphertext to its record and owner. The rest of the code uses
+  only this. Earlier generations (`v2`, `v3`, `v4`, legacy) are read, never written.
 
 docs/ciphertext-format.md specifies every format byte for byte.
 
@@ -33,7 +35,13 @@ from credsvc.crypto.keyring import (
     RecordContext,
     keyring_from_settings,
 )
-from credsvc.crypto.sealed import Sealer, generate_keypair, parse_public_key
+from credsvc.crypto.sealed import (
+    Sealer,
+    generate_keypair,
+    generate_signing_pair,
+    parse_public_key,
+    parse_signing_key,
+)
 from credsvc.crypto.transit import TransitClient, TransitKey, TransitUnavailable
 
 __all__ = [
@@ -49,7 +57,9 @@ __all__ = [
     "decrypt_json",
     "encrypt_json",
     "generate_keypair",
+    "generate_signing_pair",
     "keyring_from_settings",
     "parse_key",
     "parse_public_key",
+    "parse_signing_key",
 ]

@@ -4,9 +4,11 @@ Legacy (written by the Node utility `server/utils/credentialsCrypto.js`, readabl
     base64(iv) ":" base64(authTag) ":" base64(ciphertext)
     standard padded base64, 12-byte IV, 16-byte tag, no associated data.
 
-Versioned (every new write under a local key; docs/ciphertext-format.md specifies it):
-    "v2" ":" key_id ":" base64(iv) ":" base64(authTag) ":" base64(ciphertext)
-    with associated data binding the value to its key id and record (see `v2_aad`).
+Versioned (docs/ciphertext-format.md specifies them):
+    "v5" ":" key_id ":" base64(iv) ":" base64(authTag) ":" base64(ciphertext)
+    every new write under a local key; associated data binds the value to its key id, its
+    record and the record's owner columns (`RecordContext.encode(owner_bound=True)`).
+    "v2": the same layout, bound to the record but not to its owner (read, never written).
 
 The other formats (`v3` sealed to an ingest public key, `v4` transit envelope) live in
 `credsvc.crypto.sealed` and `credsvc.crypto.transit`; they reuse the helpers here.
@@ -30,8 +32,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 KEY_BYTES = 32
 IV_BYTES = 12
 TAG_BYTES = 16
-V2_PREFIX = "v2"
-KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+V2_PREFIX = "v2"  # record-bound (read only)
+V5_PREFIX = "v5"  # record- and owner-bound (every new local-key write)
+LOCAL_PREFIXES = (V2_PREFIX, V5_PREFIX)
+KEY_ID_PATTERN = re.compile(r"\A[A-Za-z0-9_-]{1,16}\Z")  # \Z: `$` would allow a trailing "\n"
 AAD_DOMAIN = b"credsvc"
 
 
@@ -140,7 +144,7 @@ def aad(fmt: str, key_id: str, context: str, *extra: str) -> bytes:
 
 
 def check_key_id(key_id: str) -> None:
-    if not isinstance(key_id, str) or not KEY_ID_PATTERN.match(key_id):
+    if not isinstance(key_id, str) or not KEY_ID_PATTERN.fullmatch(key_id):
         raise CryptoError("key id must be 1-16 characters of A-Z a-z 0-9 _ -")
 
 
@@ -170,31 +174,34 @@ def decrypt_json(token: str, key: bytes) -> Any:
     return _open(key, *split_legacy(token), None)
 
 
-# -- versioned, record-bound format -------------------------------------------------------
+# -- versioned, record-bound formats (v2, and v5 which also binds the owner) --------------
 
 
 def is_v2(token: str) -> bool:
-    return isinstance(token, str) and token.startswith(V2_PREFIX + ":")
+    """A local-key versioned value, either generation (v2 or v5)."""
+    return isinstance(token, str) and token.split(":", 1)[0] in LOCAL_PREFIXES
 
 
-def v2_aad(key_id: str, context: str) -> bytes:
-    """b"credsvc\\0v2\\0<key_id>\\0<collection>\\0<record_id>\\0<field>" (context is NUL-joined)."""
-    return aad(V2_PREFIX, key_id, context)
+def v2_aad(key_id: str, context: str, fmt: str = V2_PREFIX) -> bytes:
+    """b"credsvc\\0<fmt>\\0<key_id>\\0<context>" (context: `RecordContext.encode`)."""
+    return aad(fmt, key_id, context)
 
 
-def encrypt_v2(value: Any, key_id: str, key: bytes, context: str) -> str:
+def encrypt_v2(value: Any, key_id: str, key: bytes, context: str, fmt: str = V2_PREFIX) -> str:
     check_key_id(key_id)
-    iv, tag, ciphertext = seal(key, serialize(value), v2_aad(key_id, context))
-    return ":".join((V2_PREFIX, key_id, b64(iv), b64(tag), b64(ciphertext)))
+    if fmt not in LOCAL_PREFIXES:
+        raise CryptoError("unknown local-key format")
+    iv, tag, ciphertext = seal(key, serialize(value), v2_aad(key_id, context, fmt))
+    return ":".join((fmt, key_id, b64(iv), b64(tag), b64(ciphertext)))
 
 
 def split_v2(token: str) -> tuple[str, bytes, bytes, bytes]:
     if not isinstance(token, str):
         raise CryptoError("malformed ciphertext: not a string")
     parts = token.split(":")
-    if len(parts) != 5 or parts[0] != V2_PREFIX:
-        raise CryptoError("malformed ciphertext: expected 'v2:key_id:iv:tag:ciphertext'")
-    if not KEY_ID_PATTERN.match(parts[1]):
+    if len(parts) != 5 or parts[0] not in LOCAL_PREFIXES:
+        raise CryptoError("malformed ciphertext: expected 'v5:key_id:iv:tag:ciphertext'")
+    if not KEY_ID_PATTERN.fullmatch(parts[1]):
         raise CryptoError("malformed ciphertext: invalid key id")
     iv = unb64(parts[2], "IV", IV_BYTES)
     tag = unb64(parts[3], "auth tag", TAG_BYTES)
@@ -203,5 +210,6 @@ def split_v2(token: str) -> tuple[str, bytes, bytes, bytes]:
 
 
 def decrypt_v2(token: str, key: bytes, context: str) -> Any:
+    """Decrypt a v2 or v5 value; `context` must be encoded for the token's generation."""
     key_id, iv, tag, ciphertext = split_v2(token)
-    return _open(key, iv, tag, ciphertext, v2_aad(key_id, context))
+    return _open(key, iv, tag, ciphertext, v2_aad(key_id, context, token[:2]))

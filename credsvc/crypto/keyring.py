@@ -1,8 +1,15 @@
 """The keyring: named keys, one active for writing, all usable ones for reading.
 
-Every stored ciphertext is bound to where it lives through a `RecordContext`
-(collection, record id, field); a value copied into another record or field fails to decrypt.
-Legacy three-part values (no key id, no binding) are tried against every usable local key.
+Every stored ciphertext is bound to where it lives and to whom it belongs through a
+`RecordContext` (collection, record id, field, and the row's owner columns): a value copied
+into another record or field, or a row relabelled to another owner, fails to decrypt.
+
+Formats by generation (docs/ciphertext-format.md):
+    written now     v5 local key, v6 transit, v7 ingest (sealed + signed): owner-bound
+    read only       v2 local key, v4 transit (record-bound), v3 ingest (unsigned: refused
+                    unless accept_unsigned_ingest), legacy three-part (no key id, no binding,
+                    tried against every usable local key)
+`require_owner_binding` refuses every read-only generation once `keys rewrap` has moved them.
 
 A ring entry is either a local AES-256 key (writes `v2`) or a transit key (root key in
 OpenBao/Vault, writes `v4`). Private keys of the encrypt-only ingest side (`v3`) can join the
@@ -19,10 +26,12 @@ Settings (see README.md "Rotating keys"):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from credsvc.crypto import aesgcm, sealed, transit
@@ -31,25 +40,56 @@ from credsvc.crypto.aesgcm import CryptoError, DecryptionUnavailable
 LEGACY_KEY_ID = "legacy"
 DEFAULT_KEY_ID = "k0"
 TRANSIT_MARKER = "transit"
+# What each generation is called in `format_of`; the owner-bound ones are the only ones written.
+OWNER_BOUND_FORMATS = (aesgcm.V5_PREFIX, transit.V6_PREFIX, sealed.V7_PREFIX)
+UNBOUND_FORMATS = (aesgcm.V2_PREFIX, transit.V4_PREFIX, sealed.V3_PREFIX, LEGACY_KEY_ID)
 
 
 class KeyringError(ValueError):
     """The key settings are unusable; the message names the variable."""
 
 
+def _shown_id(value: object) -> str:
+    """A configured key id as an error message may show it: the id itself when it has the
+    shape of one, else only its length. A key written where an id belongs is never echoed."""
+    if isinstance(value, str) and aesgcm.KEY_ID_PATTERN.fullmatch(value):
+        return value
+    return f"<{len(value)} characters>" if isinstance(value, str) else "<not a string>"
+
+
+Owner = tuple[tuple[str, str | None], ...]
+
+
 @dataclass(frozen=True)
 class RecordContext:
-    """Where a ciphertext lives; it becomes part of the AES-GCM associated data."""
+    """Where a ciphertext lives and who owns it; it becomes part of the associated data.
+
+    `owner` is the row's owner columns as (column, value) pairs in a fixed order per
+    collection (credsvc.model); a value is a string or None.
+    """
 
     collection: str
     record_id: str
     field: str
+    owner: Owner = ()
 
-    def encode(self) -> str:
+    def encode(self, owner_bound: bool = False) -> str:
+        """ "collection NUL record_id NUL field", then (owner-bound formats) NUL and the owner
+        pairs as compact ASCII JSON, e.g. `[["user_id","..."],["platform","youtube"]]`.
+
+        ASCII JSON escapes NUL, so no part contains NUL and the encoding is injective.
+        """
         for part in (self.collection, self.record_id, self.field):
             if not isinstance(part, str) or not part or "\x00" in part:
                 raise CryptoError("record context parts must be non-empty, NUL-free strings")
-        return "\x00".join((self.collection, self.record_id, self.field))
+        base = "\x00".join((self.collection, self.record_id, self.field))
+        if not owner_bound:
+            return base
+        for column, value in self.owner:
+            if not isinstance(column, str) or not column or not isinstance(value, str | None):
+                raise CryptoError("owner columns must be named, with string or null values")
+        owner = json.dumps([[c, v] for c, v in self.owner], separators=(",", ":"))
+        return f"{base}\x00{owner}"
 
 
 def like_patterns_collide(a: str, b: str) -> bool:
@@ -75,10 +115,16 @@ class Keyring:
         ingest_keys: Mapping[str, X25519PrivateKey] | None = None,
         *,
         encrypt_only: bool = False,
+        ingest_verify_keys: Mapping[str, Ed25519PublicKey] | None = None,
+        require_owner_binding: bool = False,
+        accept_unsigned_ingest: bool = False,
     ):
         # encrypt_only: an ingest deployment whose ring is a transit key; it refuses to decrypt
         # before asking transit (whose policy would refuse too).
         self.can_decrypt = not encrypt_only
+        # Migration switches (README "Owner binding"): both off is the end state.
+        self.require_owner_binding = require_owner_binding
+        self.accept_unsigned_ingest = accept_unsigned_ingest
         self._order: list[str] = []
         self._keys: dict[str, bytes | transit.TransitKey] = {}
         for key_id, key in keys:
@@ -96,12 +142,23 @@ class Keyring:
         for key_id, private_key in (ingest_keys or {}).items():
             self._check_new_id(key_id)
             self._ingest[key_id] = private_key
+        self._verify = dict(ingest_verify_keys or {})
+        unknown = sorted(set(self._verify) - set(self._ingest))
+        if unknown:
+            raise KeyringError(
+                "CREDENTIALS_INGEST_VERIFY_KEY names ingest key ids with no private key: "
+                + ", ".join(map(_shown_id, unknown))
+            )
         if not self._order:
             raise KeyringError("CREDENTIALS_ENCRYPTION_KEY is required but not set")
         if active not in self._keys:
-            raise KeyringError(f"CREDENTIALS_ACTIVE_KEY {active!r} is not a configured key id")
+            raise KeyringError(
+                f"CREDENTIALS_ACTIVE_KEY {_shown_id(active)} is not a configured key id"
+            )
         if min_decrypt and min_decrypt not in self._keys:
-            raise KeyringError(f"CREDENTIALS_MIN_DECRYPT_KEY {min_decrypt!r} is not configured")
+            raise KeyringError(
+                f"CREDENTIALS_MIN_DECRYPT_KEY {_shown_id(min_decrypt)} is not a configured key id"
+            )
         self.active_key_id = active
         first = self._order.index(min_decrypt) if min_decrypt else 0
         self._usable = self._order[first:]
@@ -109,8 +166,10 @@ class Keyring:
             raise KeyringError("CREDENTIALS_ACTIVE_KEY is older than CREDENTIALS_MIN_DECRYPT_KEY")
 
     def _check_new_id(self, key_id: str) -> None:
-        if not isinstance(key_id, str) or not aesgcm.KEY_ID_PATTERN.match(key_id):
-            raise KeyringError(f"invalid key id {key_id!r}: use 1-16 of A-Z a-z 0-9 _ -")
+        if not isinstance(key_id, str) or not aesgcm.KEY_ID_PATTERN.fullmatch(key_id):
+            raise KeyringError(
+                f"invalid key id {_shown_id(key_id)}: a key id is 1-16 of A-Z a-z 0-9 _ -"
+            )
         if key_id == LEGACY_KEY_ID:
             raise KeyringError(f"key id {LEGACY_KEY_ID!r} is reserved for the legacy format")
         known = [*getattr(self, "_order", []), *getattr(self, "_ingest", {})]
@@ -126,7 +185,8 @@ class Keyring:
     def __repr__(self) -> str:
         return (
             f"Keyring(keys={self._order!r}, active={self.active_key_id!r}, "
-            f"usable={self._usable!r}, ingest={list(self._ingest)!r})"
+            f"usable={self._usable!r}, ingest={list(self._ingest)!r}, "
+            f"require_owner_binding={self.require_owner_binding!r})"
         )
 
     @property
@@ -140,40 +200,61 @@ class Keyring:
 
     @property
     def active_prefix(self) -> str:
-        """How every value under the active key starts, e.g. "v2:k1:"."""
+        """How every value under the active key starts, e.g. "v5:k1:"."""
         key = self._keys[self.active_key_id]
-        fmt = transit.V4_PREFIX if isinstance(key, transit.TransitKey) else aesgcm.V2_PREFIX
+        fmt = transit.V6_PREFIX if isinstance(key, transit.TransitKey) else aesgcm.V5_PREFIX
         return f"{fmt}:{self.active_key_id}:"
 
     def encrypt(self, value: Any, context: RecordContext) -> str:
-        """Encrypt a JSON value under the active key, bound to `context`."""
+        """Encrypt a JSON value under the active key, bound to `context` and its owner."""
         key_id = self.active_key_id
         key = self._keys[key_id]
+        bound = context.encode(owner_bound=True)
         if isinstance(key, transit.TransitKey):
-            return key.encrypt(value, key_id, context.encode())
-        return aesgcm.encrypt_v2(value, key_id, key, context.encode())
+            return key.encrypt(value, key_id, bound, transit.V6_PREFIX)
+        return aesgcm.encrypt_v2(value, key_id, key, bound, aesgcm.V5_PREFIX)
 
     def decrypt(self, token: str, context: RecordContext) -> Any:
-        """Decrypt a stored value (v2/v3/v4 bound to `context`, or legacy)."""
+        """Decrypt a stored value of any readable generation, bound to `context`."""
         if not self.can_decrypt:
             raise DecryptionUnavailable(DecryptionUnavailable.public_message)
+        fmt = self.format_of(token)
         key_id = self.key_id_of(token)
-        if key_id == LEGACY_KEY_ID:
+        if fmt in UNBOUND_FORMATS and self.require_owner_binding:
+            raise CryptoError(
+                f"a {fmt} value is not bound to its owner and CREDENTIALS_REQUIRE_OWNER_BINDING "
+                "is set (keys rewrap moves such values to the current format)"
+            )
+        encoded = context.encode(owner_bound=fmt in OWNER_BOUND_FORMATS)
+        if fmt == LEGACY_KEY_ID:
             return self._decrypt_legacy(token)
         if sealed.is_v3(token):
-            if key_id not in self._ingest:
-                raise CryptoError(f"ciphertext uses ingest key {key_id!r}, not configured here")
-            return sealed.open_v3(token, self._ingest[key_id], context.encode())
+            return self._open_sealed(token, fmt, key_id, encoded)
         if key_id not in self._usable:
             raise CryptoError(f"ciphertext uses key {key_id!r}, which cannot decrypt here")
         key = self._keys[key_id]
         if transit.is_v4(token):
             if not isinstance(key, transit.TransitKey):
                 raise CryptoError(f"key {key_id!r} is not a transit key")
-            return key.decrypt(token, context.encode())
+            return key.decrypt(token, encoded)
         if not isinstance(key, bytes):
-            raise CryptoError(f"key {key_id!r} is a transit key; the value is not v4")
-        return aesgcm.decrypt_v2(token, key, context.encode())
+            raise CryptoError(f"key {key_id!r} is a transit key; the value is not v6")
+        return aesgcm.decrypt_v2(token, key, encoded)
+
+    def _open_sealed(self, token: str, fmt: str, key_id: str, encoded: str) -> Any:
+        if key_id not in self._ingest:
+            raise CryptoError(f"ciphertext uses ingest key {key_id!r}, not configured here")
+        if fmt == sealed.V3_PREFIX:
+            # Unsigned: anyone with the public key could have written it.
+            if not self.accept_unsigned_ingest:
+                raise CryptoError(
+                    "an unsigned ingest value (v3) is refused; CREDENTIALS_ACCEPT_UNSIGNED_INGEST "
+                    "admits them while they are rewrapped"
+                )
+            return sealed.open_v3(token, self._ingest[key_id], encoded)
+        if key_id not in self._verify:
+            raise CryptoError(f"no CREDENTIALS_INGEST_VERIFY_KEY for ingest key {key_id!r}")
+        return sealed.open_v7(token, self._ingest[key_id], self._verify[key_id], encoded)
 
     def _decrypt_legacy(self, token: str) -> Any:
         parts = aesgcm.split_legacy(token)
@@ -203,8 +284,18 @@ class Keyring:
         aesgcm.split_legacy(token)
         return LEGACY_KEY_ID
 
+    @staticmethod
+    def format_of(token: str) -> str:
+        """The generation tag ("v2" ... "v7"), or "legacy"; CryptoError for no known format."""
+        key_id = Keyring.key_id_of(token)
+        return LEGACY_KEY_ID if key_id == LEGACY_KEY_ID else token.split(":", 1)[0]
+
     def needs_rewrap(self, token: str) -> bool:
-        return self.key_id_of(token) != self.active_key_id
+        """Under another key, or in a generation that is no longer written."""
+        return (
+            self.key_id_of(token) != self.active_key_id
+            or self.format_of(token) not in OWNER_BOUND_FORMATS
+        )
 
     def rewrap(self, token: str, context: RecordContext) -> str:
         """Re-encrypt a stored value under the active key (the plaintext never leaves)."""
@@ -220,6 +311,9 @@ def keyring_from_settings(
     transit_key: transit.TransitKey | None = None,
     ingest_private: str = "",
     ingest_key_id: str = "",
+    ingest_verify: str = "",
+    require_owner_binding: bool = False,
+    accept_unsigned_ingest: bool = False,
 ) -> Keyring:
     """Build the ring from the environment's strings; raises KeyringError naming the variable."""
     entries: list[tuple[str, bytes | transit.TransitKey]] = []
@@ -233,35 +327,65 @@ def keyring_from_settings(
         if material.strip() == TRANSIT_MARKER:
             if transit_key is None:
                 raise KeyringError(
-                    f"CREDENTIALS_KEYS[{key_id}] is 'transit' but CREDENTIALS_TRANSIT_ADDR, "
+                    f"CREDENTIALS_KEYS[{_shown_id(key_id)}] is 'transit' but "
+                    "CREDENTIALS_TRANSIT_ADDR, "
                     "CREDENTIALS_TRANSIT_TOKEN and CREDENTIALS_TRANSIT_KEY are not all set"
                 )
             entries.append((key_id, transit_key))
         else:
-            entries.append((key_id, _parse(material, f"CREDENTIALS_KEYS[{key_id}]")))
+            entries.append((key_id, _parse(material, f"CREDENTIALS_KEYS[{_shown_id(key_id)}]")))
     if not entries:
         raise KeyringError("CREDENTIALS_ENCRYPTION_KEY is required but not set")
     ingest = parse_ingest_private_keys(ingest_private, ingest_key_id)
+    verify = parse_ingest_verify_keys(ingest_verify, ingest_key_id)
+    unverifiable = [key_id for key_id in ingest if key_id not in verify]
+    if unverifiable and not accept_unsigned_ingest:
+        raise KeyringError(
+            "CREDENTIALS_INGEST_PRIVATE_KEY needs CREDENTIALS_INGEST_VERIFY_KEY for every ingest "
+            "key id (the ingest side's Ed25519 verify key, from `keys generate-ingest-keypair`)"
+        )
     active = active.strip() or entries[-1][0]
-    return Keyring(entries, active=active, min_decrypt=min_decrypt.strip(), ingest_keys=ingest)
+    return Keyring(
+        entries,
+        active=active,
+        min_decrypt=min_decrypt.strip(),
+        ingest_keys=ingest,
+        ingest_verify_keys=verify,
+        require_owner_binding=require_owner_binding,
+        accept_unsigned_ingest=accept_unsigned_ingest,
+    )
 
 
-def parse_ingest_private_keys(text: str, default_id: str = "") -> dict[str, X25519PrivateKey]:
-    """CREDENTIALS_INGEST_PRIVATE_KEY: one key (id from CREDENTIALS_INGEST_KEY_ID, default
-    "i1") or "id:key,id:key" when the ingest side's key pair was rotated."""
-    result: dict[str, X25519PrivateKey] = {}
+def _ingest_key_list(text: str, default_id: str, name: str, parse) -> dict[str, Any]:
+    """One key (id from CREDENTIALS_INGEST_KEY_ID, default "i1") or "id:key,id:key" when the
+    ingest side's keys were rotated."""
+    result: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         key_id, sep, material = item.rpartition(":")
         if not sep:
             key_id, material = default_id.strip() or "i1", item
         try:
-            private_key = sealed.parse_private_key(material)
+            key = parse(material)
         except CryptoError as exc:
-            raise KeyringError(f"CREDENTIALS_INGEST_PRIVATE_KEY: {exc}") from None
+            raise KeyringError(f"{name}: {exc}") from None
         if key_id in result:
-            raise KeyringError(f"CREDENTIALS_INGEST_PRIVATE_KEY: id {key_id!r} given twice")
-        result[key_id] = private_key
+            raise KeyringError(f"{name}: the same id is given twice")
+        result[key_id] = key
     return result
+
+
+def parse_ingest_private_keys(text: str, default_id: str = "") -> dict[str, X25519PrivateKey]:
+    """CREDENTIALS_INGEST_PRIVATE_KEY: the X25519 key(s) that open ingest values."""
+    return _ingest_key_list(
+        text, default_id, "CREDENTIALS_INGEST_PRIVATE_KEY", sealed.parse_private_key
+    )
+
+
+def parse_ingest_verify_keys(text: str, default_id: str = "") -> dict[str, Ed25519PublicKey]:
+    """CREDENTIALS_INGEST_VERIFY_KEY: the Ed25519 key(s) that check the ingest signature."""
+    return _ingest_key_list(
+        text, default_id, "CREDENTIALS_INGEST_VERIFY_KEY", sealed.parse_verify_key
+    )
 
 
 def _parse(text: str, name: str) -> bytes:

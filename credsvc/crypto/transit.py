@@ -6,10 +6,11 @@ AES-256-GCM and is then forgotten; the transit-wrapped copy is stored next to th
 Reading sends the wrapped copy to `POST /v1/<mount>/decrypt/<name>`. The root key never leaves
 transit; a token whose policy allows only `datakey`/`encrypt` can write but never read.
 
-Format (docs/ciphertext-format.md):
-    "v4" ":" key_id ":" base64(wrapped) ":" base64(iv) ":" base64(tag) ":" base64(ciphertext)
+Format (docs/ciphertext-format.md), `v6` for every write (bound to the record and its owner
+columns), `v4` the earlier generation (bound to the record only, read but never written):
+    "v6" ":" key_id ":" base64(wrapped) ":" base64(iv) ":" base64(tag) ":" base64(ciphertext)
     wrapped = the transit ciphertext of the data key as UTF-8 text, e.g. b"vault:v1:..."
-    AAD = b"credsvc\\0v4\\0<key_id>\\0<wrapped>\\0<collection>\\0<record_id>\\0<field>"
+    AAD = b"credsvc\\0<v6|v4>\\0<key_id>\\0<wrapped>\\0<collection>\\0<record_id>\\0<field>"
 
 `key_id` is the ring's short name for this transit key (e.g. "bao1"); which transit key it
 means is configuration (CREDENTIALS_TRANSIT_KEY), not data.
@@ -26,7 +27,9 @@ import requests
 from credsvc.crypto import aesgcm
 from credsvc.crypto.aesgcm import CryptoError, DecryptionUnavailable
 
-V4_PREFIX = "v4"
+V4_PREFIX = "v4"  # record-bound (read only)
+V6_PREFIX = "v6"  # record- and owner-bound (every new transit write)
+TRANSIT_PREFIXES = (V4_PREFIX, V6_PREFIX)
 MAX_WRAPPED = 1024
 
 
@@ -103,9 +106,9 @@ def _decode(text: Any) -> bytes:
 
 
 class TransitKey:
-    """A ring entry whose root key lives in transit; writes `v4` values."""
+    """A ring entry whose root key lives in transit; writes `v6` values, reads `v4` too."""
 
-    format = V4_PREFIX
+    format = V6_PREFIX
 
     def __init__(self, client: TransitClient):
         self.client = client
@@ -113,37 +116,40 @@ class TransitKey:
     def __repr__(self) -> str:
         return f"TransitKey({self.client!r})"
 
-    def encrypt(self, value: Any, key_id: str, context: str) -> str:
+    def encrypt(self, value: Any, key_id: str, context: str, fmt: str = V6_PREFIX) -> str:
         aesgcm.check_key_id(key_id)
+        if fmt not in TRANSIT_PREFIXES:
+            raise CryptoError("unknown transit format")
         data_key, wrapped = self.client.new_data_key()
-        aad = v4_aad(key_id, wrapped, context)
+        aad = v4_aad(key_id, wrapped, context, fmt)
         iv, tag, ciphertext = aesgcm.seal(data_key, aesgcm.serialize(value), aad)
         wrapped_b64 = aesgcm.b64(wrapped.encode("utf-8"))
-        return ":".join((V4_PREFIX, key_id, wrapped_b64, *map(aesgcm.b64, (iv, tag, ciphertext))))
+        return ":".join((fmt, key_id, wrapped_b64, *map(aesgcm.b64, (iv, tag, ciphertext))))
 
     def decrypt(self, token: str, context: str) -> Any:
+        """Decrypt a v4 or v6 value; `context` must be encoded for the token's generation."""
         key_id, wrapped, iv, tag, ciphertext = split_v4(token)
         data_key = self.client.unwrap(wrapped)
-        return aesgcm.deserialize(
-            aesgcm.open_sealed(data_key, iv, tag, ciphertext, v4_aad(key_id, wrapped, context))
-        )
+        aad = v4_aad(key_id, wrapped, context, token[:2])
+        return aesgcm.deserialize(aesgcm.open_sealed(data_key, iv, tag, ciphertext, aad))
 
 
 def is_v4(token: str) -> bool:
-    return isinstance(token, str) and token.startswith(V4_PREFIX + ":")
+    """A transit value, either generation (v4 or v6)."""
+    return isinstance(token, str) and token.split(":", 1)[0] in TRANSIT_PREFIXES
 
 
-def v4_aad(key_id: str, wrapped: str, context: str) -> bytes:
-    return aesgcm.aad(V4_PREFIX, key_id, context, wrapped)
+def v4_aad(key_id: str, wrapped: str, context: str, fmt: str = V4_PREFIX) -> bytes:
+    return aesgcm.aad(fmt, key_id, context, wrapped)
 
 
 def split_v4(token: str) -> tuple[str, str, bytes, bytes, bytes]:
     if not isinstance(token, str):
         raise CryptoError("malformed ciphertext: not a string")
     parts = token.split(":")
-    if len(parts) != 6 or parts[0] != V4_PREFIX:
-        raise CryptoError("malformed ciphertext: expected 'v4:key_id:wrapped:iv:tag:ciphertext'")
-    if not aesgcm.KEY_ID_PATTERN.match(parts[1]):
+    if len(parts) != 6 or parts[0] not in TRANSIT_PREFIXES:
+        raise CryptoError("malformed ciphertext: expected 'v6:key_id:wrapped:iv:tag:ciphertext'")
+    if not aesgcm.KEY_ID_PATTERN.fullmatch(parts[1]):
         raise CryptoError("malformed ciphertext: invalid key id")
     wrapped_raw = aesgcm.unb64(parts[2], "wrapped data key")
     try:

@@ -9,11 +9,33 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from credsvc import cookies
+from credsvc.directus import FILTER_VALUE_RULE, reinterpreted_in_filter
 
-PLATFORM = validate.Regexp(
-    r"^[a-z0-9][a-z0-9_.-]{0,63}$",
-    error="must be a lowercase platform identifier such as instagram, tiktok or youtube",
-)
+
+class FullMatch(validate.Regexp):
+    """validate.Regexp (so the OpenAPI document shows the pattern) matched with re.fullmatch:
+    Regexp's re.match with a pattern ending in `$` accepts a trailing newline ("instagram\\n")."""
+
+    def __call__(self, value):
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+def _not_a_filter_keyword(value: str) -> None:
+    # Platforms reach Directus filters; "null" would match rows without a platform.
+    if reinterpreted_in_filter(value):
+        raise ValidationError(FILTER_VALUE_RULE)
+
+
+PLATFORM = [
+    FullMatch(
+        r"^[a-z0-9][a-z0-9_.-]{0,63}$",
+        error="must be a lowercase platform identifier such as instagram, tiktok or youtube",
+    ),
+    _not_a_filter_keyword,
+]
+MAX_FIELD_NAME_LENGTH = 128
 OUTPUT_FORMATS = ("json", "netscape", "playwright")
 
 
@@ -28,11 +50,21 @@ def _text(max_length: int = 255, **kwargs) -> fields.String:
     return fields.String(validate=validate.Length(max=max_length), **kwargs)
 
 
+def _check_field_names(value: dict) -> None:
+    # Checked here rather than with keys=String(validate=...): marshmallow would report the
+    # error under the offending name, quoting it back.
+    if any(not 1 <= len(name) <= MAX_FIELD_NAME_LENGTH for name in value):
+        raise ValidationError(f"field names must be 1-{MAX_FIELD_NAME_LENGTH} characters")
+
+
 def _credentials(**kwargs) -> fields.Dict:
     return fields.Dict(
-        keys=fields.String(validate=validate.Length(min=1, max=128)),
+        keys=fields.String(),
         required=True,
-        validate=validate.Length(min=1, error="must contain at least one field"),
+        validate=[
+            validate.Length(min=1, error="must contain at least one field"),
+            _check_field_names,
+        ],
         **kwargs,
     )
 

@@ -14,13 +14,16 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from credsvc import cookies, platforms
+from credsvc.directus import FILTER_VALUE_RULE, reinterpreted_in_filter
 
 MAX_VALUE_LENGTH = 4096
 MAX_END_USER_ID_LENGTH = 256
 NO_FIELDS = "No recognized credential fields supplied"
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # What a CLI-created business id may look like (api_keys.business_id is 128 characters).
-BUSINESS_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+# \A...\Z, not ^...$: `$` also matches before a trailing newline ("acme\n").
+BUSINESS_ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\Z")
+BUSINESS_ID_RULE = "must be 1-128 of A-Z a-z 0-9 . _ : @ - (starting alphanumeric)"
 
 
 def end_user_id_problem(end_user_id: str) -> str | None:
@@ -31,6 +34,10 @@ def end_user_id_problem(end_user_id: str) -> str | None:
         return f"endUserId must be at most {MAX_END_USER_ID_LENGTH} characters"
     if CONTROL.search(end_user_id):
         return "endUserId must not contain control characters"
+    # "a/b" is fine, but empty, "." and ".." segments are what URL normalisers (clients, proxies)
+    # rewrite, so the id would reach us as another end user's.
+    if any(segment in ("", ".", "..") for segment in end_user_id.split("/")):
+        return "endUserId must not start or end with '/', contain '//', or '.' or '..' segments"
     return None
 
 
@@ -40,9 +47,19 @@ def _check_end_user_id(value: str) -> None:
         raise ValidationError(problem.removeprefix("endUserId "))
 
 
+def business_id_problem(business_id: str) -> str | None:
+    """Why `business_id` is not a usable business id (without naming the field), or None."""
+    if not BUSINESS_ID.fullmatch(business_id):
+        return BUSINESS_ID_RULE
+    if reinterpreted_in_filter(business_id):  # "null" would match rows without a business
+        return FILTER_VALUE_RULE
+    return None
+
+
 def _check_business_id(value: str) -> None:
-    if not BUSINESS_ID.match(value):
-        raise ValidationError("must be 1-128 of A-Z a-z 0-9 . _ : @ - (starting alphanumeric)")
+    problem = business_id_problem(value)
+    if problem:
+        raise ValidationError(problem)
 
 
 def _cookie_value(spec: platforms.CookieSpec):

@@ -23,7 +23,7 @@ from credsvc.services import iso, not_found, utc_now
 
 COLLECTION = "api_keys"
 KEY_PREFIX = "csk_"
-KEY_PATTERN = re.compile(r"^csk_[A-Za-z0-9_-]{43}$")
+KEY_PATTERN = re.compile(r"\Acsk_[A-Za-z0-9_-]{43}\Z")  # \Z: `$` would allow a trailing "\n"
 DISPLAY_PREFIX_LENGTH = 12  # "csk_" + 8 characters: identifies a key, reveals ~48 bits
 LAST_USED_INTERVAL = timedelta(minutes=1)
 LIST_FIELDS = (
@@ -101,7 +101,7 @@ def revoke_key(directus: DirectusClient, key_id: str) -> tuple[dict[str, Any], b
 
 def find_key(directus: DirectusClient, presented: str) -> dict[str, Any] | None:
     """The stored key matching `presented`, or None when it is malformed or unknown."""
-    if not KEY_PATTERN.match(presented):
+    if not KEY_PATTERN.fullmatch(presented):
         return None  # not worth a Directus round trip
     digest = hash_key(presented)
     key = directus.find_one(

@@ -6,17 +6,15 @@ import uuid
 from typing import Any
 
 from credsvc import cookies
-from credsvc.crypto import Keyring, RecordContext
+from credsvc.crypto import Keyring
 from credsvc.directus import DirectusClient
+from credsvc.model import DOWNLOAD_CREDENTIALS
 from credsvc.services import DomainError, not_found
 from credsvc.services.profiles import get_owned_profile
 
-COLLECTION = "download_credentials"
-FIELD = "encrypted_credentials"
-
-
-def context(credential_id: str) -> RecordContext:
-    return RecordContext(COLLECTION, credential_id, FIELD)
+COLLECTION = DOWNLOAD_CREDENTIALS.collection
+FIELD = DOWNLOAD_CREDENTIALS.field
+PUBLIC_FIELDS = ("id", "platform", "auth_type", "username")
 
 
 def create_download_credential(
@@ -25,19 +23,17 @@ def create_download_credential(
     """Store a password or Netscape cookie file for one of the caller's profiles."""
     get_owned_profile(directus, data["creator_profile_id"], user_id)
     credential_id = str(uuid.uuid4())
-    directus.create_item(
-        COLLECTION,
-        {
-            "id": credential_id,
-            "user_id": user_id,
-            "creator_profile_id": data["creator_profile_id"],
-            "platform": data["platform"],
-            "auth_type": data["auth_type"],
-            "username": data.get("username"),
-            "display_name": data.get("display_name"),
-            FIELD: keyring.encrypt(data["credentials"], context(credential_id)),
-        },
-    )
+    record = {
+        "id": credential_id,
+        "user_id": user_id,
+        "creator_profile_id": data["creator_profile_id"],
+        "platform": data["platform"],
+        "auth_type": data["auth_type"],
+        "username": data.get("username"),
+        "display_name": data.get("display_name"),
+    }
+    record[FIELD] = keyring.encrypt(data["credentials"], DOWNLOAD_CREDENTIALS.context(record))
+    directus.create_item(COLLECTION, record)
     return credential_id
 
 
@@ -45,13 +41,12 @@ def reveal_download_credential(
     directus: DirectusClient, keyring: Keyring, credential_id: str
 ) -> dict[str, Any]:
     """The record's public fields plus its decrypted `credentials`."""
-    record = directus.get_item(
-        COLLECTION, credential_id, fields=("id", "platform", "auth_type", "username", FIELD)
-    )
+    fields = tuple(dict.fromkeys(PUBLIC_FIELDS + DOWNLOAD_CREDENTIALS.row_fields))
+    record = directus.get_item(COLLECTION, credential_id, fields=fields)
     if record is None:
         raise not_found(f"Download credential {credential_id} not found")
-    credentials = keyring.decrypt(record.pop(FIELD), context(credential_id))
-    return {**record, "credentials": credentials}
+    credentials = keyring.decrypt(record[FIELD], DOWNLOAD_CREDENTIALS.context(record))
+    return {**{name: record[name] for name in PUBLIC_FIELDS}, "credentials": credentials}
 
 
 def present(record: dict[str, Any], fmt: str) -> dict[str, Any]:

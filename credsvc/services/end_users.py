@@ -17,21 +17,21 @@ process whose key can only encrypt. Only `reveal_cookies` (workers) decrypts.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from credsvc import platforms
+from credsvc import model, platforms
 from credsvc.cookies import Cookie
 from credsvc.crypto import Keyring, RecordContext
 from credsvc.directus import DirectusClient, DirectusError, DirectusResponseError
+from credsvc.model import END_USER_CREDENTIALS
 from credsvc.services import DomainError, not_found
 
-COLLECTION = "end_user_credentials"
-FIELD = "encrypted_value"
+COLLECTION = END_USER_CREDENTIALS.collection
+FIELD = END_USER_CREDENTIALS.field
 ROW_FIELDS = ("id", "business_id", "end_user_hash", "field")
 
 log = logging.getLogger("credsvc.end_users")
@@ -41,18 +41,8 @@ class Encryptor(Protocol):
     def encrypt(self, value: Any, context: RecordContext) -> str: ...
 
 
-def context(row_id: str) -> RecordContext:
-    return RecordContext(COLLECTION, row_id, FIELD)
-
-
-def end_user_hash(end_user_id: str) -> str:
-    return hashlib.sha256(end_user_id.encode("utf-8")).hexdigest()
-
-
-def slot(business_id: str, end_user_id: str, field: str) -> str:
-    """The unique key of one credential row (NUL cannot occur in a business id or field)."""
-    raw = "\x00".join((business_id, end_user_id, field))
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+end_user_hash = model.end_user_hash
+slot = model.end_user_slot
 
 
 # -- reading rows (never the encrypted value) ------------------------------------------------
@@ -151,30 +141,25 @@ def _plan(
         limit=-1,
     )
     existing = {row["slot"]: row for row in rows if row.get("business_id") == business_id}
+    hashed = end_user_hash(end_user_id)
     plan = _Plan()
     for name, value in values.items():
         row = existing.get(keys[name])
         if value is None:
             if row is not None:
                 plan.clears.append(row["id"])
-        elif row is not None:
+            continue
+        # Bound to the owner this PUT writes for (never to owner columns read back).
+        target = {"business_id": business_id, "end_user_hash": hashed, "field": name}
+        if row is not None:
             plan.previous[row["id"]] = row[FIELD]
-            plan.updates.append(
-                {"id": row["id"], FIELD: encryptor.encrypt(value, context(row["id"]))}
-            )
+            bound = END_USER_CREDENTIALS.context({"id": row["id"], **target})
+            plan.updates.append({"id": row["id"], FIELD: encryptor.encrypt(value, bound)})
         else:
             row_id = str(uuid.uuid4())  # generated here: the ciphertext is bound to it
-            plan.creates.append(
-                {
-                    "id": row_id,
-                    "business_id": business_id,
-                    "end_user_id": end_user_id,
-                    "end_user_hash": end_user_hash(end_user_id),
-                    "field": name,
-                    "slot": keys[name],
-                    FIELD: encryptor.encrypt(value, context(row_id)),
-                }
-            )
+            created = {"id": row_id, **target, "end_user_id": end_user_id, "slot": keys[name]}
+            created[FIELD] = encryptor.encrypt(value, END_USER_CREDENTIALS.context(created))
+            plan.creates.append(created)
     return plan
 
 
@@ -262,7 +247,7 @@ def reveal_cookies(
     names = set(wanted) if wanted is not None else set(platforms.PLATFORMS)
     rows = _end_user_rows(directus, business_id, end_user_id, extra=(FIELD,))
     values = {
-        row["field"]: keyring.decrypt(row[FIELD], context(row["id"]))
+        row["field"]: keyring.decrypt(row[FIELD], END_USER_CREDENTIALS.context(row))
         for row in rows
         if row["field"] in platforms.FIELDS and platforms.FIELDS[row["field"]].platform in names
     }

@@ -1,13 +1,16 @@
 """Key status and rewrap: every encrypted field of every collection, via the Directus client.
 
-`key_status` counts stored values per key id ("legacy" for the Node three-part format) by
-reading every row, so the counts are exact whatever the database's LIKE semantics are.
+`key_status` counts stored values per key id ("legacy" for the Node three-part format; an
+earlier, not owner-bound generation is counted as e.g. "k1 (v2)") by reading every row, so the
+counts are exact whatever the database's LIKE semantics are.
 
-`rewrap_collection` moves every value that is not under the active key to it, in batches:
+`rewrap_collection` moves every value that is not under the active key, or not in the current
+owner-bound format generation, to the active key and format, in batches:
 
  1. select the first `batch_size` rows whose value does not start with the active prefix
     (rows the job gave up on are excluded by id, so it always terminates);
- 2. rewrap each value in memory (`Keyring.rewrap`: the plaintext never leaves the process);
+ 2. rewrap each value in memory (`Keyring.rewrap`: the plaintext never leaves the process),
+    bound to the owner columns read in step 1;
  3. re-read the page's values and drop every row whose value changed since step 1 (cheap, and
     it keeps the batch in step 4 from failing for a write that is already visible);
  4. write the rest in one Directus batch PATCH (an all-or-nothing transaction), each row with
@@ -34,17 +37,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from credsvc.crypto import CryptoError, Keyring, RecordContext
+from credsvc.crypto import CryptoError, Keyring
+from credsvc.crypto.keyring import LEGACY_KEY_ID, OWNER_BOUND_FORMATS
 from credsvc.directus import DirectusClient, DirectusResponseError
-from credsvc.services import download_credentials, end_users, platform_sessions, profiles
+from credsvc.model import ENCRYPTED_COLUMNS, EncryptedColumn
 
-# Every encrypted field, as (collection, field). Each row's context is
-# RecordContext(collection, row["id"], field), the same as the owning module's `context()`.
-ENCRYPTED_FIELDS: tuple[tuple[str, str], ...] = (
-    (profiles.COLLECTION, profiles.FIELD),
-    (download_credentials.COLLECTION, download_credentials.FIELD),
-    (platform_sessions.COLLECTION, platform_sessions.FIELD),
-    (end_users.COLLECTION, end_users.FIELD),
+# Every encrypted field, as (collection, field); each row's binding is credsvc.model's.
+ENCRYPTED_FIELDS: tuple[tuple[str, str], ...] = tuple(
+    (column.collection, column.field) for column in ENCRYPTED_COLUMNS
 )
 SCAN_PAGE = 1000
 # The compare-and-set column of every collection in ENCRYPTED_FIELDS (deploy/directus/guards.mjs).
@@ -60,6 +60,10 @@ def encrypted_fields(only: str | None = None) -> list[tuple[str, str]]:
         names = ", ".join(c for c, _ in ENCRYPTED_FIELDS)
         raise ValueError(f"unknown collection {only!r}; encrypted collections: {names}")
     return chosen
+
+
+def _column(collection: str) -> EncryptedColumn:
+    return next(column for column in ENCRYPTED_COLUMNS if column.collection == collection)
 
 
 def _scan(
@@ -113,7 +117,7 @@ def _pending_pages(
         flt: dict[str, Any] = _pending_filter(keyring, fld)
         if excluded:
             flt = {"_and": [flt, {"id": {"_nin": sorted(excluded)}}]}
-        rows = _search(directus, collection, flt, ("id", fld), batch_size)
+        rows = _search(directus, collection, flt, _column(collection).rewrap_fields, batch_size)
         if not rows:
             return
         yield rows
@@ -129,12 +133,20 @@ def key_status(
         for rows in _scan(directus, coll, fld):
             for row in rows:
                 try:
-                    key_id = keyring.key_id_of(row[fld])
+                    key_id = status_label(keyring, row[fld])
                 except CryptoError:
                     key_id = UNKNOWN
                 counts[key_id] = counts.get(key_id, 0) + 1
         result[coll] = dict(sorted(counts.items()))
     return result
+
+
+def status_label(keyring: Keyring, token: str) -> str:
+    """The key id, plus the format when it is an earlier generation ("k1 (v2)")."""
+    key_id, fmt = keyring.key_id_of(token), keyring.format_of(token)
+    if fmt in OWNER_BOUND_FORMATS or key_id == LEGACY_KEY_ID:
+        return key_id
+    return f"{key_id} ({fmt})"
 
 
 @dataclass
@@ -244,7 +256,11 @@ def rewrap_collection(
                     # Selected by a LIKE that over-matched (cannot happen with a valid ring).
                     excluded.add(row["id"])
                     continue
-                new = keyring.rewrap(old, RecordContext(collection, row["id"], fld))
+                if not _column(collection).restates_owner(row):
+                    # The owner columns disagree with their second statement: relabelled.
+                    # Binding the value to them now would hand it to the new owner for good.
+                    raise CryptoError("owner columns disagree with the row's owner key")
+                new = keyring.rewrap(old, _column(collection).context(row))
             except CryptoError:
                 result.failed_ids.append(row["id"])
                 excluded.add(row["id"])

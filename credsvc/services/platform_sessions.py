@@ -7,18 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from credsvc import cookies
-from credsvc.crypto import Keyring, RecordContext
+from credsvc.crypto import Keyring
 from credsvc.directus import DirectusClient
+from credsvc.model import PLATFORM_SESSIONS
 from credsvc.services import forbidden, iso, not_found, profiles, utc_now
 from credsvc.services.profiles import get_owned_profile
 
-COLLECTION = "platform_sessions"
-FIELD = "encrypted_cookies"
+COLLECTION = PLATFORM_SESSIONS.collection
+FIELD = PLATFORM_SESSIONS.field
 PUBLIC_FIELDS = ("id", "platform", "captured_at", "expires_at", "user_agent")
-
-
-def context(session_id: str) -> RecordContext:
-    return RecordContext(COLLECTION, session_id, FIELD)
 
 
 def store_platform_session(
@@ -33,20 +30,19 @@ def store_platform_session(
 ) -> dict[str, Any]:
     get_owned_profile(directus, profile_id, user_id)
     session_id = str(uuid.uuid4())
-    directus.create_item(
-        COLLECTION,
-        {
-            "id": session_id,
-            "user_id": user_id,
-            "creator_profile_id": profile_id,
-            "platform": platform,
-            FIELD: keyring.encrypt(cookies.to_extension(session_cookies), context(session_id)),
-            "cookie_count": len(session_cookies),
-            "user_agent": user_agent,
-            "captured_at": utc_now(),
-            "expires_at": iso(expires_at),
-        },
-    )
+    record = {
+        "id": session_id,
+        "user_id": user_id,
+        "creator_profile_id": profile_id,
+        "platform": platform,
+        "cookie_count": len(session_cookies),
+        "user_agent": user_agent,
+        "captured_at": utc_now(),
+        "expires_at": iso(expires_at),
+    }
+    stored = cookies.to_extension(session_cookies)
+    record[FIELD] = keyring.encrypt(stored, PLATFORM_SESSIONS.context(record))
+    directus.create_item(COLLECTION, record)
     return {"id": session_id, "platform": platform, "cookie_count": len(session_cookies)}
 
 
@@ -61,13 +57,13 @@ def get_platform_session(
             "platform": {"_eq": platform},
             "revoked_at": {"_null": True},
         },
-        fields=PUBLIC_FIELDS + (FIELD,),
+        fields=tuple(dict.fromkeys(PUBLIC_FIELDS + PLATFORM_SESSIONS.row_fields)),
         sort=("-captured_at", "-date_created"),
     )
     if record is None:
         raise not_found(f"No active {platform} session for creator profile {profile_id}")
-    stored = keyring.decrypt(record.pop(FIELD), context(record["id"]))
-    return record, cookies.from_extension(stored)
+    stored = keyring.decrypt(record[FIELD], PLATFORM_SESSIONS.context(record))
+    return {name: record[name] for name in PUBLIC_FIELDS}, cookies.from_extension(stored)
 
 
 def revoke_platform_session(directus: DirectusClient, user_id: str, session_id: str) -> None:

@@ -5,22 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from credsvc.crypto import Keyring, RecordContext
+from credsvc import model
+from credsvc.crypto import Keyring
 from credsvc.directus import DirectusClient, DirectusResponseError
+from credsvc.model import PROFILES
 from credsvc.services import DomainError, forbidden, not_found
 
-COLLECTION = "platform_connections"
-FIELD = "encrypted_credentials"
+COLLECTION = PROFILES.collection
+FIELD = PROFILES.field
 PROFILE_FIELDS = ("id", "user_id", "platform", "platform_username")
 
 
-def context(profile_id: str) -> RecordContext:
-    return RecordContext(COLLECTION, profile_id, FIELD)
-
-
-def owner_key(user_id: str, platform: str) -> str:
-    """The unique `owner_platform` value that makes (user, platform) one record."""
-    return f"{user_id}:{platform}"
+owner_key = model.owner_key
 
 
 def get_profile(directus: DirectusClient, profile_id: str) -> dict[str, Any]:
@@ -48,7 +44,9 @@ def create_or_update_profile(
 ) -> tuple[str, bool]:
     """Create the caller's connection for `platform`, or update it. Returns (id, updated)."""
     key = owner_key(user_id, platform)
-    existing = directus.find_one(COLLECTION, {"owner_platform": {"_eq": key}}, fields=("id",))
+    existing = directus.find_one(
+        COLLECTION, {"owner_platform": {"_eq": key}}, fields=PROFILE_FIELDS
+    )
     if existing is None:
         profile_id = str(uuid.uuid4())
         record = {
@@ -57,8 +55,8 @@ def create_or_update_profile(
             "platform": platform,
             "owner_platform": key,
             "platform_username": platform_username,
-            FIELD: keyring.encrypt(credentials, context(profile_id)),
         }
+        record[FIELD] = keyring.encrypt(credentials, PROFILES.context(record))
         try:
             directus.create_item(COLLECTION, record)
             return profile_id, False
@@ -66,31 +64,37 @@ def create_or_update_profile(
             if exc.code != "RECORD_NOT_UNIQUE":
                 raise
         # A concurrent call created it first: fall through and update that record.
-        existing = directus.find_one(COLLECTION, {"owner_platform": {"_eq": key}}, fields=("id",))
+        existing = directus.find_one(
+            COLLECTION, {"owner_platform": {"_eq": key}}, fields=PROFILE_FIELDS
+        )
         if existing is None:
             raise DomainError("conflict", "Concurrent update, please retry")
-    profile_id = existing["id"]
-    update_credentials(directus, keyring, profile_id, credentials, platform_username)
-    return profile_id, True
+    if existing["user_id"] != user_id or existing["platform"] != platform:
+        # owner_platform says one owner, the owner columns another: a relabelled row.
+        raise forbidden()
+    update_credentials(directus, keyring, existing, credentials, platform_username)
+    return existing["id"], True
 
 
 def update_credentials(
     directus: DirectusClient,
     keyring: Keyring,
-    profile_id: str,
+    profile: dict[str, Any],
     credentials: dict,
     platform_username: str | None = None,
 ) -> None:
-    changes: dict[str, Any] = {FIELD: keyring.encrypt(credentials, context(profile_id))}
+    """Replace the credentials of `profile` (a row read with PROFILE_FIELDS); the new value
+    is bound to the owner columns as read."""
+    changes: dict[str, Any] = {FIELD: keyring.encrypt(credentials, PROFILES.context(profile))}
     if platform_username is not None:
         changes["platform_username"] = platform_username
-    directus.update_item(COLLECTION, profile_id, changes)
+    directus.update_item(COLLECTION, profile["id"], changes)
 
 
 def reveal_credentials(directus: DirectusClient, keyring: Keyring, profile_id: str) -> dict:
-    profile = directus.get_item(COLLECTION, profile_id, fields=("id", FIELD))
+    profile = directus.get_item(COLLECTION, profile_id, fields=PROFILES.row_fields)
     if profile is None:
         raise not_found(f"Creator profile {profile_id} not found")
     if not profile.get(FIELD):
         raise not_found("No encrypted_credentials found")
-    return keyring.decrypt(profile[FIELD], context(profile_id))
+    return keyring.decrypt(profile[FIELD], PROFILES.context(profile))

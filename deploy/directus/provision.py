@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
 """Provision credsvc's least-privilege access in Directus; safe to run any number of times.
 
-Creates or corrects, without duplicates:
-  - the policy "credsvc service": create/read/update/delete on SERVICE_COLLECTIONS only, every
-    field, no row filter; no app access, no admin access; permissions on any other collection
-    are removed from it;
-  - the role "credsvc service", linked to that policy;
-  - the service user (SERVICE_EMAIL) in that role, with the static token credsvc authenticates
-    with (DIRECTUS_TOKEN). A changed token replaces the old one.
-The user has no password and no app access, so it takes no seat under the Core licence.
+For every role of policies.ROLES (full, ingest, worker, operator) it creates or corrects,
+without duplicates:
+  - the policy "credsvc <role>": exactly the role's (collection, action) permissions from
+    policies.py, on every field (or, with field_limits, on the listed fields with the
+    validations: Directus's Core licence refuses those), no row filter, no presets; any other
+    permission of that policy is deleted; no app access, no admin access;
+  - the Directus role "credsvc <role>", linked to that policy and to no other;
+  - the user credsvc-<role>@example.com in that role, with no policy of its own and, when a
+    token is given for the role, that static token (a changed token replaces the old one; a
+    role given no token keeps its user's token, none for a new user).
+It also deletes what earlier versions made: the all-powerful "credsvc service" policy, role
+and user (whose token was DIRECTUS_TOKEN, now the `full` role's). The users have no password
+and no app access, so they take no seat under the Core licence.
 
-As a script it reads DIRECTUS_URL, DIRECTUS_TOKEN, DIRECTUS_ADMIN_EMAIL and
-DIRECTUS_ADMIN_PASSWORD from the environment (then from the repository's .env):
+As a script it reads DIRECTUS_URL, DIRECTUS_ADMIN_EMAIL, DIRECTUS_ADMIN_PASSWORD, the tokens
+of TOKEN_VARIABLES and DIRECTUS_FIELD_LIMITS (true/false, default false) from the environment
+(then from the repository's .env):
     .venv/bin/python deploy/directus/provision.py
 """
 
@@ -19,28 +25,36 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import requests
+from policies import DESCRIPTIONS, ROLES, Grant
 
-POLICY_NAME = "credsvc service"
-ROLE_NAME = "credsvc service"
-SERVICE_EMAIL = "credsvc-service@example.com"
-SERVICE_COLLECTIONS = (
-    "platform_connections",
-    "download_credentials",
-    "platform_sessions",
-    "api_keys",
-    "end_user_credentials",
-    "audit_log",
-)
-ACTIONS = ("create", "read", "update", "delete")
+# The variable holding each role's static token. A credsvc process always authenticates with
+# DIRECTUS_TOKEN: the token of its CREDSVC_MODE's role (`make run`, mode full: this one).
+TOKEN_VARIABLES = {
+    "full": "DIRECTUS_TOKEN",
+    "ingest": "DIRECTUS_INGEST_TOKEN",
+    "worker": "DIRECTUS_WORKER_TOKEN",
+    "operator": "DIRECTUS_OPERATOR_TOKEN",
+}
+LEGACY_NAME = "credsvc service"  # the one all-powerful policy and role of earlier versions
+LEGACY_EMAIL = "credsvc-service@example.com"
 TIMEOUT = (3.05, 30)
 
 
+def policy_name(role: str) -> str:
+    return f"credsvc {role}"
+
+
+def user_email(role: str) -> str:
+    return f"credsvc-{role}@example.com"
+
+
 class ProvisionError(RuntimeError):
-    """Directus refused a provisioning request."""
+    """Directus refused a provisioning request, or the request makes no sense."""
 
 
 class _Admin:
@@ -53,13 +67,21 @@ class _Admin:
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         resp = self.session.request(method, f"{self.url}{path}", timeout=TIMEOUT, **kwargs)
+        if resp.status_code >= 300 and "custom_permission_rules_enabled" in resp.text:
+            raise ProvisionError(
+                "this Directus's licence refuses field-level permissions (custom permission "
+                "rules); provision without field limits (DIRECTUS_FIELD_LIMITS=false)"
+            )
         if resp.status_code >= 300:
             raise ProvisionError(f"{method} {path}: {resp.status_code} {resp.text[:500]}")
         return resp.json().get("data") if resp.content else None
 
-    def find_one(self, path: str, **filters: str) -> dict[str, Any] | None:
+    def find(self, path: str, **filters: str) -> list[dict[str, Any]]:
         params = {f"filter[{k}][_eq]": v for k, v in filters.items()}
-        rows = self.call("GET", path, params={**params, "limit": 1})
+        return self.call("GET", path, params={**params, "limit": -1}) or []
+
+    def find_one(self, path: str, **filters: str) -> dict[str, Any] | None:
+        rows = self.find(path, **filters)
         return rows[0] if rows else None
 
 
@@ -79,122 +101,156 @@ def admin_login(url: str, email: str, password: str) -> str:
     return resp.json()["data"]["access_token"]
 
 
-def _ensure_policy(api: _Admin, collections: tuple[str, ...]) -> str:
-    wanted = {
-        "name": POLICY_NAME,
+def permission_row(
+    collection: str, action: str, grant: Grant, field_limits: bool = False
+) -> dict[str, Any]:
+    """The directus_permissions row of one grant (without policy and id)."""
+    limited = field_limits and bool(grant.fields)  # a delete names no fields
+    return {
+        "collection": collection,
+        "action": action,
+        "fields": list(grant.fields) if limited else ["*"],
+        "permissions": {},
+        "validation": dict(grant.validation) if field_limits else {},
+        "presets": None,
+    }
+
+
+def _same(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    return (
+        sorted(stored.get("fields") or []) == sorted(wanted["fields"] or [])
+        and (stored.get("permissions") or {}) == wanted["permissions"]
+        and (stored.get("validation") or {}) == wanted["validation"]
+        and not stored.get("presets")
+    )
+
+
+def _remove_legacy(api: _Admin) -> None:
+    """Delete the all-powerful user, role and policy of earlier versions (if any)."""
+    for user in api.find("/users", email=LEGACY_EMAIL):
+        api.call("DELETE", f"/users/{user['id']}")
+    for role in api.find("/roles", name=LEGACY_NAME):
+        api.call("DELETE", f"/roles/{role['id']}")
+    for policy in api.find("/policies", name=LEGACY_NAME):
+        api.call("DELETE", f"/policies/{policy['id']}")
+
+
+def _ensure_policy(
+    api: _Admin, role: str, grants: Mapping[str, Mapping[str, Grant]], field_limits: bool
+) -> str:
+    name = policy_name(role)
+    wanted_policy = {
+        "name": name,
         "app_access": False,
         "admin_access": False,
         "enforce_tfa": False,
         "ip_access": None,
-        "description": "credsvc's service user: CRUD on its own collections only",
+        "description": DESCRIPTIONS[role],
     }
-    policy = api.find_one("/policies", name=POLICY_NAME)
+    policy = api.find_one("/policies", name=name)
     if policy is None:
-        policy = api.call("POST", "/policies", json={**wanted, "icon": "key"})
-    elif any(policy.get(k) != v for k, v in wanted.items()):
-        api.call("PATCH", f"/policies/{policy['id']}", json=wanted)
+        policy = api.call("POST", "/policies", json={**wanted_policy, "icon": "key"})
+    elif any(policy.get(k) != v for k, v in wanted_policy.items()):
+        api.call("PATCH", f"/policies/{policy['id']}", json=wanted_policy)
     policy_id = policy["id"]
 
-    current = api.call(
-        "GET", "/permissions", params={"filter[policy][_eq]": policy_id, "limit": -1}
-    )
-    wanted_pairs = {(c, a) for c in collections for a in ACTIONS}
+    wanted = {
+        (collection, action): permission_row(collection, action, grant, field_limits)
+        for collection, cells in grants.items()
+        for action, grant in cells.items()
+    }
     seen: set[tuple[str, str]] = set()
-    for perm in current:
+    for perm in api.find("/permissions", policy=policy_id):
         pair = (perm["collection"], perm["action"])
-        if pair not in wanted_pairs or pair in seen:
+        if pair not in wanted or pair in seen:
             api.call("DELETE", f"/permissions/{perm['id']}")
             continue
         seen.add(pair)
-        if (
-            perm.get("fields") != ["*"]
-            or perm.get("permissions") not in (None, {})
-            or perm.get("validation") not in (None, {})
-        ):
-            api.call(
-                "PATCH",
-                f"/permissions/{perm['id']}",
-                json={"fields": ["*"], "permissions": {}, "validation": {}},
-            )
-    missing = [
-        {
-            "policy": policy_id,
-            "collection": c,
-            "action": a,
-            "fields": ["*"],
-            "permissions": {},
-            "validation": {},
-        }
-        for c, a in sorted(wanted_pairs - seen)
-    ]
+        if not _same(perm, wanted[pair]):
+            api.call("PATCH", f"/permissions/{perm['id']}", json=wanted[pair])
+    missing = [{**wanted[pair], "policy": policy_id} for pair in sorted(set(wanted) - seen)]
     if missing:
         api.call("POST", "/permissions", json=missing)
     return policy_id
 
 
-def _ensure_role(api: _Admin, policy_id: str) -> str:
-    role = api.find_one("/roles", name=ROLE_NAME)
-    if role is None:
-        role = api.call(
+def _ensure_role(api: _Admin, role: str, policy_id: str) -> str:
+    name = policy_name(role)
+    found = api.find_one("/roles", name=name)
+    if found is None:
+        found = api.call(
             "POST",
             "/roles",
-            json={
-                "name": ROLE_NAME,
-                "icon": "key",
-                "description": "credsvc's service user (API only)",
-            },
+            json={"name": name, "icon": "key", "description": DESCRIPTIONS[role]},
         )
-    role_id = role["id"]
-    if api.find_one("/access", role=role_id, policy=policy_id) is None:
+    role_id = found["id"]
+    linked = False
+    for access in api.find("/access", role=role_id):
+        if access["policy"] == policy_id and not linked:
+            linked = True
+        else:  # another policy, or a duplicate link: the role gets this policy only
+            api.call("DELETE", f"/access/{access['id']}")
+    if not linked:
         api.call("POST", "/access", json={"role": role_id, "policy": policy_id})
     return role_id
 
 
-def _ensure_user(api: _Admin, role_id: str, token: str, email: str) -> str:
+def _ensure_user(api: _Admin, role: str, role_id: str, token: str | None) -> str:
+    email = user_email(role)
     user = api.find_one("/users", email=email)
-    wanted = {"role": role_id, "status": "active", "token": token}
+    wanted: dict[str, Any] = {"role": role_id, "status": "active"}
+    if token is not None:
+        wanted["token"] = token
     if user is None:
         user = api.call(
             "POST",
             "/users",
-            json={
-                "email": email,
-                "first_name": "credsvc",
-                "last_name": "service",
-                **wanted,
-            },
+            json={"email": email, "first_name": "credsvc", "last_name": role, **wanted},
         )
     else:
-        # The stored token reads back masked, so it is always rewritten.
+        # The stored token reads back masked, so a given token is always rewritten.
         api.call("PATCH", f"/users/{user['id']}", json=wanted)
+    for access in api.find("/access", user=user["id"]):  # policies of its own: none
+        api.call("DELETE", f"/access/{access['id']}")
     return user["id"]
 
 
 def provision(
     url: str,
-    service_token: str,
+    tokens: Mapping[str, str],
     *,
     admin_token: str | None = None,
     admin_email: str | None = None,
     admin_password: str | None = None,
-    service_email: str = SERVICE_EMAIL,
-    collections: tuple[str, ...] = SERVICE_COLLECTIONS,
-) -> dict[str, str]:
-    """Create or correct the policy, role and service user; return their ids.
+    field_limits: bool = False,
+) -> dict[str, dict[str, str]]:
+    """Create or correct the policy, role and user of every role; return {role: their ids}.
 
-    Authenticates with `admin_token`, or logs in with `admin_email`/`admin_password`.
+    `tokens` maps roles (keys of ROLES) to their static tokens. Authenticates with
+    `admin_token`, or logs in with `admin_email`/`admin_password`. `field_limits` grants only
+    the listed fields, with the validations (a Directus licence with custom permission rules).
     """
-    if not service_token:
-        raise ProvisionError("the service token (DIRECTUS_TOKEN) is empty")
+    unknown = sorted(set(tokens) - set(ROLES))
+    if unknown:
+        raise ProvisionError(f"unknown roles {', '.join(unknown)}; roles: {', '.join(ROLES)}")
+    empty = [TOKEN_VARIABLES[role] for role, token in tokens.items() if not token]
+    if empty:
+        raise ProvisionError(f"empty token: {', '.join(empty)}")
+    if len(set(tokens.values())) != len(tokens):
+        raise ProvisionError("two roles were given the same token; each needs its own")
     if admin_token is None:
         if not (admin_email and admin_password):
             raise ProvisionError("need an admin token or the admin email and password")
         admin_token = admin_login(url, admin_email, admin_password)
     api = _Admin(url, admin_token)
-    policy_id = _ensure_policy(api, collections)
-    role_id = _ensure_role(api, policy_id)
-    user_id = _ensure_user(api, role_id, service_token, service_email)
-    return {"policy": policy_id, "role": role_id, "user": user_id}
+    _remove_legacy(api)  # first: its token is the full role's now, and tokens are unique
+    ids = {}
+    for role, grants in ROLES.items():
+        policy_id = _ensure_policy(api, role, grants, field_limits)
+        role_id = _ensure_role(api, role, policy_id)
+        user_id = _ensure_user(api, role, role_id, tokens.get(role))
+        ids[role] = {"policy": policy_id, "role": role_id, "user": user_id}
+    return ids
 
 
 def _settings() -> dict[str, str]:
@@ -202,7 +258,6 @@ def _settings() -> dict[str, str]:
     values = dict(os.environ)
     env_file = Path(__file__).resolve().parents[2] / ".env"
     if env_file.exists():
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         from directusctl import read_env_file
 
         for key, value in read_env_file(env_file).items():
@@ -212,22 +267,32 @@ def _settings() -> dict[str, str]:
 
 def main() -> int:
     env = _settings()
-    needed = ("DIRECTUS_URL", "DIRECTUS_TOKEN", "DIRECTUS_ADMIN_EMAIL", "DIRECTUS_ADMIN_PASSWORD")
+    needed = ("DIRECTUS_URL", "DIRECTUS_ADMIN_EMAIL", "DIRECTUS_ADMIN_PASSWORD")
     missing = [name for name in needed if not env.get(name)]
+    tokens = {role: env[name] for role, name in TOKEN_VARIABLES.items() if env.get(name)}
+    if not tokens:
+        missing.append(" or ".join(TOKEN_VARIABLES.values()))
     if missing:
         print(f"provision: missing {', '.join(missing)}", file=sys.stderr)
+        return 2
+    limits = env.get("DIRECTUS_FIELD_LIMITS", "").strip().lower()
+    if limits not in ("", "true", "false"):
+        print("provision: DIRECTUS_FIELD_LIMITS must be true or false", file=sys.stderr)
         return 2
     try:
         ids = provision(
             env["DIRECTUS_URL"],
-            env["DIRECTUS_TOKEN"],
+            tokens,
             admin_email=env["DIRECTUS_ADMIN_EMAIL"],
             admin_password=env["DIRECTUS_ADMIN_PASSWORD"],
+            field_limits=limits == "true",
         )
     except (ProvisionError, requests.RequestException) as exc:
         print(f"provision: {exc}", file=sys.stderr)
         return 1
-    print(f"provisioned: policy {ids['policy']}, role {ids['role']}, user {ids['user']}")
+    for role, found in ids.items():
+        token = f"token from {TOKEN_VARIABLES[role]}" if role in tokens else "token unchanged"
+        print(f"provisioned {role}: user {found['user']} ({token})")
     return 0
 
 

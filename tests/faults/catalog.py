@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from credsvc.crypto import RecordContext
+from credsvc import model
 from tests.conftest import INTERNAL_HEADERS, user_headers
 
 OWNER = "6f1c2a9e-3b7d-4e5f-9a0b-1c2d3e4f5a6b"
@@ -95,42 +95,34 @@ def rows_for(app, *, key_used_recently: bool = True):
     """A `rows` callback for FaultServer: plausible Directus rows for every collection."""
     keyring = app.extensions["credsvc"].keyring
 
-    def sealed(collection: str, record_id: str, column: str, value: Any) -> str:
-        return keyring.encrypt(value, RecordContext(collection, record_id, column))
+    def sealed(column: model.EncryptedColumn, row: dict[str, Any], value: Any) -> dict:
+        """`row` with `value` encrypted into it, bound to the row's id and owner columns."""
+        return {**row, column.field: keyring.encrypt(value, column.context(row))}
 
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     end_user_hash = hashlib.sha256(END_USER.encode()).hexdigest()
     tables: dict[str, list[dict[str, Any]]] = {
-        "platform_connections": [{
+        "platform_connections": [sealed(model.PROFILES, {
             "id": PROFILE, "user_id": OWNER, "platform": "instagram", "platform_username": None,
-            "encrypted_credentials": sealed("platform_connections", PROFILE,
-                                            "encrypted_credentials",
-                                            {"password": SECRET_VALUES[0]}),
-        }],
-        "download_credentials": [{
-            "id": CREDENTIAL, "platform": "youtube", "auth_type": "password", "username": None,
-            "encrypted_credentials": sealed("download_credentials", CREDENTIAL,
-                                            "encrypted_credentials",
-                                            {"password": SECRET_VALUES[0]}),
-        }],
-        "platform_sessions": [{
+        }, {"password": SECRET_VALUES[0]})],
+        "download_credentials": [sealed(model.DOWNLOAD_CREDENTIALS, {
+            "id": CREDENTIAL, "user_id": OWNER, "creator_profile_id": PROFILE,
+            "platform": "youtube", "auth_type": "password", "username": None,
+        }, {"password": SECRET_VALUES[0]})],
+        "platform_sessions": [sealed(model.PLATFORM_SESSIONS, {
             "id": SESSION, "user_id": OWNER, "creator_profile_id": PROFILE,
             "platform": "instagram", "revoked_at": None, "captured_at": now,
             "expires_at": None, "user_agent": None,
-            "encrypted_cookies": sealed("platform_sessions", SESSION, "encrypted_cookies",
-                                        [COOKIE]),
-        }],
+        }, [COOKIE])],
         "api_keys": [{
             "id": KEY_ID, "business_id": BUSINESS,
             "key_hash": hashlib.sha256(API_KEY.encode()).hexdigest(),
             "last_used_at": now if key_used_recently else None, "revoked_at": None,
         }],
-        "end_user_credentials": [{
+        "end_user_credentials": [sealed(model.END_USER_CREDENTIALS, {
             "id": END_USER_ROW, "business_id": BUSINESS, "end_user_hash": end_user_hash,
             "field": "redditSession", "slot": "x" * 64,
-            "encrypted_value": sealed("end_user_credentials", END_USER_ROW, "encrypted_value",
-                                      SECRET_VALUES[2]),
-        }],
+        }, SECRET_VALUES[2])],
     }
 
     def rows(method: str, path: str, query: dict[str, list[str]]) -> Any:

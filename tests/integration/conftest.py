@@ -2,8 +2,9 @@
 
 The `directus` fixture bootstraps a throwaway SQLite database in a temporary folder (random admin
 email, password, token and SECRET), applies deploy/directus/schema.yaml, starts Directus on a free
-loopback port, provisions the service user exactly as `make run` does (random static token), and
-stops the server when the session ends. Its log is `<tmp>/directus.log`, named in any failure.
+loopback port, provisions the roles' users exactly as `make run` does (a random static token
+per role, `directus.role_tokens`), and stops the server when the session ends. Its log is
+`<tmp>/directus.log`, named in any failure.
 
 A copy of the bootstrapped, schema-applied database (with the rewrap guard triggers that
 directusctl.apply_schema installs) is kept in pytest's cache (.pytest_cache) for the next session
@@ -49,12 +50,15 @@ class DirectusStack:
     url: str
     secret: str  # Directus's SECRET: the key its user JWTs are signed with
     admin_token: str  # static token of the bootstrapped admin user
-    service_token: str  # static token of the provisioned credsvc service user
+    service_token: str  # static token of the provisioned `full` role (CREDSVC_MODE=full)
     admin_email: str
     admin_password: str
     data_dir: Path
     log_path: Path
     env: dict[str, str] = field(repr=False)
+    # Static token of every provisioned role (deploy/directus/policies.py): full, ingest,
+    # worker, operator.
+    role_tokens: dict[str, str] = field(default_factory=dict, repr=False)
     http: requests.Session = field(default_factory=requests.Session, repr=False)
 
     def admin_request(
@@ -67,10 +71,16 @@ class DirectusStack:
         )
 
     def service_env(self, **overrides: str) -> dict[str, str]:
-        """Settings for a credsvc app talking to this Directus (fresh random encryption key)."""
+        """Settings for a credsvc app talking to this Directus (fresh random encryption key).
+
+        DIRECTUS_TOKEN is the token of the role of CREDSVC_MODE when the overrides give one
+        (full otherwise); DIRECTUS_OPERATOR_TOKEN is there for the CLI, as in `make run`'s .env.
+        """
+        mode = overrides.get("CREDSVC_MODE", "").strip().lower() or "full"
         env = {
             "DIRECTUS_URL": self.url,
-            "DIRECTUS_TOKEN": self.service_token,
+            "DIRECTUS_TOKEN": self.role_tokens.get(mode, self.service_token),
+            "DIRECTUS_OPERATOR_TOKEN": self.role_tokens["operator"],
             "DIRECTUS_SECRET": self.secret,
             "RBAC_SYNC_SECRET": "integration-sync-secret-0123456789",
             "CREDENTIALS_ENCRYPTION_KEY": secrets.token_hex(32),
@@ -206,7 +216,7 @@ def directus(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Conf
         "password": secrets.token_urlsafe(18),
         "token": secrets.token_urlsafe(32),
     }
-    service_token = secrets.token_urlsafe(32)
+    role_tokens = {role: secrets.token_urlsafe(32) for role in provision.ROLES}
     # Directus "sends" mail through this stand-in for sendmail, which appends it to a file: the
     # tests read genuine password-reset tokens from there.
     sendmail = data_dir / "sendmail.sh"
@@ -253,17 +263,18 @@ def directus(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Conf
                 headers={"Authorization": f"Bearer {previous_admin['token']}"},
             )
             assert resp.status_code == 200, f"rotating the admin: {resp.status_code} {resp.text}"
-        provision.provision(url, service_token, admin_token=admin["token"])
+        provision.provision(url, role_tokens, admin_token=admin["token"])
         stack = DirectusStack(
             url=url,
             secret=secret,
             admin_token=admin["token"],
-            service_token=service_token,
+            service_token=role_tokens["full"],
             admin_email=admin["email"],
             admin_password=admin["password"],
             data_dir=data_dir,
             log_path=log_path,
             env=env,
+            role_tokens=role_tokens,
         )
         print(
             f"\nDirectus for tests on {url} in {time.monotonic() - started:.1f} s (log: {log_path})"

@@ -160,7 +160,7 @@ def canary(directus, tmp_path_factory):
     user_id, email, password = directus.create_user(password=markers("userpassword"))
     token = markers.add("jwt", directus.login(email, password))
     markers.add("jwtsignature", token.rsplit(".", 1)[1])
-    client = DirectusClient(directus.url, directus.service_token)
+    client = DirectusClient(directus.url, directus.role_tokens["operator"])  # as the CLI does
     business = f"canary-{markers.run}"
     key = markers.add("apikey", api_keys.create_key(client, business, "canary").secret)
     revoked = api_keys.create_key(client, business, "canary-revoked")

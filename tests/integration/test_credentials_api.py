@@ -84,7 +84,7 @@ def test_profile_lifecycle(live, users, directus):
     assert row["id"] == profile_id and row["user_id"] == user_a
     assert row["platform_username"] == "fit"
     assert "second" not in json.dumps(row) and "pw-marker-91c2" not in json.dumps(row)
-    assert row["encrypted_credentials"].startswith("v2:")
+    assert row["encrypted_credentials"].startswith("v5:")
 
     status, body = post(
         live,

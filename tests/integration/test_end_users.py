@@ -307,7 +307,7 @@ def test_worker_reveal_formats_and_audit(live, acme, directus):
         {"action": {"_eq": "reveal-end-user-credentials"}, "business_id": {"_eq": business}}))
     assert sorted(row["outcome"] for row in audit) == ["not_found", "ok", "ok", "ok"]
     assert {row["end_user_id"] for row in audit} == {"ivan", "nobody"}
-    assert all(row["actor"] == "internal" and row["request_id"] for row in audit)
+    assert all(row["actor"] == "internal:rbac-sync" and row["request_id"] for row in audit)
     assert not any(value in json.dumps(audit) for value in ("sid-v", "sapisid-v", "tt-v"))
 
 
@@ -330,7 +330,7 @@ def test_no_value_or_ciphertext_in_business_responses(live, acme, directus):
         assert response.headers["Cache-Control"] == "no-store"
         assert marker not in text
         assert not any(ciphertext in text for ciphertext in ciphertexts)
-        assert "encrypted" not in text and "v2:" not in text
+        assert "encrypted" not in text and "v5:" not in text and "v2:" not in text
 
 
 def test_stored_rows_hold_ciphertext_only(live, acme, directus):
@@ -340,7 +340,7 @@ def test_stored_rows_hold_ciphertext_only(live, acme, directus):
     rows = rows_of(directus, business, "ken")
     assert {row["field"] for row in rows} == {"redditSession", "twitterCt0"}
     for row in rows:
-        assert row["encrypted_value"].startswith("v2:")
+        assert row["encrypted_value"].startswith("v5:")
         assert row["slot"] == end_users.slot(business, "ken", row["field"])
         assert row["end_user_id"] == "ken" and row["business_id"] == business
     assert marker not in json.dumps(rows)

@@ -306,7 +306,7 @@ def test_owner_fields_in_bodies_are_rejected(client, directus, user_a, user_b):
 
 @pytest.fixture(scope="module")
 def business_keys(directus, cleanup):
-    client = DirectusClient(directus.url, directus.service_token)
+    client = DirectusClient(directus.url, directus.role_tokens["operator"])  # as the CLI does
     suffix = secrets.token_hex(3)
     cleanup["business_ids"].update({f"a-{suffix}", f"b-{suffix}"})
     keys = {name: api_keys.create_key(client, f"{name}-{suffix}", "hardening").secret

@@ -13,7 +13,9 @@ import pytest
 import requests
 
 from credsvc import create_app
+from credsvc.cli import operator_directus
 from credsvc.crypto import Keyring, RecordContext, encrypt_json, keyring_from_settings
+from credsvc.model import DOWNLOAD_CREDENTIALS
 from credsvc.services import keys as key_service
 
 pytestmark = pytest.mark.integration
@@ -30,22 +32,33 @@ def _chunks(items: list, size: int) -> Iterator[list]:
         yield items[start:start + size]
 
 
+def seeded_row(row_id: str, tag: str) -> dict[str, str]:
+    """The id and owner columns of a row `seed_rows` wrote with `tag`."""
+    return {"id": row_id, "user_id": tag, "creator_profile_id": tag, "platform": "x",
+            "auth_type": "password"}
+
+
+def binding(row_id: str, tag: str) -> RecordContext:
+    """The binding of a seeded row's value (record and owner columns, credsvc.model)."""
+    return DOWNLOAD_CREDENTIALS.context(seeded_row(row_id, tag))
+
+
 def seed_rows(url: str, token: str, count: int, keyring: Keyring, legacy_key: bytes,
               tag: str) -> dict[str, dict]:
     """Insert `count` download_credentials rows with batch POSTs; every 4th value is in the
-    legacy format, the rest v2 under the ring's active key. Returns {id: plaintext}."""
+    legacy format, the rest in the ring's current format (v5) under its active key.
+    Returns {id: plaintext}."""
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
     expected: dict[str, dict] = {}
     rows = []
     for i in range(count):
-        row_id = str(uuid.uuid4())
+        row = seeded_row(str(uuid.uuid4()), tag)
         value = {"username": f"{tag}-{i}", "password": f"pw-{i}-{tag}"}
-        context = RecordContext(COLLECTION, row_id, FIELD)
+        context = DOWNLOAD_CREDENTIALS.context(row)
         token_ = encrypt_json(value, legacy_key) if i % 4 == 0 else keyring.encrypt(value, context)
-        expected[row_id] = value
-        rows.append({"id": row_id, "user_id": tag, "creator_profile_id": tag, "platform": "x",
-                     "auth_type": "password", FIELD: token_})
+        expected[row["id"]] = value
+        rows.append({**row, FIELD: token_})
     for chunk in _chunks(rows, INSERT_CHUNK):
         response = session.post(f"{url}/items/{COLLECTION}", json=chunk,
                                 params={"fields": "id"}, timeout=(3, 120))
@@ -110,7 +123,7 @@ def test_rewrap_10k_rows_resumable_and_safe_under_concurrent_writes(directus, se
     app = app_for(directus, CREDENTIALS_ENCRYPTION_KEY=OLD_KEY,
                   CREDENTIALS_KEYS=f"k1:{NEW_KEY}")
     services = app.extensions["credsvc"]
-    ring, client = services.keyring, services.directus
+    ring, client = services.keyring, operator_directus(app)  # the job runs as `flask keys`
     ids = sorted(expected)
 
     # 1. The job is interrupted after three batches (think Ctrl-C).
@@ -126,7 +139,7 @@ def test_rewrap_10k_rows_resumable_and_safe_under_concurrent_writes(directus, se
         key_service.rewrap_collection(client, ring, COLLECTION, FIELD, batch_size=500,
                                       progress=interrupt)
     partial = stored_values(directus.url, directus.admin_token, tag)
-    done = sum(v.startswith("v2:k1:") for v in partial.values())
+    done = sum(v.startswith("v5:k1:") for v in partial.values())
     assert done == 1500 and len(partial) == ROWS
 
     # 2. The service keeps writing while the job resumes: rows ahead of the job between
@@ -137,8 +150,7 @@ def test_rewrap_10k_rows_resumable_and_safe_under_concurrent_writes(directus, se
 
     def write_like_the_service(row_id):
         value = {"username": "rotated-during-job", "password": secrets.token_hex(8)}
-        client.update_item(COLLECTION, row_id, {
-            FIELD: ring.encrypt(value, RecordContext(COLLECTION, row_id, FIELD))})
+        client.update_item(COLLECTION, row_id, {FIELD: ring.encrypt(value, binding(row_id, tag))})
         service_writes[row_id] = value
 
     ahead = iter(ids[-40:])
@@ -173,10 +185,10 @@ def test_rewrap_10k_rows_resumable_and_safe_under_concurrent_writes(directus, se
     # 3. Every row is under k1, none lost, every value intact, service writes kept.
     final = stored_values(directus.url, directus.admin_token, tag)
     assert set(final) == set(expected)
-    assert all(token.startswith("v2:k1:") for token in final.values())
+    assert all(token.startswith("v5:k1:") for token in final.values())
     for row_id, token in final.items():
         want = service_writes.get(row_id, expected[row_id])
-        assert ring.decrypt(token, RecordContext(COLLECTION, row_id, FIELD)) == want
+        assert ring.decrypt(token, binding(row_id, tag)) == want
 
     # 4. The rerun is a no-op and status shows nothing left under k0 / legacy here.
     again = key_service.rewrap_collection(client, ring, COLLECTION, FIELD)
@@ -187,15 +199,15 @@ def test_rewrap_10k_rows_resumable_and_safe_under_concurrent_writes(directus, se
     counts = json.loads(status.output)["counts"][COLLECTION]
     # Rows other test modules wrote under their own random "k0" keys stay where they are.
     foreign_k0 = sum(
-        row["id"] not in expected and row[FIELD].startswith("v2:k0:")
+        row["id"] not in expected and row[FIELD].startswith("v5:k0:")
         for row in directus.items(COLLECTION, fields=f"id,{FIELD}")
     )
     assert counts.get("k1", 0) >= ROWS and "legacy" not in counts
     assert counts.get("k0", 0) == foreign_k0
 
 
-def rewrap_one(keyring, token, row_id):
-    return keyring.rewrap(token, RecordContext(COLLECTION, row_id, FIELD))
+def rewrap_one(keyring, token, row_id, tag):
+    return keyring.rewrap(token, binding(row_id, tag))
 
 
 def test_min_decrypt_key_end_to_end(directus):
@@ -211,8 +223,8 @@ def test_min_decrypt_key_end_to_end(directus):
         services = rotated.extensions["credsvc"]
         # Rewrap only the first half (by hand), leave the rest under k0 / legacy.
         stored = stored_values(directus.url, directus.admin_token, tag)
-        services.directus.update_items(COLLECTION, [
-            {"id": i, FIELD: rewrap_one(services.keyring, stored[i], i)}
+        operator_directus(rotated).update_items(COLLECTION, [
+            {"id": i, FIELD: rewrap_one(services.keyring, stored[i], i, tag)}
             for i in ids[:4]
         ])
         strict = app_for(directus, CREDENTIALS_KEYS=f"k0:{OLD_KEY},k1:{NEW_KEY}",

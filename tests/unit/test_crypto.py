@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+from dataclasses import replace
 
 import pytest
 
@@ -14,17 +15,21 @@ from credsvc.crypto import (
     CryptoError,
     Keyring,
     KeyringError,
-    RecordContext,
+    aesgcm,
     decrypt_json,
     encrypt_json,
     keyring_from_settings,
     parse_key,
 )
+from credsvc.model import PROFILES
 
 KEY = bytes(range(32))
-CTX = RecordContext(
-    "platform_connections", "9b2f8a7e-1111-4222-8333-444455556666", "encrypted_credentials"
-)
+ROW = {
+    "id": "9b2f8a7e-1111-4222-8333-444455556666",
+    "user_id": "5d1c0b7a-2222-4333-8444-555566667777",
+    "platform": "instagram",
+}
+CTX = PROFILES.context(ROW)
 VALUE = {"username": "creator123", "password": "sécure pass ✓", "n": [1, 2, None]}
 
 
@@ -104,7 +109,7 @@ def test_parse_key_accepts_hex_and_base64():
     assert parse_key(base64.b64encode(KEY).decode()) == KEY
 
 
-# -- keyring / v2 ------------------------------------------------------------------------
+# -- keyring / v5 (and v2, its record-bound predecessor) ----------------------------------
 
 
 def ring(*ids: str, active: str | None = None, min_decrypt: str = "") -> Keyring:
@@ -112,24 +117,53 @@ def ring(*ids: str, active: str | None = None, min_decrypt: str = "") -> Keyring
     return Keyring(keys, active=active or ids[-1], min_decrypt=min_decrypt)
 
 
-def test_v2_names_key_and_is_bound_to_record():
+def written_as(fmt: str, keyring: Keyring, key_id: str = "k1") -> str:
+    """VALUE under `key_id` of a `ring(...)`: "v5" as the keyring writes it now, "v2" as it
+    was written before owner binding (record-bound only)."""
+    if fmt == "v5":
+        assert keyring.active_key_id == key_id
+        return keyring.encrypt(VALUE, CTX)
+    key = bytes([keyring.key_ids.index(key_id) + 1]) * 32
+    return aesgcm.encrypt_v2(VALUE, key_id, key, CTX.encode(), fmt="v2")
+
+
+MOVED = [
+    replace(CTX, record_id="00000000-0000-4000-8000-000000000000"),
+    replace(CTX, collection="download_credentials"),
+    replace(CTX, field="encrypted_cookies"),
+]
+
+
+def test_v5_names_key_and_is_bound_to_record_and_owner():
     keyring = ring("k1")
     token = keyring.encrypt(VALUE, CTX)
-    assert token.startswith("v2:k1:")
+    assert token.startswith("v5:k1:")
     assert keyring.decrypt(token, CTX) == VALUE
-    for other in (
-        RecordContext(CTX.collection, "00000000-0000-4000-8000-000000000000", CTX.field),
-        RecordContext("download_credentials", CTX.record_id, CTX.field),
-        RecordContext(CTX.collection, CTX.record_id, "encrypted_cookies"),
-    ):
+    relabelled = [
+        PROFILES.context({**ROW, "user_id": "00000000-0000-4000-8000-000000000001"}),
+        PROFILES.context({**ROW, "platform": "youtube"}),
+    ]
+    for other in MOVED + relabelled:
         with pytest.raises(CryptoError):
             keyring.decrypt(token, other)
 
 
-def test_v2_every_byte_flip_rejected():
+def test_v2_is_still_read_and_bound_to_its_record():
     keyring = ring("k1")
-    token = keyring.encrypt(VALUE, CTX)
-    head, rest = token[:6], token[6:]  # "v2:k1:"
+    token = written_as("v2", keyring)
+    assert token.startswith("v2:k1:") and keyring.key_id_of(token) == "k1"
+    assert keyring.decrypt(token, CTX) == VALUE
+    for other in MOVED:
+        with pytest.raises(CryptoError):
+            keyring.decrypt(token, other)
+
+
+@pytest.mark.parametrize("fmt", ["v5", "v2"])
+def test_every_byte_flip_rejected(fmt):
+    keyring = ring("k1")
+    token = written_as(fmt, keyring)
+    head, rest = token[:6], token[6:]  # "v5:k1:" / "v2:k1:"
+    assert head == f"{fmt}:k1:"
     tried = 0
     for part in range(3):
         length = len(base64.b64decode(rest.split(":")[part]))
@@ -137,14 +171,16 @@ def test_v2_every_byte_flip_rejected():
             with pytest.raises(CryptoError):
                 keyring.decrypt(head + flip(rest, part, byte), CTX)
             tried += 1
-    print(f"v2 byte flips tried={tried} accepted=0")
+    print(f"{fmt} byte flips tried={tried} accepted=0")
 
 
-def test_key_id_swap_is_rejected():
+@pytest.mark.parametrize("fmt", ["v5", "v2"])
+def test_key_id_swap_is_rejected(fmt):
     keyring = ring("k1", "k2", active="k1")
-    token = keyring.encrypt(VALUE, CTX)
+    token = written_as(fmt, keyring)
+    assert keyring.decrypt(token, CTX) == VALUE
     with pytest.raises(CryptoError):
-        keyring.decrypt(token.replace("v2:k1:", "v2:k2:"), CTX)
+        keyring.decrypt(token.replace(f"{fmt}:k1:", f"{fmt}:k2:"), CTX)
 
 
 def test_rotation_keeps_old_records_readable():
@@ -228,3 +264,13 @@ def test_python_encrypts_node_decrypts():
 def test_node_rejects_tampered_python_value():
     result = node(NODE_DECRYPT, KEY.hex(), flip(encrypt_json(VALUE, KEY), 2, 0))
     assert result.returncode != 0
+
+
+@pytest.mark.parametrize("key_id", ["k1\n", "k1\r\n", "\nk1"])
+def test_key_ids_with_a_newline_are_refused(key_id):
+    # KEY_ID_PATTERN ended in `$`, which also matches before a trailing newline.
+    with pytest.raises(CryptoError):
+        aesgcm.check_key_id(key_id)
+    with pytest.raises(KeyringError, match="invalid key id"):
+        Keyring([(key_id, KEY)], active=key_id)
+    assert aesgcm.KEY_ID_PATTERN.match(key_id) is None  # safe even where .match is used

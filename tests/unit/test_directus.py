@@ -10,7 +10,9 @@ import responses
 from responses import matchers
 
 from credsvc.directus import (
+    FILTER_VALUE_RULE,
     DirectusClient,
+    DirectusFilterError,
     DirectusResponseError,
     DirectusTimeout,
     DirectusTransportError,
@@ -123,3 +125,55 @@ def test_count_items_uses_aggregate(client, wire):
         json={"data": [{"count": "42"}]},
     )
     assert client.count_items("c") == 42
+
+
+# -- filter values Directus would reinterpret ------------------------------------------------
+
+# Directus's parseFilter turns exactly "true"/"false" into booleans and "null"/"NULL" into null,
+# and replaces $NOW / $CURRENT_* variables; other cases of the words are refused as a margin.
+REINTERPRETED = ["null", "NULL", "true", "false", "Null", "TRUE", "False", "$NOW", "$NOW(-1 day)",
+                 "$CURRENT_USER", "$CURRENT_ROLE", "$CURRENT_ROLES", "$CURRENT_POLICIES",
+                 "$CURRENT_USER.id"]
+
+
+@pytest.mark.parametrize("value", REINTERPRETED)
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda v: {"business_id": {"_eq": v}},
+        lambda v: {"business_id": {"_in": ["acme", v]}},
+        lambda v: {"_and": [{"id": {"_eq": "x"}}, {"business_id": {"_neq": v}}]},
+        lambda v: {"business_id": v},
+    ],
+    ids=["_eq", "_in", "_and", "shorthand"],
+)
+def test_filter_values_directus_would_reinterpret_never_leave(client, wire, value, build):
+    # `wire` fails on any request it was not told about: none may be sent.
+    with pytest.raises(DirectusFilterError) as caught:
+        client.find_items("api_keys", build(value))
+    assert caught.value.field == "business_id"
+    assert str(caught.value) == f"business_id {FILTER_VALUE_RULE}"  # names the field only
+    with pytest.raises(DirectusFilterError):
+        client.count_items("api_keys", build(value))
+    with pytest.raises(DirectusFilterError):
+        client.request("SEARCH", "/items/api_keys", json_body={"query": {"filter": build(value)}})
+    assert len(wire.calls) == 0
+
+
+@pytest.mark.parametrize("value", ["nullable", "null ", " true", "truthy", "0", "", "a$NOW", 5])
+def test_filter_values_directus_keeps_as_they_are_are_sent(client, wire, value):
+    call = wire.get(
+        f"{BASE}/items/api_keys",
+        match=[matchers.query_param_matcher(
+            {"limit": "100", "filter": json.dumps({"business_id": {"_eq": value}},
+                                                  separators=(",", ":"))}
+        )],
+        json={"data": []},
+    )
+    assert client.find_items("api_keys", {"business_id": {"_eq": value}}) == []
+    assert call.call_count == 1
+
+
+def test_booleans_and_null_as_json_values_stay_allowed(client, wire):
+    wire.get(f"{BASE}/items/c", json={"data": []})
+    assert client.find_items("c", {"revoked_at": {"_null": True}, "x": {"_eq": None}}) == []

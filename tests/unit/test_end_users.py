@@ -11,7 +11,7 @@ import pytest
 from responses import matchers
 
 from credsvc import platforms
-from credsvc.crypto import RecordContext
+from credsvc.model import END_USER_CREDENTIALS
 from credsvc.services import api_keys, end_users, iso
 from tests.conftest import DIRECTUS, INTERNAL_HEADERS
 
@@ -70,24 +70,20 @@ def accept_key(wire, key=KEY, **row):
 
 
 def decrypt(app, row):
-    context = RecordContext("end_user_credentials", row["id"], "encrypted_value")
+    """`row`'s value, bound to the row as stored: its id and owner columns."""
+    context = END_USER_CREDENTIALS.context(row)
     return app.extensions["credsvc"].keyring.decrypt(row["encrypted_value"], context)
 
 
-def encrypted(app, row_id, value):
-    context = RecordContext("end_user_credentials", row_id, "encrypted_value")
-    return app.extensions["credsvc"].keyring.encrypt(value, context)
-
-
 def stored_row(app, field, value, end_user="alice", business=BUSINESS, row_id=None):
-    row_id = row_id or str(uuid.uuid4())
-    return {
-        "id": row_id,
+    row = {
+        "id": row_id or str(uuid.uuid4()),
         "business_id": business,
         "end_user_hash": end_users.end_user_hash(end_user),
         "field": field,
-        "encrypted_value": encrypted(app, row_id, value),
     }
+    keyring = app.extensions["credsvc"].keyring
+    return {**row, "encrypted_value": keyring.encrypt(value, END_USER_CREDENTIALS.context(row))}
 
 
 def assert_ok_error(response, status, message=None):
@@ -218,6 +214,7 @@ def test_put_creates_one_encrypted_row_per_field(client, app, directus_wire):
 
 def existing_row(field, row_id=None, business=BUSINESS, value="v2:k0:old"):
     return {"id": row_id or str(uuid.uuid4()), "business_id": business,
+            "end_user_hash": end_users.end_user_hash("alice"), "field": field,
             "slot": end_users.slot(business, "alice", field), "encrypted_value": value}
 
 
@@ -230,7 +227,7 @@ def test_put_updates_an_existing_field_in_place(client, app, directus_wire):
     assert response.get_json() == {"ok": True}
     [sent] = sent_json(patch.calls[0])
     assert set(sent) == {"id", "encrypted_value"} and sent["id"] == row["id"]
-    assert decrypt(app, sent) == "new-ct0"
+    assert decrypt(app, {**row, **sent}) == "new-ct0"
     assert not calls_to(directus_wire, EUC, "POST")
 
 
@@ -264,7 +261,7 @@ def test_put_that_loses_the_create_race_updates_the_winner(client, app, directus
     patch = directus_wire.patch(EUC, json={"data": []})
     assert client.put(URL, headers=AUTH, json={"twitterCt0": CT0}).get_json() == {"ok": True}
     [sent] = sent_json(patch.calls[0])
-    assert sent["id"] == winner["id"] and decrypt(app, sent) == CT0
+    assert sent["id"] == winner["id"] and decrypt(app, {**winner, **sent}) == CT0
 
 
 def test_put_that_keeps_losing_races_is_409(client, directus_wire):
@@ -606,10 +603,11 @@ def test_reveal_returns_ready_to_inject_cookies(client, app, directus_wire, audi
     }
     assert body["platforms"]["instagram"]["missing"] == ["instagramCsrfToken", "instagramDsUserId"]
     assert filter_of(listing.calls[0])["business_id"] == {"_eq": BUSINESS}
+    assert set(fields_of(listing.calls[0])) >= set(END_USER_CREDENTIALS.row_fields)
 
     [audit] = audit_rows()
     assert audit["outcome"] == "ok" and audit["action"] == "reveal-end-user-credentials"
-    assert audit["actor"] == "internal" and audit["request_id"] == "req-1"
+    assert audit["actor"] == "internal:rbac-sync" and audit["request_id"] == "req-1"
     assert audit["business_id"] == BUSINESS and audit["end_user_id"] == "alice"
     assert TOKEN not in json.dumps(audit) and CT0 not in json.dumps(audit)
 
@@ -652,9 +650,20 @@ def test_reveal_never_returns_another_business_rows(client, app, directus_wire, 
     assert_success_error(reveal(client), 404)
 
 
-def test_reveal_of_a_moved_ciphertext_is_500_and_audited(client, app, directus_wire, audit_rows):
-    row = stored_row(app, "twitterCt0", CT0)
-    row["id"] = str(uuid.uuid4())  # the ciphertext is bound to another row
+@pytest.mark.parametrize(
+    "stored, relabelled",
+    [
+        ({}, {"id": str(uuid.uuid4())}),  # the ciphertext is bound to another row
+        ({}, {"field": "twitterAuthToken"}),  # ct0 served as the auth token
+        ({"end_user": "bob"}, {"end_user_hash": end_users.end_user_hash("alice")}),
+        ({"business": "other"}, {"business_id": BUSINESS}),
+    ],
+    ids=["id", "field", "end_user_hash", "business_id"],
+)
+def test_reveal_of_a_moved_ciphertext_is_500_and_audited(
+    client, app, directus_wire, audit_rows, stored, relabelled
+):
+    row = {**stored_row(app, "twitterCt0", CT0, **stored), **relabelled}
     directus_wire.get(EUC, json={"data": [row]})
     assert_success_error(reveal(client), 500, "Stored credentials could not be decrypted")
     assert [row["outcome"] for row in audit_rows()] == ["decrypt_failed"]

@@ -84,3 +84,19 @@ def test_unexpected_exception_is_json_500_without_details(app):
 
 def test_health(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_a_filter_value_directus_would_reinterpret_is_400_and_never_sent(client, directus_wire):
+    """The client's backstop: a business id stored before the input checks existed ("null")
+    would have filtered `business_id IS NULL`. It stops at the client, as a 400 naming the
+    field, in the /v1/ shape; end_user_credentials is never asked."""
+    from credsvc.directus import FILTER_VALUE_RULE
+    from tests.unit.test_end_users import AUTH, EUC, accept_key
+
+    accept_key(directus_wire, business="null")
+    for method in ("GET", "DELETE", "PUT"):
+        response = client.open("/v1/end-users/alice/credentials", method=method, headers=AUTH,
+                               json={"redditSession": "r"})
+        assert response.status_code == 400
+        assert response.get_json() == {"ok": False, "error": f"business_id {FILTER_VALUE_RULE}"}
+    assert not [call for call in directus_wire.calls if call.request.url.startswith(EUC)]

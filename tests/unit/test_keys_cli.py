@@ -19,13 +19,44 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from credsvc import create_app
-from credsvc.crypto import RecordContext, encrypt_json, keyring_from_settings
+from credsvc import create_app, model
+from credsvc.crypto import CryptoError, aesgcm, encrypt_json, keyring_from_settings
+from credsvc.model import ENCRYPTED_COLUMNS, EncryptedColumn
 from credsvc.services import keys as key_service
 from tests.conftest import DIRECTUS, TEST_ENV
 
 OLD, NEW = "11" * 32, "22" * 32
 COLLECTIONS = dict(key_service.ENCRYPTED_FIELDS)
+MODEL = {column.collection: column for column in ENCRYPTED_COLUMNS}
+
+
+def column(collection: str) -> EncryptedColumn:
+    return MODEL[collection]
+
+
+def owner_values(collection: str) -> dict[str, str]:
+    """Owner columns, and the columns restating them, as the services write them (every row
+    gets its own owner)."""
+    end_user = f"end-user-{uuid.uuid4()}"
+    values = {
+        "user_id": str(uuid.uuid4()),
+        "creator_profile_id": str(uuid.uuid4()),
+        "platform": "youtube",
+        "auth_type": "password",
+        "business_id": "acme",
+        "end_user_id": end_user,
+        "end_user_hash": model.end_user_hash(end_user),
+        "field": "youtubeSid",
+        "slot": model.end_user_slot("acme", end_user, "youtubeSid"),
+    }
+    values["owner_platform"] = model.owner_key(values["user_id"], "youtube")
+    wanted = column(collection).owner_columns + column(collection).restating_columns
+    return {name: values[name] for name in wanted}
+
+
+def binding(collection: str, row: dict):
+    """The binding of a stored row: its id and owner columns, as credsvc.model says."""
+    return column(collection).context(row)
 
 
 def matches(row: dict, flt: dict) -> bool:
@@ -146,10 +177,10 @@ class FakeDirectus:
         return 200, {}, json.dumps({"data": body})
 
     def insert(self, collection: str, token_for) -> str:
-        row_id = str(uuid.uuid4())
-        ctx = RecordContext(collection, row_id, COLLECTIONS[collection])
-        self.tables[collection][row_id] = {"id": row_id, COLLECTIONS[collection]: token_for(ctx)}
-        return row_id
+        row = {"id": str(uuid.uuid4()), **owner_values(collection)}
+        row[COLLECTIONS[collection]] = token_for(binding(collection, row))
+        self.tables[collection][row["id"]] = row
+        return row["id"]
 
 
 @pytest.fixture
@@ -191,6 +222,51 @@ def test_status_counts_per_key_id_per_collection(fake):
     assert "decryptable, needs rewrap" in table.output and "total: k0=16, legacy=12" in table.output
 
 
+def v2_value(key_hex: str, key_id: str):
+    """A value as written before owner binding: v2, bound to its record only."""
+
+    def token_for(context):
+        key = bytes.fromhex(key_hex)
+        return aesgcm.encrypt_v2({"n": key_id}, key_id, key, context.encode(), fmt="v2")
+
+    return token_for
+
+
+def test_v2_values_are_counted_by_generation_and_rewrapped_bound_to_their_owner(fake):
+    app = app_with(**NEW_ENV)
+    ring = app.extensions["credsvc"].keyring
+    for collection in COLLECTIONS:
+        for _ in range(2):  # under the active key, but not owner-bound
+            fake.insert(collection, v2_value(NEW, "k1"))
+        fake.insert(collection, v2_value(OLD, "k0"))
+        fake.insert(collection, lambda ctx: ring.encrypt({"n": "k1"}, ctx))
+    status = json.loads(run(app, "status", "--json").output)
+    for collection in COLLECTIONS:
+        assert status["counts"][collection] == {"k1 (v2)": 2, "k0 (v2)": 1, "k1": 1}
+    result = run(app, "rewrap")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("rewrapped 3,") == len(COLLECTIONS)
+    for collection, fld in COLLECTIONS.items():
+        for row in fake.tables[collection].values():
+            assert row[fld].startswith("v5:k1:")
+            assert ring.decrypt(row[fld], binding(collection, row)) in ({"n": "k1"}, {"n": "k0"})
+            for name in column(collection).owner_columns:
+                relabelled = {**row, name: "someone-else"}
+                with pytest.raises(CryptoError):
+                    ring.decrypt(row[fld], binding(collection, relabelled))
+    status = json.loads(run(app, "status", "--json").output)
+    assert all(counts == {"k1": 4} for counts in status["counts"].values())
+
+
+def test_status_table_keeps_a_key_with_only_earlier_generation_values(fake):
+    for collection in COLLECTIONS:
+        fake.insert(collection, v2_value(OLD, "k0"))
+    table = run(app_with(**NEW_ENV), "status").output
+    assert "k0 (v2)" in table
+    assert "unreadable" not in table  # k0 is configured and usable: decryptable, needs rewrap
+    assert "no values left under: k0" not in table  # retiring k0 would lose these values
+
+
 def test_rewrap_moves_everything_then_is_a_no_op(fake):
     seed(fake)
     app = app_with(**NEW_ENV)
@@ -200,9 +276,8 @@ def test_rewrap_moves_everything_then_is_a_no_op(fake):
     ring = app.extensions["credsvc"].keyring
     for collection, fld in COLLECTIONS.items():
         for row in fake.tables[collection].values():
-            assert row[fld].startswith("v2:k1:")
-            context = RecordContext(collection, row["id"], fld)
-            assert ring.decrypt(row[fld], context)["n"] in range(7)
+            assert row[fld].startswith("v5:k1:")
+            assert ring.decrypt(row[fld], binding(collection, row))["n"] in range(7)
     patches = fake.patches
     again = run(app, "rewrap")
     assert again.exit_code == 0 and fake.patches == patches  # nothing left: nothing written
@@ -216,7 +291,8 @@ def test_guard_drops_rows_changed_between_read_and_write(fake):
     services = app.extensions["credsvc"]
     collection, fld = "download_credentials", COLLECTIONS["download_credentials"]
     victim = sorted(fake.tables[collection])[1]
-    newer = services.keyring.encrypt({"n": "newer"}, RecordContext(collection, victim, fld))
+    row = fake.tables[collection][victim]
+    newer = services.keyring.encrypt({"n": "newer"}, binding(collection, row))
 
     def service_writes(ids):  # lands after the page read, before the guard read
         assert victim in ids
@@ -237,16 +313,16 @@ def test_every_write_is_guarded_by_the_value_as_read(fake):
     [(method, path, body)] = fake.requests  # one batch PATCH
     assert (method, path) == ("PATCH", f"/items/{collection}")
     assert {item["id"]: item[GUARD] for item in body} == before
-    assert all(item[fld].startswith("v2:k1:") for item in body)
+    assert all(item[fld].startswith("v5:k1:") for item in body)
     untouched = fake.tables["platform_connections"].values()
-    assert not any(r["encrypted_credentials"].startswith("v2:k1:") for r in untouched)
+    assert not any(r["encrypted_credentials"].startswith("v5:k1:") for r in untouched)
 
 
 def rotate_one(fake, collection, services):
     """The second row's id, and a newer value for it under the active key."""
-    fld = COLLECTIONS[collection]
     victim = sorted(fake.tables[collection])[1]
-    newer = services.keyring.encrypt({"n": "newer"}, RecordContext(collection, victim, fld))
+    row = fake.tables[collection][victim]
+    newer = services.keyring.encrypt({"n": "newer"}, binding(collection, row))
     return victim, newer
 
 
@@ -273,8 +349,8 @@ def test_a_write_after_the_reread_is_never_overwritten(fake, where):
     methods = [(m, p.count("/")) for m, p, _ in fake.requests]
     assert methods == [("PATCH", 2)] + [("PATCH", 3)] * 5
     for row_id, row in fake.tables[collection].items():
-        assert row[fld].startswith("v2:k1:") and GUARD not in row
-        got = services.keyring.decrypt(row[fld], RecordContext(collection, row_id, fld))["n"]
+        assert row[fld].startswith("v5:k1:") and GUARD not in row
+        got = services.keyring.decrypt(row[fld], binding(collection, row))["n"]
         assert got == "newer" if row_id == victim else got in range(5)
 
 
@@ -337,7 +413,7 @@ def test_undecryptable_rows_are_reported_and_the_job_still_finishes(fake):
     result = run(app_with(**NEW_ENV), "rewrap")
     assert result.exit_code == 1
     assert "failed 1" in result.output and bad in result.output
-    assert fake.tables["platform_sessions"][bad]["encrypted_cookies"].startswith("v2:k0:")
+    assert fake.tables["platform_sessions"][bad]["encrypted_cookies"].startswith("v5:k0:")
     status = json.loads(run(app_with(**NEW_ENV), "status", "--json").output)
     assert status["counts"]["platform_sessions"] == {"k0": 1, "k1": 2}
 
@@ -356,10 +432,16 @@ def test_unknown_collection_is_a_usage_error(fake):
 
 
 def test_rewrap_refuses_in_ingest_mode(fake):
-    from credsvc.crypto import generate_keypair
+    from credsvc.crypto import generate_keypair, generate_signing_pair
 
-    env = {k: v for k, v in TEST_ENV.items() if k != "CREDENTIALS_ENCRYPTION_KEY"}
-    env.update(CREDSVC_MODE="ingest", CREDENTIALS_INGEST_PUBLIC_KEY=generate_keypair()[1])
+    # An ingest process holds neither a decrypting key nor a shared secret.
+    dropped = ("CREDENTIALS_ENCRYPTION_KEY", "RBAC_SYNC_SECRET")
+    env = {k: v for k, v in TEST_ENV.items() if k not in dropped}
+    env.update(
+        CREDSVC_MODE="ingest",
+        CREDENTIALS_INGEST_PUBLIC_KEY=generate_keypair()[1],
+        CREDENTIALS_INGEST_SIGNING_KEY=generate_signing_pair()[0],
+    )
     result = create_app(env).test_cli_runner().invoke(args=["keys", "rewrap"])
     assert result.exit_code == 1 and "cannot decrypt" in result.output
 
@@ -370,14 +452,46 @@ def test_generate_commands_print_usable_keys():
     assert keyring_from_settings(key).key_ids == ["k0"]
     pair = run(app, "generate-ingest-keypair").output
     assert "CREDENTIALS_INGEST_PRIVATE_KEY=" in pair and "CREDENTIALS_INGEST_PUBLIC_KEY=" in pair
+    settings = dict(re.findall(r"^(CREDENTIALS_INGEST_\w+)=(\S+)", pair, re.M))
+    assert set(settings) == {
+        "CREDENTIALS_INGEST_PRIVATE_KEY",
+        "CREDENTIALS_INGEST_VERIFY_KEY",
+        "CREDENTIALS_INGEST_PUBLIC_KEY",
+        "CREDENTIALS_INGEST_SIGNING_KEY",
+    }
+    ingest = create_app(
+        {
+            **{k: v for k, v in TEST_ENV.items() if k not in ("CREDENTIALS_ENCRYPTION_KEY",
+                                                                "RBAC_SYNC_SECRET")},
+            "CREDSVC_MODE": "ingest",
+            "CREDENTIALS_INGEST_PUBLIC_KEY": settings["CREDENTIALS_INGEST_PUBLIC_KEY"],
+            "CREDENTIALS_INGEST_SIGNING_KEY": settings["CREDENTIALS_INGEST_SIGNING_KEY"],
+        }
+    ).extensions["credsvc"].keyring
+    workers = keyring_from_settings(
+        key,
+        ingest_private=settings["CREDENTIALS_INGEST_PRIVATE_KEY"],
+        ingest_verify=settings["CREDENTIALS_INGEST_VERIFY_KEY"],
+    )
+    context = binding("platform_sessions", {"id": "s1", **owner_values("platform_sessions")})
+    assert workers.decrypt(ingest.encrypt({"n": 1}, context), context) == {"n": 1}
 
 
 def test_encrypted_fields_match_the_owning_modules():
+    from credsvc import model
     from credsvc.services import download_credentials, end_users, platform_sessions, profiles
 
-    for module in (profiles, download_credentials, platform_sessions, end_users):
+    owning = {
+        profiles: model.PROFILES,
+        download_credentials: model.DOWNLOAD_CREDENTIALS,
+        platform_sessions: model.PLATFORM_SESSIONS,
+        end_users: model.END_USER_CREDENTIALS,
+    }
+    assert key_service.ENCRYPTED_FIELDS == tuple((c.collection, c.field) for c in owning.values())
+    for module, encrypted in owning.items():
+        assert (module.COLLECTION, module.FIELD) == (encrypted.collection, encrypted.field)
         assert COLLECTIONS[module.COLLECTION] == module.FIELD
-        assert module.context("x") == RecordContext(module.COLLECTION, "x", module.FIELD)
+        assert not hasattr(module, "context")  # one binding, the model's
 
 
 def test_fake_like_semantics_match_sqlite_expectation():
@@ -408,3 +522,30 @@ def test_the_guard_probe_is_refused_when_the_guard_is_installed(fake):
     result = run(app_with(**NEW_ENV), "rewrap", "--collection", collection)
     assert result.exit_code == 0, result.output
     assert [body for _, body in fake.probes] == [{GUARD: key_service.PROBE_GUARD}]
+
+
+@pytest.mark.parametrize(
+    "collection, relabel",
+    [
+        ("platform_connections", "user_id"),
+        ("platform_connections", "platform"),
+        ("end_user_credentials", "business_id"),
+        ("end_user_credentials", "end_user_hash"),
+        ("end_user_credentials", "field"),
+    ],
+)
+def test_rewrap_never_launders_a_relabel_made_before_it(fake, collection, relabel):
+    """A v2 value carries no owner, so a relabel of its row cannot be seen in the value; where
+    the row states its owner twice (owner_platform, slot), the job refuses to bind the value
+    to owner columns that disagree with that second statement."""
+    fld = COLLECTIONS[collection]
+    victim = fake.insert(collection, v2_value(OLD, "k0"))
+    honest = fake.insert(collection, v2_value(OLD, "k0"))
+    row = fake.tables[collection][victim]
+    row[relabel] = "bf7e0000-0000-4000-8000-00000000beef"  # handed to someone else
+    before = row[fld]
+    result = run(app_with(**NEW_ENV), "rewrap", "--collection", collection)
+    assert result.exit_code == 1 and "failed 1" in result.output, result.output
+    assert victim in result.output and honest not in result.output
+    assert fake.tables[collection][victim][fld] == before
+    assert fake.tables[collection][honest][fld].startswith("v5:k1:")

@@ -121,3 +121,28 @@ def test_served_at_openapi_json(client, document):
     assert response.status_code == 200
     assert response.get_json() == json.loads(json.dumps(document))
     assert response.get_json()["openapi"].startswith("3.")
+
+
+@pytest.mark.parametrize("mode", ["full", "ingest", "worker"])
+def test_each_mode_documents_exactly_the_routes_it_serves(mode):
+    from credsvc import create_app
+    from tests.unit.test_callers import mode_env
+
+    app = create_app(mode_env(mode))
+    served = {(openapi_path(rule), method) for rule, method in app_routes(app)}
+    in_document = documented(build_spec(app))
+    assert in_document == served
+    shared_secret = {
+        path
+        for path, operations in build_spec(app)["paths"].items()
+        for operation in operations.values()
+        if {"rbacSyncSecret": []} in operation["security"]
+    }
+    assert bool(shared_secret) == (mode != "ingest")
+
+
+def test_shared_secret_operations_document_the_403_of_a_caller_outside_its_scope(document):
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if {"rbacSyncSecret": []} in operation["security"]:
+                assert "403" in operation["responses"], (path, method)

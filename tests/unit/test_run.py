@@ -1,0 +1,92 @@
+"""deploy/run.py (`make run`): a token per role in .env, and only its own token for gunicorn."""
+
+from __future__ import annotations
+
+import importlib.util
+import stat
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def run():
+    spec = importlib.util.spec_from_file_location("credsvc_make_run", ROOT / "deploy" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ROLE_VARIABLES = (
+    "DIRECTUS_TOKEN",
+    "DIRECTUS_INGEST_TOKEN",
+    "DIRECTUS_WORKER_TOKEN",
+    "DIRECTUS_OPERATOR_TOKEN",
+)
+OLD_ENV = "PORT=3001\nDIRECTUS_TOKEN=the-full-roles-token-0123456789\nDIRECTUS_SECRET=s"
+
+
+def read(run, path: Path) -> dict[str, str]:
+    return run.directusctl.read_env_file(path)
+
+
+def test_a_new_env_file_has_a_distinct_token_per_role(run, tmp_path):
+    path = tmp_path / ".env"
+    run.write_env_file(path)
+    values = read(run, path)
+    assert tuple(run.provision.TOKEN_VARIABLES.values()) == ROLE_VARIABLES
+    tokens = [values[name] for name in ROLE_VARIABLES]
+    assert all(len(token) >= 32 for token in tokens) and len(set(tokens)) == 4
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert run.add_role_tokens(path, environ={}) == []
+
+
+def test_an_older_env_file_gets_the_missing_tokens_and_keeps_its_own(run, tmp_path):
+    path = tmp_path / ".env"
+    path.write_text(OLD_ENV)  # no trailing newline
+    path.chmod(0o600)
+    added = run.add_role_tokens(path, environ={})
+    assert added == list(ROLE_VARIABLES[1:])
+    values = read(run, path)
+    assert values["DIRECTUS_TOKEN"] == "the-full-roles-token-0123456789"
+    assert values["DIRECTUS_SECRET"] == "s"
+    assert len({values[name] for name in ROLE_VARIABLES}) == 4
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert run.add_role_tokens(path, environ={}) == []  # once only
+    assert read(run, path) == values
+
+
+def test_a_token_exported_in_the_shell_is_not_added(run, tmp_path):
+    path = tmp_path / ".env"
+    path.write_text(OLD_ENV + "\n")
+    added = run.add_role_tokens(path, environ={"DIRECTUS_OPERATOR_TOKEN": "exported"})
+    assert added == ["DIRECTUS_INGEST_TOKEN", "DIRECTUS_WORKER_TOKEN"]
+
+
+SETTINGS = {
+    "PORT": "3001",
+    "DIRECTUS_TOKEN": "full-token",
+    "DIRECTUS_INGEST_TOKEN": "ingest-token",
+    "DIRECTUS_WORKER_TOKEN": "worker-token",
+    "DIRECTUS_OPERATOR_TOKEN": "operator-token",
+}
+
+
+@pytest.mark.parametrize(
+    "mode, token",
+    [
+        ("", "full-token"),
+        ("full", "full-token"),
+        ("ingest", "ingest-token"),
+        (" Worker ", "worker-token"),
+        ("operator", "full-token"),  # not a process mode: credsvc refuses it
+    ],
+)
+def test_gunicorn_gets_only_the_token_of_its_mode(run, mode, token):
+    env = run.server_env({**SETTINGS, "CREDSVC_MODE": mode})
+    assert env["DIRECTUS_TOKEN"] == token
+    assert not set(ROLE_VARIABLES[1:]) & set(env)
+    others = set(SETTINGS.values()) - {token, "3001"}
+    assert not others & set(env.values())
