@@ -1,7 +1,9 @@
 """Guards by audience. Each blueprint installs exactly one of them with `before_request`.
 
-- `require_user`: a Directus user access token (HS256, verified locally with DIRECTUS_SECRET);
-  a session-mode token must also be a live session in Directus (credsvc.services.sessions).
+- `require_user`: a Directus user access token. With DIRECTUS_SECRET its HS256 signature is
+  verified locally, and a session-mode token must also be a live session in Directus; without
+  it only its shape is checked locally and Directus itself must confirm every token
+  (credsvc.services.sessions).
 - `require_internal`: an internal caller's secret in X-RBAC-SYNC-SECRET (credsvc.callers),
   compared in constant time over bytes, then the scope the route declares next to its view
   with `@requires_scope`; a per-business scope also needs `authorize_business` in the view.
@@ -34,6 +36,11 @@ ACCESS_TOKEN_CLAIMS = ("id", "role", "app_access", "admin_access")
 NON_ACCESS_CLAIMS = ("scope", "share", "share_scope")
 # Header members that ask a verifier to fetch or pick keys; a Directus token has none.
 KEY_HEADERS = ("jku", "x5u", "jwk", "x5c", "kid", "crit")
+# The claim checks jwt.decode makes, named so that skipping the signature skips nothing else
+# (PyJWT turns them all off by default when verify_signature is off).
+CLAIM_CHECKS = {
+    f"verify_{name}": True for name in ("exp", "nbf", "iat", "aud", "iss", "sub", "jti")
+}
 
 
 def bearer_token() -> str:
@@ -45,7 +52,23 @@ def bearer_token() -> str:
 
 
 def verify_directus_token(token: str, secret: str, leeway: int = 10) -> dict:
-    """Return the claims of a Directus user access token, or raise Unauthorized."""
+    """Return the claims of a Directus user access token signed with `secret`, or raise
+    Unauthorized."""
+    if not secret:
+        raise ValueError("an empty secret would accept a token signed with an empty key")
+    return _access_token_claims(token, secret, leeway)
+
+
+def unverified_directus_claims(token: str, leeway: int = 10) -> dict:
+    """The same checks as verify_directus_token except the signature, which nothing here can
+    verify: only Directus may vouch for a token that passes them."""
+    return _access_token_claims(token, None, leeway)
+
+
+def _access_token_claims(token: str, secret: str | None, leeway: int) -> dict:
+    """The claims of what is shaped like a Directus user access token, or Unauthorized: one
+    HS256 signature (checked when `secret` is given), no key-selecting header, the access
+    claims and no reset/invite/share claim, issued by directus, not expired, a uuid for id."""
     if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
         raise Unauthorized()
     try:
@@ -54,11 +77,15 @@ def verify_directus_token(token: str, secret: str, leeway: int = 10) -> dict:
             raise Unauthorized()
         claims = jwt.decode(
             token,
-            secret,
+            secret or "",
             algorithms=["HS256"],
             issuer="directus",
             leeway=leeway,
-            options={"require": ["exp", "iat", "iss"]},
+            options={
+                **CLAIM_CHECKS,
+                "verify_signature": secret is not None,
+                "require": ["exp", "iat", "iss"],
+            },
         )
     except jwt.PyJWTError:
         raise Unauthorized() from None
@@ -77,10 +104,19 @@ def require_user() -> None:
     """before_request guard: sets g.user_id from a valid Directus access token."""
     app = current_app.extensions["credsvc"]
     token = bearer_token()
-    claims = verify_directus_token(token, app.config.directus_secret, app.config.jwt_leeway)
-    # A session-mode token outlives logout locally; only Directus knows whether it still
-    # stands. Directus unreachable -> its DirectusError (502/504), never an acceptance.
-    if sessions.is_session_token(claims) and not app.sessions.is_live(app.directus, token, claims):
+    secret, leeway = app.config.directus_secret, app.config.jwt_leeway
+    if secret:
+        claims = verify_directus_token(token, secret, leeway)
+        # A session-mode token outlives logout locally; only Directus knows whether it
+        # still stands.
+        ask_directus = sessions.is_session_token(claims)
+    else:
+        # Without the secret nothing here can tell a forged signature: the local checks only
+        # spare Directus the tokens that could never be access tokens.
+        claims = unverified_directus_claims(token, leeway)
+        ask_directus = True
+    # Directus unreachable -> its DirectusError (502/504), never an acceptance.
+    if ask_directus and not app.sessions.is_live(app.directus, token, claims):
         raise Unauthorized()
     g.user_id = claims["id"]
     g.actor = f"user:{claims['id']}"

@@ -48,7 +48,7 @@ DECRYPTING_SETTINGS = (
 class Config:
     directus_url: str
     directus_token: str
-    directus_secret: str
+    directus_secret: str  # "" = not given: Directus verifies every user token (credsvc.auth)
     callers: tuple[Caller, ...]  # who may use X-RBAC-SYNC-SECRET (none in ingest mode)
     keyring: Keyring | Sealer
     mode: str = "full"
@@ -84,12 +84,13 @@ class Config:
         mode = env.get("CREDSVC_MODE", "").strip().lower() or "full"
         if mode not in MODES:
             raise ConfigError(f"CREDSVC_MODE must be one of {', '.join(MODES)}")
+        directus_secret = _directus_secret(env, mode)
         callers = _callers(env, mode)
         keyring = _ingest_sealer(env) if mode == "ingest" else _keyring(env)
         return cls(
             directus_url=_url(env, "DIRECTUS_URL"),
             directus_token=_required(env, "DIRECTUS_TOKEN"),
-            directus_secret=_required_secret(env, "DIRECTUS_SECRET"),
+            directus_secret=directus_secret,
             callers=callers,
             keyring=keyring,
             mode=mode,
@@ -105,6 +106,22 @@ class Config:
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             directus_operator_token=env.get("DIRECTUS_OPERATOR_TOKEN", "").strip(),
         )
+
+
+def _directus_secret(env: Mapping[str, str], mode: str) -> str:
+    """DIRECTUS_SECRET, or "" when not given (Directus then verifies every user token itself,
+    credsvc.auth). It signs Directus's user JWTs, so whoever holds it can mint an access token
+    for any user, a Directus admin included: a worker, which serves no user endpoint, is
+    refused it."""
+    if not env.get("DIRECTUS_SECRET", "").strip():
+        return ""
+    if mode == "worker":
+        raise ConfigError(
+            "CREDSVC_MODE=worker must not be given DIRECTUS_SECRET: it lets its holder mint "
+            "Directus access tokens for any user, Directus admins included, and a worker "
+            "serves no user endpoint"
+        )
+    return _required_secret(env, "DIRECTUS_SECRET")
 
 
 DEFAULT_CALLER_SETTINGS = ("RBAC_SYNC_SECRET", "RBAC_SYNC_SECRET_PREVIOUS")
