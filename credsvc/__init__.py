@@ -24,7 +24,7 @@ class Services:
     config: Config
     directus: DirectusClient
     keyring: Keyring | Sealer  # a Sealer (encrypt-only) when CREDSVC_MODE=ingest
-    sessions: LiveSessions  # Directus sessions recently confirmed live (session-mode tokens)
+    sessions: LiveSessions  # user tokens Directus recently confirmed (credsvc.auth)
 
 
 def create_app(environ: Mapping[str, str] | None = None) -> Flask:

@@ -84,13 +84,12 @@ class Config:
         mode = env.get("CREDSVC_MODE", "").strip().lower() or "full"
         if mode not in MODES:
             raise ConfigError(f"CREDSVC_MODE must be one of {', '.join(MODES)}")
-        directus_secret = _directus_secret(env, mode)
         callers = _callers(env, mode)
         keyring = _ingest_sealer(env) if mode == "ingest" else _keyring(env)
         return cls(
             directus_url=_url(env, "DIRECTUS_URL"),
             directus_token=_required(env, "DIRECTUS_TOKEN"),
-            directus_secret=directus_secret,
+            directus_secret=_directus_secret(env, mode),
             callers=callers,
             keyring=keyring,
             mode=mode,
@@ -125,6 +124,25 @@ def _directus_secret(env: Mapping[str, str], mode: str) -> str:
 
 
 DEFAULT_CALLER_SETTINGS = ("RBAC_SYNC_SECRET", "RBAC_SYNC_SECRET_PREVIOUS")
+
+
+def refused_settings(mode: str, env: Mapping[str, str]) -> list[str]:
+    """The settings of `env` a process of `mode` refuses to start with (the checks below):
+    what lets an ingest process reveal anything, and what lets a worker mint user tokens.
+    Launchers (deploy/run.py) use it to hand each mode only what it may hold."""
+    given = [name for name, value in env.items() if value.strip()]
+    if mode == "ingest":
+        return sorted(
+            name
+            for name in given
+            if name in DECRYPTING_SETTINGS
+            or name in DEFAULT_CALLER_SETTINGS
+            or name == "INTERNAL_CALLERS"
+            or name.startswith(caller_rules.VARIABLE_PREFIX)
+        )
+    if mode == "worker":
+        return [name for name in given if name == "DIRECTUS_SECRET"]
+    return []
 
 
 def _callers(env: Mapping[str, str], mode: str) -> tuple[Caller, ...]:

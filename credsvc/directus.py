@@ -27,6 +27,14 @@ from urllib3.util.retry import Retry
 
 MAX_BODY_IN_MESSAGE = 500
 
+# The retry policy, in one number: a GET is sent at most 1 + GET_RETRIES = 3 times, again only
+# after a connection that failed before anything was sent (refused, connect timeout) or a
+# 502/503 (Directus briefly unavailable, e.g. behind a proxy during a restart). Two retries
+# absorb a momentary outage while keeping a failing request at three round trips. Writes, and
+# GETs failing any other way, are sent exactly once (`GetOnlyRetry`, `Retry` below).
+# tests/unit/test_directus.py and tests/faults pin these numbers; change them together.
+GET_RETRIES = 2
+
 # Directus's filter parser (`parseFilter` in @directus/utils, 13.5.5 in Directus 12.4.0) does
 # not keep every string a string: the exact values "true" and "false" become booleans,
 # "null" and "NULL" become null (so `{"_eq": "null"}` matches rows where the field IS NULL), and
@@ -103,6 +111,17 @@ class DirectusResponseError(DirectusError):
             return None
 
 
+class GetOnlyRetry(Retry):
+    """urllib3 retries a failed connection whatever the method (nothing was sent yet) and
+    applies `allowed_methods` only to statuses and read errors. Here a write is never retried
+    at all: its first failure is final, as if its retries were used up."""
+
+    def increment(self, method: str | None = None, *args: Any, **kwargs: Any) -> Retry:
+        if method is not None and not self._is_method_retryable(method):
+            return Retry.increment(self.new(total=0), method, *args, **kwargs)
+        return super().increment(method, *args, **kwargs)
+
+
 class DirectusClient:
     """Owns one keep-alive session, the base URL, the service token and the timeouts."""
 
@@ -112,7 +131,7 @@ class DirectusClient:
         token: str,
         timeout: tuple[float, float] = (3.05, 10.0),
         *,
-        get_retries: int = 2,
+        get_retries: int = GET_RETRIES,
         pool_size: int = 10,
     ):
         self.base_url = base_url.rstrip("/")
@@ -121,7 +140,7 @@ class DirectusClient:
         self.session.headers.update({"Authorization": f"Bearer {token}"})
         # Only idempotent GETs are retried, and only when nothing was sent or Directus said
         # it is briefly unavailable; a read timeout is never retried (it would double the wait).
-        retry = Retry(
+        retry = GetOnlyRetry(
             total=get_retries,
             connect=get_retries,
             # False, not 0: 0 wraps a read timeout in MaxRetryError, which requests turns

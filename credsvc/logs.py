@@ -2,7 +2,8 @@
 
 Nothing that could carry a credential is logged: no bodies, no headers, no query strings,
 no exception messages (only their type). A redaction filter is the second line of defence:
-it masks the configured secrets and anything shaped like a bearer token or JWT.
+it masks the configured secrets and anything shaped like a bearer token or JWT, in the message
+and in the extra fields, and drops tracebacks and stacks (tests/unit/test_logs.py).
 """
 
 from __future__ import annotations
@@ -44,21 +45,36 @@ class JsonFormatter(logging.Formatter):
 
 
 class RedactingFilter(logging.Filter):
-    """Masks secret values and token shapes in the final message."""
+    """Masks secret values and token shapes in the final message and in the extra fields, and
+    drops tracebacks and stacks."""
 
     def __init__(self, secrets: list[str]):
         super().__init__()
         self.secrets = sorted({s for s in secrets if s and len(s) >= 8}, key=len, reverse=True)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = TOKEN_SHAPES.sub(lambda m: (m.group(1) or "") + "[redacted]", message)
+    def redact(self, text: str) -> str:
+        cleaned = TOKEN_SHAPES.sub(lambda m: (m.group(1) or "") + "[redacted]", text)
         for secret in self.secrets:
             cleaned = cleaned.replace(secret, "[redacted]")
+        return cleaned
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self.redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
-        record.exc_info = None  # tracebacks may quote local variables: type only
+        # A path or an actor is logged as the client sent it: a token pasted into a URL too.
+        for name in EXTRA_FIELDS:
+            value = getattr(record, name, None)
+            if isinstance(value, str):
+                setattr(record, name, self.redact(value))
+        # Tracebacks and stacks may quote local variables and exception messages: type only
+        # (JsonFormatter's error_type).
+        if record.exc_info and record.exc_info[0] is not None:
+            record.error_type = getattr(record, "error_type", None) or record.exc_info[0].__name__
+        record.exc_info = None
         record.exc_text = None
+        record.stack_info = None
         return True
 
 

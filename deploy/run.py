@@ -33,6 +33,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from credsvc.config import refused_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "directus"))
 
@@ -169,6 +171,8 @@ def server_env(settings: Mapping[str, str]) -> dict[str, str]:
     other role's token reaches the server (the operator's is for `flask` commands only)."""
     env = dict(settings)
     mode = env.get("CREDSVC_MODE", "").strip().lower() or "full"
+    for name in refused_settings(mode, env):  # e.g. DIRECTUS_SECRET never reaches a worker
+        del env[name]
     tokens = {role: env.pop(name, "") for role, name in provision.TOKEN_VARIABLES.items()}
     # Any other mode keeps the full token; credsvc itself refuses to start with it.
     env["DIRECTUS_TOKEN"] = tokens[mode] if mode in ("full", "ingest", "worker") else tokens["full"]

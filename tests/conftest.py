@@ -9,6 +9,7 @@ import uuid
 import jwt
 import pytest
 import responses
+from responses import registries
 
 from credsvc import create_app
 
@@ -39,11 +40,37 @@ def client(app):
     return app.test_client()
 
 
+class StrictRegistry(registries.FirstMatchRegistry):
+    """Remembers every request that matched no registered response. `responses` answers such a
+    request with a ConnectionError, which the client turns into a 502: a test that accepts a
+    502 (or never looks at the status) would pass without this record."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unmatched: list[str] = []
+
+    def find(self, request):
+        found, reasons = super().find(request)
+        if found is None:
+            self.unmatched.append(f"{request.method} {request.url}")
+        return found, reasons
+
+
 @pytest.fixture
 def directus_wire():
-    """Every HTTP call to Directus must be declared; unexpected ones fail the test."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as wire:
+    """Every HTTP call to Directus must be declared; an unexpected one fails the test at
+    teardown, whatever the test asserted. A test that means "Directus is down" registers a
+    ConnectionError body for the call instead."""
+    with responses.RequestsMock(
+        assert_all_requests_are_fired=False, registry=StrictRegistry
+    ) as wire:
         yield wire
+        unmatched = wire.get_registry().unmatched
+        if unmatched:
+            pytest.fail(
+                "Directus calls no response was registered for:\n  " + "\n  ".join(unmatched),
+                pytrace=False,
+            )
 
 
 def mint_token(user_id: str | None = None, secret: str = TEST_ENV["DIRECTUS_SECRET"], **claims):
@@ -78,13 +105,17 @@ INTERNAL_HEADERS = {"X-RBAC-SYNC-SECRET": TEST_ENV["RBAC_SYNC_SECRET"]}
 # -- figures: the batteries print their counts; show them at the end of every run -----------------
 
 FIGURE_WORDS = re.compile(r"\b(cases|tried|accepted|leaks|records/s|rows/s)\b")
-FIGURES: list[str] = []
+FIGURES: list[tuple[bool, str]] = []  # (failed, line)
 
 
 def pytest_runtest_logreport(report):
-    if report.when == "call" and report.passed:
+    """Keeps the figure lines of passing AND failing tests: a battery prints its figures before
+    it asserts on them, so a failing battery shows its line, marked FAILED, instead of dropping
+    it (a summary of passing tests only reads `accepted=0` by construction)."""
+    if report.when == "call" and (report.passed or report.failed):
+        name = report.nodeid.split("::")[-1]
         FIGURES.extend(
-            f"{report.nodeid.split('::')[-1]}: {line.strip()}"
+            (report.failed, f"{'FAILED ' if report.failed else ''}{name}: {line.strip()}")
             for line in report.capstdout.splitlines()
             if FIGURE_WORDS.search(line)
         )
@@ -93,5 +124,5 @@ def pytest_runtest_logreport(report):
 def pytest_terminal_summary(terminalreporter):
     if FIGURES:
         terminalreporter.section("figures printed by the test batteries")
-        for line in FIGURES:
-            terminalreporter.write_line(line)
+        for failed, line in FIGURES:
+            terminalreporter.write_line(line, red=failed, bold=failed)

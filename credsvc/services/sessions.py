@@ -1,11 +1,13 @@
-"""Session-mode Directus tokens: accepted only while Directus still has the session.
+"""User tokens confirmed by Directus itself: session-mode tokens, and every token of a process
+without DIRECTUS_SECRET.
 
 A token from `POST /auth/login {"mode": "session"}` (the `directus_session_token` cookie) has
 the access-token claims plus `session`, and lives a day by default. Directus accepts it only
 while that session row exists; logout, suspension, a password or e-mail change and deleting
 the user delete the row. Its signature alone therefore proves nothing about today, so such a
 token is shown to Directus itself (`DirectusClient.user_id_for_token`), and a confirmation is
-remembered for a few seconds so a burst of requests costs one check.
+remembered for a few seconds so a burst of requests costs one check. A process without
+DIRECTUS_SECRET cannot check any signature, so it shows Directus every token the same way.
 
 Only confirmations are remembered, never past the token's `exp`, keyed by the token's SHA-256
 (the token itself is neither kept nor logged). A Directus that cannot be asked raises its
@@ -32,7 +34,7 @@ def is_session_token(claims: Mapping[str, Any]) -> bool:
 
 
 class LiveSessions:
-    """Recently confirmed session tokens of this process (bounded, thread-safe)."""
+    """Tokens Directus recently confirmed to this process (bounded, thread-safe)."""
 
     def __init__(
         self,
@@ -51,8 +53,8 @@ class LiveSessions:
 
     def is_live(self, directus: DirectusClient, token: str, claims: Mapping[str, Any]) -> bool:
         """True when Directus confirms (now, or within the last `ttl` seconds) that `token`
-        is a live session of the user `claims["id"]`. Raises DirectusError when it cannot
-        be asked."""
+        is a valid token, and a live session if it has one, of the user `claims["id"]`.
+        Raises DirectusError when it cannot be asked."""
         key = hashlib.sha256(token.encode()).digest()
         if self._remembered(key):
             return True

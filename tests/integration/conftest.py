@@ -33,6 +33,8 @@ from typing import Any
 import pytest
 import requests
 
+from credsvc.config import refused_settings
+
 DEPLOY_DIRECTUS = Path(__file__).resolve().parents[2] / "deploy" / "directus"
 sys.path.insert(0, str(DEPLOY_DIRECTUS))
 
@@ -75,6 +77,7 @@ class DirectusStack:
 
         DIRECTUS_TOKEN is the token of the role of CREDSVC_MODE when the overrides give one
         (full otherwise); DIRECTUS_OPERATOR_TOKEN is there for the CLI, as in `make run`'s .env.
+        A setting the mode refuses at startup is left out unless the overrides give it.
         """
         mode = overrides.get("CREDSVC_MODE", "").strip().lower() or "full"
         env = {
@@ -85,6 +88,8 @@ class DirectusStack:
             "RBAC_SYNC_SECRET": "integration-sync-secret-0123456789",
             "CREDENTIALS_ENCRYPTION_KEY": secrets.token_hex(32),
         }
+        for name in refused_settings(mode, env):
+            del env[name]
         env.update(overrides)
         return env
 

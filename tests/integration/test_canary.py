@@ -45,20 +45,27 @@ MAX_BODY = 64 * 1024
 
 
 class Markers:
-    """Unique strings, each usable as a password, cookie value or header value."""
+    """Unique strings, each usable as a password, cookie value or header value. A kind names
+    one value: asking for a kind twice is an error, as the second value would replace the first
+    in the search and the first would be sent but never looked for."""
 
     def __init__(self) -> None:
         self.run = secrets.token_hex(3)
         self.all: dict[str, str] = {}
 
     def __call__(self, kind: str) -> str:
-        value = f"cnry{self.run}{kind}{secrets.token_hex(8)}"
+        return self.add(kind, f"{self.prefix}{kind}{secrets.token_hex(8)}")
+
+    def add(self, kind: str, value: str) -> str:
+        if kind in self.all:
+            raise ValueError(f"marker kind {kind!r} used twice")
         self.all[kind] = value
         return value
 
-    def add(self, kind: str, value: str) -> str:
-        self.all[kind] = value
-        return value
+    @property
+    def prefix(self) -> str:
+        """What every generated marker of this run starts with."""
+        return f"cnry{self.run}"
 
     def found_in(self, text: str) -> list[str]:
         return sorted(kind for kind, value in self.all.items() if value in text)
@@ -122,6 +129,7 @@ class Traffic:
         self.http = requests.Session()
         self.statuses: Counter = Counter()
         self.error_bodies: list[str] = []
+        self.sent: list[str] = []  # every request as sent: method, URL, headers, body
         self.responses = 0
 
     def send(self, method: str, path: str, **kwargs) -> requests.Response:
@@ -131,6 +139,9 @@ class Traffic:
         response = self.http.request(
             method, self.base_url + path, timeout=TIMEOUT, headers=headers, **kwargs
         )
+        sent = response.request
+        body = sent.body.decode(errors="replace") if isinstance(sent.body, bytes) else sent.body
+        self.sent.append(f"{sent.method} {sent.url}\n{dict(sent.headers)}\n{body or ''}")
         self.responses += 1
         self.statuses[response.status_code] += 1
         if response.status_code >= 400:
@@ -158,6 +169,7 @@ def canary(directus, tmp_path_factory):
         "MAX_CONTENT_LENGTH": str(MAX_BODY),
     }
     user_id, email, password = directus.create_user(password=markers("userpassword"))
+    sent = [password]  # what left this fixture other than through `Traffic`
     token = markers.add("jwt", directus.login(email, password))
     markers.add("jwtsignature", token.rsplit(".", 1)[1])
     client = DirectusClient(directus.url, directus.role_tokens["operator"])  # as the CLI does
@@ -173,20 +185,22 @@ def canary(directus, tmp_path_factory):
                       logs / "gunicorn-closed-port.log").start()
     fault = FaultServer(get="503", write="503").start()
     failing = Gunicorn({**env, "DIRECTUS_URL": fault.url}, logs / "gunicorn-503.log").start()
+    sent += [json.dumps(server.env) for server in (main, closed, failing)]
     traffic = {"main": Traffic(main.url), "closed": Traffic(closed.url),
                "503": Traffic(failing.url)}
     try:
         ids = drive_main(traffic["main"], markers, token, key, sync_secret, business, directus)
         corrupt_and_reveal(traffic["main"], directus, ids, sync_secret, business)
         for name in ("closed", "503"):
-            drive_upstream_failure(traffic[name], markers, token, key, sync_secret, business,
-                                   ids)
+            drive_upstream_failure(traffic[name], name, markers, token, key, sync_secret,
+                                   business, ids)
     finally:
         for server in (main, closed, failing):
             server.stop()
         fault.stop()
+    sent += [request for t in traffic.values() for request in t.sent]
     yield {"markers": markers, "traffic": traffic, "servers": (main, closed, failing),
-           "directus": directus}
+           "directus": directus, "sent": sent}
     purge_rows(directus, user_ids=[user_id], business_ids=[business])
 
 
@@ -372,14 +386,20 @@ def corrupt_and_reveal(t: Traffic, directus, ids, sync: str, business: str) -> N
         assert response.status_code == 500, (path, response.status_code, response.text)
 
 
-def drive_upstream_failure(t: Traffic, m: Markers, token, key, sync, business, ids) -> None:
-    """Every endpoint, with markers, against a gunicorn whose Directus is broken."""
+def drive_upstream_failure(t: Traffic, server: str, markers: Markers, token, key, sync,
+                           business, ids) -> None:
+    """Every endpoint, with markers, against a gunicorn whose Directus is broken; the marker
+    kinds carry the server's name (the same traffic goes to two servers)."""
+
+    def m(kind: str) -> str:
+        return markers(f"{server}{kind}")
+
     user = {"Authorization": f"Bearer {token}"}
     internal = {"X-RBAC-SYNC-SECRET": sync}
     api_key = {"Authorization": f"Bearer {key}"}
     calls = [
         ("POST", "/api/credentials/create-profile", user,
-         {"platform": "reddit", "credentials": {"password": m(f"up{t.base_url[-5:]}pw")}}),
+         {"platform": "reddit", "credentials": {"password": m("uppw")}}),
         ("POST", "/api/credentials/update-profile-creds", user,
          {"creator_profile_id": ids["profile"], "credentials": {"password": m("upupdatepw")}}),
         ("POST", "/api/credentials/create-download-cred", user,
@@ -409,6 +429,24 @@ def drive_upstream_failure(t: Traffic, m: Markers, token, key, sync, business, i
 
 
 # -- the assertions ----------------------------------------------------------------------------
+
+
+def test_every_marker_sent_is_searched_for(canary):
+    """The searches below look for `markers.all`: every marker that left the test (in a request,
+    a server's environment or the Directus user) must be one of them, and each of them must
+    have left it, or a leak of it could not be seen."""
+    markers, sent = canary["markers"], "\n".join(canary["sent"])
+    searched = set(markers.all)
+    sent_kinds = set(markers.found_in(sent))
+    residue = sent
+    for value in markers.all.values():
+        residue = residue.replace(value, "")
+    unsearched = residue.count(markers.prefix)
+    print(f"\ncanary markers: cases={len(searched)} sent={len(sent_kinds)} "
+          f"sent but not searched={unsearched} searched but never sent="
+          f"{sorted(searched - sent_kinds) or 0}")
+    assert unsearched == 0
+    assert sent_kinds == searched
 
 
 def test_no_marker_in_logs(canary):

@@ -1,8 +1,11 @@
-"""Session-mode Directus tokens against a real Directus: refused once Directus ends the session.
+"""User tokens Directus confirms, against a real Directus.
 
 `POST /auth/login {"mode": "session"}` sets the `directus_session_token` cookie, a JWT that
 verifies locally for a day. credsvc shows it to Directus before accepting it, so logout,
 suspension, a password or e-mail change and deleting the user each end it at credsvc too.
+
+A process without DIRECTUS_SECRET shows Directus every user token: a forged signature is
+Directus's to refuse.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import pytest
 import requests
 
 from credsvc import create_app
+from credsvc.config import ConfigError
 
 pytestmark = pytest.mark.integration
 
@@ -164,3 +168,59 @@ def test_a_confirmation_is_trusted_for_the_ttl_then_asked_again(directus, user_i
     time.sleep(max(0.0, ttl - (time.monotonic() - confirmed)) + 0.2)
     assert create_profile(app, token)[0] == 401
     assert sent.count("/users/me") == 2
+
+
+# -- a process without DIRECTUS_SECRET ---------------------------------------------------------
+
+
+def secretless_app(directus):
+    """A credsvc app without DIRECTUS_SECRET that asks Directus on every request."""
+    app = create_app(directus.service_env(DIRECTUS_SECRET="", SESSION_CHECK_CACHE_SECONDS="0"))
+    assert app.extensions["credsvc"].config.directus_secret == ""
+    return app
+
+
+def test_without_the_secret_directus_confirms_every_real_token(directus, user_ids):
+    app = secretless_app(directus)
+    sent = directus_paths(app)
+    user_id, email, password = directus.create_user()
+    user_ids.append(user_id)
+    for token in (directus.login(email, password), session_login(directus, email, password)):
+        sent.clear()
+        assert create_profile(app, token)[0] == 200
+        assert sent.count("/users/me") == 1
+
+
+def test_without_the_secret_a_token_signed_with_another_key_is_refused(directus, user_ids):
+    app = secretless_app(directus)
+    sent = directus_paths(app)
+    user_id, email, password = directus.create_user()
+    user_ids.append(user_id)
+    claims = jwt.decode(directus.login(email, password), options={"verify_signature": False})
+    forged = jwt.encode(claims, "not-directus-secret-" + secrets.token_hex(16), "HS256")
+    assert create_profile(app, forged) == (401, {"success": False, "error": "Unauthorized"})
+    assert sent == ["/users/me"]  # the shape passed; Directus refused the signature
+
+
+def test_without_the_secret_a_deleted_users_token_is_refused(directus, user_ids):
+    """A session-mode token. Directus itself honours a plain access token (no `session` claim)
+    until its exp, ACCESS_TOKEN_TTL (15 min by default), even after the user is deleted: it
+    checks only the signature, and `/users/me` answers with the token's id when it cannot read
+    the user. With or without the secret credsvc accepts such a token as long as Directus does."""
+    app = secretless_app(directus)
+    user_id, email, password = directus.create_user()
+    user_ids.append(user_id)
+    token = session_login(directus, email, password)
+    assert create_profile(app, token)[0] == 200
+    assert delete_user(directus, user_id, token).status_code == 204
+    # The token still verifies with the secret: only Directus knows the user is gone.
+    jwt.decode(token, directus.secret, algorithms=["HS256"], issuer="directus")
+    assert create_profile(app, token) == (401, {"success": False, "error": "Unauthorized"})
+
+
+def test_a_worker_process_starts_without_the_secret_and_refuses_it(directus):
+    worker = create_app(directus.service_env(CREDSVC_MODE="worker"))
+    assert worker.extensions["credsvc"].config.directus_secret == ""
+    assert worker.test_client().get("/readyz").status_code == 200
+    with pytest.raises(ConfigError, match="must not be given DIRECTUS_SECRET"):
+        create_app(directus.service_env(CREDSVC_MODE="worker", DIRECTUS_SECRET=directus.secret))

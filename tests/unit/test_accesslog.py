@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import signal
@@ -139,16 +138,7 @@ def test_request_id_pattern_is_a_full_match():
     assert accesslog.REQUEST_ID.match("req-1\n") is None  # `$` would have let this through
 
 
-def test_the_module_imports_nothing_from_flask():
-    tree = ast.parse(Path(accesslog.__file__).read_text())
-    for node in ast.walk(tree):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            names = [node.module or ""]
-        for name in names:
-            assert name.split(".")[0] not in {"flask", "werkzeug", "credsvc"}, name
+# The module imports no Flask and nothing of credsvc: tests/unit/test_layering.py
 
 
 def test_logs_uses_the_same_request_id_pattern():

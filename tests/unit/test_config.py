@@ -8,9 +8,10 @@ import dataclasses
 import pytest
 
 from credsvc import create_app
-from credsvc.config import Config, ConfigError
+from credsvc.config import MODES, Config, ConfigError
 from credsvc.crypto import generate_keypair, generate_signing_pair
 from tests.conftest import TEST_ENV
+from tests.unit.test_callers import mode_env
 
 
 def test_factory_builds_app_from_env():
@@ -26,7 +27,6 @@ def test_factory_builds_app_from_env():
     [
         "DIRECTUS_URL",
         "DIRECTUS_TOKEN",
-        "DIRECTUS_SECRET",
         "RBAC_SYNC_SECRET",
         "CREDENTIALS_ENCRYPTION_KEY",
     ],
@@ -64,6 +64,33 @@ def test_previous_sync_secret_is_accepted_in_config():
         TEST_ENV["RBAC_SYNC_SECRET"].encode(),
         b"previous-secret-0123456789",
     )
+
+
+# -- DIRECTUS_SECRET: optional where user tokens are served, refused where they are not -------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_starts_without_the_directus_secret(mode):
+    env = mode_env(mode)
+    env.pop("DIRECTUS_SECRET", None)
+    app = create_app(env)
+    assert app.extensions["credsvc"].config.directus_secret == ""
+
+
+@pytest.mark.parametrize("mode", ["full", "ingest"])
+def test_a_mode_serving_users_keeps_a_given_directus_secret(mode):
+    env = dict(mode_env(mode), DIRECTUS_SECRET=TEST_ENV["DIRECTUS_SECRET"])
+    assert Config.from_env(env).directus_secret == TEST_ENV["DIRECTUS_SECRET"]
+
+
+def test_a_worker_is_refused_the_directus_secret():
+    env = dict(mode_env("worker"), DIRECTUS_SECRET=TEST_ENV["DIRECTUS_SECRET"])
+    with pytest.raises(ConfigError) as refused:
+        Config.from_env(env)
+    message = str(refused.value)
+    assert message.startswith("CREDSVC_MODE=worker must not be given DIRECTUS_SECRET: ")
+    assert "mint Directus access tokens" in message and "\n" not in message
+    assert TEST_ENV["DIRECTUS_SECRET"] not in message
 
 
 def test_base64_key_is_accepted():
@@ -110,8 +137,13 @@ def secret_forms(value: str) -> set[str]:
         raw = b""
     if len(raw) == 32:
         b64 = base64.b64encode(raw).decode()
-        forms |= {raw.hex(), raw.hex().upper(), b64, b64.rstrip("="),
-                  base64.urlsafe_b64encode(raw).decode().rstrip("=")}
+        forms |= {
+            raw.hex(),
+            raw.hex().upper(),
+            b64,
+            b64.rstrip("="),
+            base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        }
     return forms
 
 
@@ -134,8 +166,10 @@ STARTUP_ERRORS = {
     "base64 key in the id position": {"CREDENTIALS_KEYS": f"k1:{KEY_B_B64},{KEY_B_B64}:k2"},
     "key without an id": {"CREDENTIALS_KEYS": KEY_A},
     "key as id of a transit entry": {
-        "CREDENTIALS_KEYS": f"{KEY_A}:transit", "CREDENTIALS_TRANSIT_ADDR": "",
-        "CREDENTIALS_TRANSIT_TOKEN": "", "CREDENTIALS_TRANSIT_KEY": "",
+        "CREDENTIALS_KEYS": f"{KEY_A}:transit",
+        "CREDENTIALS_TRANSIT_ADDR": "",
+        "CREDENTIALS_TRANSIT_TOKEN": "",
+        "CREDENTIALS_TRANSIT_KEY": "",
     },
     "invalid id before a valid key": {"CREDENTIALS_KEYS": f"k1:{KEY_B_B64},key one:{KEY_A}"},
     "truncated key": {"CREDENTIALS_KEYS": f"k1:{KEY_A[:-2]}"},
@@ -163,20 +197,31 @@ STARTUP_ERRORS = {
     "secret as the leeway": {"JWT_LEEWAY_SECONDS": PASTED},
     "secret as the directus url": {"DIRECTUS_URL": PASTED},
     "ingest mode with a key as active transit id": {
-        "CREDSVC_MODE": "ingest", "CREDENTIALS_ACTIVE_KEY": KEY_A,
-        "CREDENTIALS_ENCRYPTION_KEY": "", "CREDENTIALS_KEYS": "",
-        "CREDENTIALS_INGEST_PRIVATE_KEY": "", "CREDENTIALS_INGEST_VERIFY_KEY": "",
-        "RBAC_SYNC_SECRET": "", "RBAC_SYNC_SECRET_PREVIOUS": "",
+        "CREDSVC_MODE": "ingest",
+        "CREDENTIALS_ACTIVE_KEY": KEY_A,
+        "CREDENTIALS_ENCRYPTION_KEY": "",
+        "CREDENTIALS_KEYS": "",
+        "CREDENTIALS_INGEST_PRIVATE_KEY": "",
+        "CREDENTIALS_INGEST_VERIFY_KEY": "",
+        "RBAC_SYNC_SECRET": "",
+        "RBAC_SYNC_SECRET_PREVIOUS": "",
     },
     "ingest mode with a truncated signing key": {
-        "CREDSVC_MODE": "ingest", "CREDENTIALS_INGEST_PUBLIC_KEY": INGEST_PUBLIC,
+        "CREDSVC_MODE": "ingest",
+        "CREDENTIALS_INGEST_PUBLIC_KEY": INGEST_PUBLIC,
         "CREDENTIALS_INGEST_SIGNING_KEY": SIGNING_PRIVATE[:-3],
-        "CREDENTIALS_ENCRYPTION_KEY": "", "CREDENTIALS_KEYS": "",
-        "CREDENTIALS_INGEST_PRIVATE_KEY": "", "CREDENTIALS_INGEST_VERIFY_KEY": "",
-        "CREDENTIALS_TRANSIT_ADDR": "", "CREDENTIALS_TRANSIT_TOKEN": "",
-        "CREDENTIALS_TRANSIT_KEY": "", "RBAC_SYNC_SECRET": "", "RBAC_SYNC_SECRET_PREVIOUS": "",
+        "CREDENTIALS_ENCRYPTION_KEY": "",
+        "CREDENTIALS_KEYS": "",
+        "CREDENTIALS_INGEST_PRIVATE_KEY": "",
+        "CREDENTIALS_INGEST_VERIFY_KEY": "",
+        "CREDENTIALS_TRANSIT_ADDR": "",
+        "CREDENTIALS_TRANSIT_TOKEN": "",
+        "CREDENTIALS_TRANSIT_KEY": "",
+        "RBAC_SYNC_SECRET": "",
+        "RBAC_SYNC_SECRET_PREVIOUS": "",
     },
     "ingest mode given every decrypting secret": {"CREDSVC_MODE": "ingest"},
+    "worker mode given the directus secret": {"CREDSVC_MODE": "worker"},
 }
 
 
@@ -197,9 +242,11 @@ def test_the_startup_errors_still_say_what_is_wrong():
 
     assert error(CREDENTIALS_KEYS=f"{KEY_A}:k1").startswith("CREDENTIALS_KEYS[<64 characters>]")
     assert "CREDENTIALS_ACTIVE_KEY <64 characters> is not a configured" in error(
-        CREDENTIALS_ACTIVE_KEY=KEY_A)
+        CREDENTIALS_ACTIVE_KEY=KEY_A
+    )
     assert "CREDENTIALS_ACTIVE_KEY k9 is not a configured key id" in error(
-        CREDENTIALS_ACTIVE_KEY="k9")
+        CREDENTIALS_ACTIVE_KEY="k9"
+    )
     assert error(MAX_CONTENT_LENGTH=PASTED) == "MAX_CONTENT_LENGTH must be an integer"
 
 
@@ -240,3 +287,42 @@ def test_repr_shows_only_the_allowed_fields():
     allowed = {"directus_url", *Config.SHOWN_IN_REPR}
     for field in dataclasses.fields(Config):
         assert (f"{field.name}=" in text) == (field.name in allowed), field.name
+
+
+EVERY_SENSITIVE_SETTING = {
+    "DIRECTUS_SECRET": "directus-secret-0123456789abcdef",
+    "RBAC_SYNC_SECRET": "sync-secret-0123456789abcdef",
+    "INTERNAL_CALLER_PROBE_SECRET": "probe-caller-secret-0123456789",
+    "CREDENTIALS_ENCRYPTION_KEY": "22" * 32,
+    "CREDENTIALS_KEYS": "k1:" + "33" * 32,
+    "CREDENTIALS_INGEST_PRIVATE_KEY": INGEST_PRIVATE,
+}
+
+
+def with_setting(env: dict[str, str], name: str) -> dict[str, str]:
+    """`env` plus one sensitive setting, with what it needs to be valid on its own."""
+    env = {**env, name: EVERY_SENSITIVE_SETTING[name]}
+    if name.startswith("INTERNAL_CALLER_"):
+        listed = [n for n in env.get("INTERNAL_CALLERS", "").split(",") if n]
+        env["INTERNAL_CALLERS"] = ",".join([*listed, "probe"])
+        env["INTERNAL_CALLER_PROBE_SCOPES"] = "download-credentials"
+    if name == "CREDENTIALS_INGEST_PRIVATE_KEY":
+        env["CREDENTIALS_INGEST_VERIFY_KEY"] = VERIFY_PUBLIC
+    return env
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_refused_settings_are_exactly_what_the_mode_refuses(mode):
+    """deploy/run.py withholds `refused_settings` from a process: each of them must really be
+    refused by that mode, and every other one accepted (so the list cannot drift)."""
+    from credsvc.config import refused_settings
+
+    refused = refused_settings(mode, EVERY_SENSITIVE_SETTING)
+    assert {"full": 0, "ingest": 5, "worker": 1}[mode] == len(refused)
+    for name in EVERY_SENSITIVE_SETTING:
+        env = with_setting(mode_env(mode), name)
+        if name in refused:
+            with pytest.raises(ConfigError):
+                Config.from_env(env)
+        else:
+            assert Config.from_env(env).mode == mode, name

@@ -1,9 +1,7 @@
 """credsvc.cookies: the record, the JSON readers/writers, conversions and session health."""
 
-import ast
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -35,18 +33,7 @@ CHROME_COOKIE = {
 }
 
 
-def test_package_imports_no_flask():
-    package = Path(C.__file__).parent
-    for source in package.glob("*.py"):
-        tree = ast.parse(source.read_text())
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                names = [node.module or ""]
-            for name in names:
-                assert name.split(".")[0] not in {"flask", "werkzeug", "credsvc"}, source
+# The package imports no Flask and nothing else of credsvc: tests/unit/test_layering.py
 
 
 # --- the record ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 import requests
@@ -62,9 +63,7 @@ def test_create_and_update_bodies(client, wire):
         match=[matchers.json_params_matcher({"a": 1})],
         json={"data": {"id": "1", "a": 1}},
     )
-    wire.patch(
-        f"{BASE}/items/c/1", match=[matchers.json_params_matcher({"a": 2})], status=204
-    )
+    wire.patch(f"{BASE}/items/c/1", match=[matchers.json_params_matcher({"a": 2})], status=204)
     wire.patch(
         f"{BASE}/items/c",
         match=[matchers.json_params_matcher([{"id": "1", "a": 3}])],
@@ -131,9 +130,22 @@ def test_count_items_uses_aggregate(client, wire):
 
 # Directus's parseFilter turns exactly "true"/"false" into booleans and "null"/"NULL" into null,
 # and replaces $NOW / $CURRENT_* variables; other cases of the words are refused as a margin.
-REINTERPRETED = ["null", "NULL", "true", "false", "Null", "TRUE", "False", "$NOW", "$NOW(-1 day)",
-                 "$CURRENT_USER", "$CURRENT_ROLE", "$CURRENT_ROLES", "$CURRENT_POLICIES",
-                 "$CURRENT_USER.id"]
+REINTERPRETED = [
+    "null",
+    "NULL",
+    "true",
+    "false",
+    "Null",
+    "TRUE",
+    "False",
+    "$NOW",
+    "$NOW(-1 day)",
+    "$CURRENT_USER",
+    "$CURRENT_ROLE",
+    "$CURRENT_ROLES",
+    "$CURRENT_POLICIES",
+    "$CURRENT_USER.id",
+]
 
 
 @pytest.mark.parametrize("value", REINTERPRETED)
@@ -164,10 +176,14 @@ def test_filter_values_directus_would_reinterpret_never_leave(client, wire, valu
 def test_filter_values_directus_keeps_as_they_are_are_sent(client, wire, value):
     call = wire.get(
         f"{BASE}/items/api_keys",
-        match=[matchers.query_param_matcher(
-            {"limit": "100", "filter": json.dumps({"business_id": {"_eq": value}},
-                                                  separators=(",", ":"))}
-        )],
+        match=[
+            matchers.query_param_matcher(
+                {
+                    "limit": "100",
+                    "filter": json.dumps({"business_id": {"_eq": value}}, separators=(",", ":")),
+                }
+            )
+        ],
         json={"data": []},
     )
     assert client.find_items("api_keys", {"business_id": {"_eq": value}}) == []
@@ -177,3 +193,87 @@ def test_filter_values_directus_keeps_as_they_are_are_sent(client, wire, value):
 def test_booleans_and_null_as_json_values_stay_allowed(client, wire):
     wire.get(f"{BASE}/items/c", json={"data": []})
     assert client.find_items("c", {"revoked_at": {"_null": True}, "x": {"_eq": None}}) == []
+
+
+# -- retries: pinned to the documented figure (credsvc.directus.GET_RETRIES) -------------------
+
+# Written here, not read from the code under test: a GET is sent 1 + 2 times, a write once.
+GET_ATTEMPTS = 3
+WRITE_ATTEMPTS = 1
+WRITES = {  # method -> (path, the client call)
+    "POST": ("/items/c", lambda client: client.create_item("c", {"a": 1})),
+    "PATCH": ("/items/c/1", lambda client: client.update_item("c", "1", {"a": 1})),
+    "DELETE": ("/items/c", lambda client: client.delete_items("c", ["1"])),
+}
+
+
+@pytest.mark.parametrize("status", [502, 503])
+def test_a_get_is_sent_three_times_while_directus_is_briefly_unavailable(client, wire, status):
+    call = wire.get(f"{BASE}/items/c", status=status, json={"errors": []})
+    with pytest.raises(DirectusResponseError) as info:
+        client.find_items("c")
+    assert info.value.status == status
+    assert call.call_count == GET_ATTEMPTS
+
+
+def test_a_get_retried_after_a_503_returns_the_later_answer(client, wire):
+    wire.get(f"{BASE}/items/c", status=503, json={"errors": []})
+    wire.get(f"{BASE}/items/c", json={"data": [{"id": "1"}]})
+    assert client.find_items("c") == [{"id": "1"}]
+    assert len(wire.calls) == 2
+
+
+@pytest.mark.parametrize("status", [500, 504, 401, 403, 429])
+def test_a_get_is_sent_once_on_any_other_error_status(client, wire, status):
+    call = wire.get(f"{BASE}/items/c", status=status, json={"errors": []})
+    with pytest.raises(DirectusResponseError):
+        client.find_items("c")
+    assert call.call_count == 1
+
+
+@pytest.mark.parametrize("status", [502, 503])
+@pytest.mark.parametrize("method", sorted(WRITES))
+def test_a_write_is_sent_once_whatever_the_status(client, wire, method, status):
+    path, write = WRITES[method]
+    call = wire.add(method, f"{BASE}{path}", status=status, json={"errors": []})
+    with pytest.raises(DirectusResponseError):
+        write(client)
+    assert call.call_count == WRITE_ATTEMPTS
+
+
+@pytest.fixture
+def refusing_directus(monkeypatch):
+    """A client aimed at a port that is bound but not listening (every connect is refused),
+    and a count of the connections it tried. Real sockets: `responses` never retries a
+    connection error, urllib3 does."""
+    import urllib3.util.connection
+
+    attempts = []
+    connect = urllib3.util.connection.create_connection
+
+    def counting(address, *args, **kwargs):
+        attempts.append(address)
+        return connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", counting)
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        yield DirectusClient(f"http://127.0.0.1:{port}", "svc-token", timeout=(0.5, 1.0)), attempts
+
+
+def test_a_get_tries_three_connections_when_directus_refuses(refusing_directus):
+    client, attempts = refusing_directus
+    with pytest.raises(DirectusTransportError) as info:
+        client.find_items("c")
+    assert not isinstance(info.value, DirectusTimeout)
+    assert len(attempts) == GET_ATTEMPTS
+
+
+@pytest.mark.parametrize("method", sorted(WRITES))
+def test_a_write_tries_one_connection_when_directus_refuses(refusing_directus, method):
+    client, attempts = refusing_directus
+    _, write = WRITES[method]
+    with pytest.raises(DirectusTransportError):
+        write(client)
+    assert len(attempts) == WRITE_ATTEMPTS

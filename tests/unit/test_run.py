@@ -90,3 +90,34 @@ def test_gunicorn_gets_only_the_token_of_its_mode(run, mode, token):
     assert not set(ROLE_VARIABLES[1:]) & set(env)
     others = set(SETTINGS.values()) - {token, "3001"}
     assert not others & set(env.values())
+
+
+SECRETS = {
+    "DIRECTUS_SECRET": "directus-secret-0123456789abcdef",
+    "RBAC_SYNC_SECRET": "sync-secret-0123456789abcdef",
+    "INTERNAL_CALLERS": "downloader",
+    "INTERNAL_CALLER_DOWNLOADER_SECRET": "downloader-secret-0123456789",
+    "CREDENTIALS_ENCRYPTION_KEY": "11" * 32,
+}
+
+
+@pytest.mark.parametrize(
+    "mode, withheld",
+    [
+        ("full", set()),
+        (
+            "ingest",
+            {
+                "RBAC_SYNC_SECRET",
+                "INTERNAL_CALLERS",
+                "INTERNAL_CALLER_DOWNLOADER_SECRET",
+                "CREDENTIALS_ENCRYPTION_KEY",
+            },
+        ),
+        ("worker", {"DIRECTUS_SECRET"}),
+    ],
+)
+def test_gunicorn_never_gets_what_its_mode_may_not_hold(run, mode, withheld):
+    """An ingest process gets nothing that reveals; a worker cannot mint user tokens."""
+    env = run.server_env({**SETTINGS, **SECRETS, "CREDSVC_MODE": mode})
+    assert set(SECRETS) - set(env) == withheld

@@ -1,0 +1,236 @@
+"""credsvc.logs: what reaches the log is masked, free of tracebacks and exception messages, and
+carries a request id of the project's shape.
+
+Every test reads what the app's own handler wrote (JSON lines), so the redaction filter, the
+list of configured secrets and the request-id hook are all the ones `create_app` installs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+
+import pytest
+
+from credsvc import create_app, logs
+from tests.conftest import DIRECTUS, INTERNAL_HEADERS, mint_token
+
+# Every secret the process is configured with, by variable (DIRECTUS_TOKEN and DIRECTUS_SECRET
+# come from tests/conftest.py TEST_ENV).
+EXTRA_SECRETS = {
+    "DIRECTUS_OPERATOR_TOKEN": "operator-token-for-log-tests-0123456789",
+    "RBAC_SYNC_SECRET_PREVIOUS": "previous-sync-secret-for-log-tests-0123",
+    "INTERNAL_CALLER_DOWNLOADER_SECRET": "downloader-secret-for-log-tests-012345",
+    "INTERNAL_CALLER_DOWNLOADER_SECRET_PREVIOUS": "downloader-previous-secret-0123456789",
+}
+SECRET_VARIABLES = [
+    "DIRECTUS_TOKEN",
+    "DIRECTUS_SECRET",
+    "RBAC_SYNC_SECRET",
+    *EXTRA_SECRETS,
+]
+REDACTED = "[redacted]"
+
+
+@pytest.fixture
+def log_env(env):
+    env.update(EXTRA_SECRETS)
+    env["INTERNAL_CALLERS"] = "downloader"
+    env["INTERNAL_CALLER_DOWNLOADER_SCOPES"] = "download-credentials"
+    return env
+
+
+@pytest.fixture
+def log_app(log_env):
+    app = create_app(log_env)
+
+    @app.get("/test-failure")
+    def fail():
+        raise RuntimeError("internal detail the log must not carry")
+
+    return app
+
+
+@pytest.fixture
+def handler(log_app) -> logging.StreamHandler:
+    """The handler create_app installed on the "credsvc" logger, writing into a buffer."""
+    [installed] = logging.getLogger("credsvc").handlers
+    assert isinstance(installed, logging.StreamHandler)
+    installed.setStream(io.StringIO())
+    return installed
+
+
+@pytest.fixture
+def output(handler):
+    """Everything logged so far, as text."""
+    return lambda: handler.stream.getvalue()
+
+
+@pytest.fixture
+def entries(output):
+    """Everything logged so far, one dict per JSON line."""
+    return lambda: [json.loads(line) for line in output().splitlines()]
+
+
+# -- configured secrets ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variable", SECRET_VARIABLES)
+def test_a_configured_secret_is_masked_in_the_message(log_env, handler, output, variable):
+    secret = log_env[variable]
+    log = logging.getLogger("credsvc.test")
+    log.warning(f"inline {secret} in the text")
+    log.warning("as an argument: %s", secret)
+    log.warning("inside a longer word: x%sx", secret)
+    text = output()
+    assert secret not in text
+    assert text.count(REDACTED) == 3, text
+
+
+@pytest.mark.parametrize("variable", SECRET_VARIABLES)
+@pytest.mark.parametrize("field", ["path", "actor", "event", "method", "error_type"])
+def test_a_configured_secret_is_masked_in_extra_fields(log_env, entries, variable, field):
+    secret = log_env[variable]
+    logging.getLogger("credsvc.test").warning("request", extra={field: f"/x/{secret}/y"})
+    [entry] = entries()
+    assert entry[field] == f"/x/{REDACTED}/y"
+
+
+def test_each_caller_secret_is_given_to_the_filter(log_app, log_env, handler):
+    [redacting] = [f for f in handler.filters if isinstance(f, logs.RedactingFilter)]
+    configured = {log_env[name] for name in SECRET_VARIABLES}
+    assert configured <= set(redacting.secrets)
+
+
+def test_values_shorter_than_eight_characters_are_not_masked():
+    # A short value would mask common words everywhere; secrets are at least 16 characters.
+    assert logs.RedactingFilter(["abc", ""]).secrets == []
+
+
+# -- token shapes ---------------------------------------------------------------------------------
+
+JWT = mint_token()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Authorization: Bearer abc.def-ghi", f"Authorization: Bearer {REDACTED}"),
+        ("authorization: bearer   csk_0123456789", f"authorization: bearer   {REDACTED}"),
+        (f"token={JWT} end", f"token={REDACTED} end"),
+        (f"two: {JWT}, {JWT}", f"two: {REDACTED}, {REDACTED}"),
+        ("eyJhbGciOi.eyJzdWIiOi.", REDACTED),  # an unsigned JWT shape
+        ("nothing secret here", "nothing secret here"),
+    ],
+)
+def test_token_shapes_are_masked(entries, text, expected):
+    logging.getLogger("credsvc.test").warning(text)
+    logging.getLogger("credsvc.test").warning("in a path", extra={"path": text})
+    first, second = entries()
+    assert first["msg"] == expected
+    assert second["path"] == expected
+
+
+# -- exceptions -----------------------------------------------------------------------------------
+
+MESSAGE = "internal detail the log must not carry"
+
+
+def raise_and_log(log: logging.Logger) -> None:
+    try:
+        raise ValueError(MESSAGE)
+    except ValueError:
+        log.exception("could not do it")
+
+
+def test_an_exception_is_logged_by_type_only(entries, output):
+    raise_and_log(logging.getLogger("credsvc.test"))
+    [entry] = entries()
+    assert entry["msg"] == "could not do it" and entry["error_type"] == "ValueError"
+    assert MESSAGE not in output() and "Traceback" not in output()
+
+
+def test_no_traceback_or_stack_reaches_any_formatter(handler, output):
+    # logging.Formatter would print exc_info and stack_info: the filter must drop them first.
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    log = logging.getLogger("credsvc.test")
+    raise_and_log(log)
+    log.warning("with a stack", stack_info=True)
+    text = output()
+    assert text.splitlines() == ["ERROR could not do it", "WARNING with a stack"], text
+
+
+def test_the_filter_drops_exception_and_stack_of_the_record():
+    try:
+        raise ValueError(MESSAGE)
+    except ValueError:
+        record = logging.getLogger("credsvc.test").makeRecord(
+            "credsvc.test", logging.ERROR, __file__, 1, "failed", None, sys.exc_info()
+        )
+    record.exc_text, record.stack_info = "Traceback ...", "Stack (most recent call last)"
+    assert logs.RedactingFilter([]).filter(record) is True
+    assert (record.exc_info, record.exc_text, record.stack_info) == (None, None, None)
+    assert record.error_type == "ValueError"
+
+
+def test_an_unexpected_error_is_logged_without_its_message(log_app, entries, output):
+    response = log_app.test_client().get("/test-failure")
+    assert response.status_code == 500
+    assert response.get_json() == {"success": False, "error": "Internal server error"}
+    failed = [entry for entry in entries() if entry["logger"] == "credsvc.errors"]
+    assert [(e["msg"], e["error_type"], e["status"]) for e in failed] == [
+        ("request failed", "RuntimeError", 500)
+    ]
+    assert MESSAGE not in output() and "Traceback" not in output()
+
+
+def test_an_upstream_failure_is_logged_without_the_upstream_body(log_app, directus_wire, output):
+    body = {"errors": [{"message": "knex: select encrypted_credentials from platform_connections"}]}
+    directus_wire.get(f"{DIRECTUS}/items/platform_connections", status=500, json=body)
+    audit = directus_wire.post(f"{DIRECTUS}/items/audit_log", json={"data": {}})
+    response = log_app.test_client().post(
+        "/api/credentials/reveal",
+        headers=INTERNAL_HEADERS,
+        json={"creatorProfileId": "00000000-0000-4000-8000-000000000000"},
+    )
+    assert response.status_code == 502 and audit.call_count == 1  # the failed reveal's row
+    assert "request failed" in output() and "DirectusResponseError" in output()
+    assert "knex" not in output() and "select" not in output()
+
+
+# -- request ids ----------------------------------------------------------------------------------
+
+
+def access_lines(entries) -> list[dict]:
+    return [entry for entry in entries() if entry["logger"] == "credsvc.access"]
+
+
+@pytest.mark.parametrize("request_id", ["req-1", "A.b_c-9", "a" * 64])
+def test_a_request_id_of_the_project_shape_is_echoed_and_logged(log_app, entries, request_id):
+    response = log_app.test_client().get("/healthz", headers={"X-Request-ID": request_id})
+    assert response.headers["X-Request-ID"] == request_id
+    [line] = access_lines(entries)
+    assert line["request_id"] == request_id
+
+
+@pytest.mark.parametrize(
+    "request_id", ["a" * 65, "abc def", 'bad"id', "a/b", "ü", "req-1;x", "{}", ""]
+)
+def test_any_other_request_id_is_replaced_by_a_fresh_one(log_app, entries, request_id):
+    client = log_app.test_client()
+    first = client.get("/healthz", headers={"X-Request-ID": request_id}).headers["X-Request-ID"]
+    second = client.get("/healthz", headers={"X-Request-ID": request_id}).headers["X-Request-ID"]
+    for echoed in (first, second):
+        assert echoed != request_id and len(echoed) == 32
+        int(echoed, 16)
+    assert first != second  # fresh per request, not a constant fallback
+    assert [line["request_id"] for line in access_lines(entries)] == [first, second]
+
+
+def test_a_request_without_an_id_gets_a_fresh_one(log_app, entries):
+    response = log_app.test_client().get("/healthz")
+    assert len(response.headers["X-Request-ID"]) == 32
+    [line] = access_lines(entries)
+    assert line["request_id"] == response.headers["X-Request-ID"]
