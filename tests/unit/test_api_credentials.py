@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from urllib.parse import parse_qs, urlsplit
@@ -293,8 +294,20 @@ def test_reveal_without_credentials(client, directus_wire):
     assert_error(response, 404, "No encrypted_credentials found")
 
 
-def test_reveal_tampered_value_is_clean_500(client, directus_wire, audit_rows):
-    directus_wire.get(PC, json={"data": [stored_profile("a:b:c")]})
+def tampered(app) -> str:
+    """A value the keyring wrote for this very row, with one bit of its auth tag flipped: well
+    formed, right key, right binding; only authentication can tell."""
+    value = keyring(app).encrypt(CREDS, PROFILES.context(profile_row()))
+    assert keyring(app).decrypt(value, PROFILES.context(profile_row())) == CREDS
+    fmt, key_id, iv, tag, ciphertext = value.split(":")
+    raw = bytearray(base64.b64decode(tag))
+    raw[0] ^= 0x01
+    return ":".join((fmt, key_id, iv, base64.b64encode(bytes(raw)).decode(), ciphertext))
+
+
+@pytest.mark.parametrize("stored", [tampered, lambda app: "a:b:c"], ids=["tampered", "malformed"])
+def test_reveal_tampered_value_is_clean_500(client, app, directus_wire, audit_rows, stored):
+    directus_wire.get(PC, json={"data": [stored_profile(stored(app))]})
     response = client.post(
         "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
     )
@@ -631,6 +644,39 @@ def test_revoke_someone_elses_session(client, directus_wire):
     )
     assert_error(response, 403, "Forbidden")
     assert not any(call.request.method == "PATCH" for call in directus_wire.calls)
+
+
+@pytest.mark.parametrize(
+    ("captured_by", "profile_owner", "status"),
+    [
+        ("owner", "other", 403),  # the connection changed hands: its new owner decides
+        ("other", "owner", 200),  # captured by someone else, on the caller's connection
+        ("owner", None, 200),  # the connection is gone: the capturing user decides
+        ("other", None, 403),
+    ],
+)
+def test_the_connection_owner_revokes_a_session_not_its_capturer(
+    client, directus_wire, captured_by, profile_owner, status
+):
+    users = {"owner": OWNER, "other": OTHER}
+    session_id = str(uuid.uuid4())
+    session = {
+        "id": session_id,
+        "user_id": users[captured_by],
+        "creator_profile_id": PROFILE,
+        "revoked_at": None,
+    }
+    directus_wire.get(PS, json={"data": [session]})
+    profiles = [{"user_id": users[profile_owner]}] if profile_owner else []
+    directus_wire.get(PC, json={"data": profiles})
+    patch = directus_wire.patch(f"{PS}/{session_id}", json={"data": {}})
+    response = client.post(
+        "/api/credentials/revoke-platform-session",
+        headers=user_headers(OWNER),
+        json={"id": session_id},
+    )
+    assert response.status_code == status, response.get_json()
+    assert patch.call_count == (1 if status == 200 else 0)
 
 
 # -- guards and upstream errors -------------------------------------------------------------

@@ -260,7 +260,7 @@ def wire():
         yield mock
 
 
-def transit_ring(allow_decrypt=True, wire=None, **kwargs):
+def transit_ring(**kwargs):
     key = TransitKey(TransitClient(BAO, "token", "credsvc"))
     return keyring_from_settings("33" * 32, keys="bao1:transit", transit_key=key, **kwargs)
 
