@@ -114,11 +114,11 @@ def _directus_secret(env: Mapping[str, str], mode: str) -> str:
     refused it."""
     if not env.get("DIRECTUS_SECRET", "").strip():
         return ""
-    if mode == "worker":
+    if mode in ("worker", "ingest"):
         raise ConfigError(
-            "CREDSVC_MODE=worker must not be given DIRECTUS_SECRET: it lets its holder mint "
-            "Directus access tokens for any user, Directus admins included, and a worker "
-            "serves no user endpoint"
+            f"CREDSVC_MODE={mode} must not be given DIRECTUS_SECRET: it lets its holder mint "
+            "Directus access tokens for any user, Directus admins included (without it, "
+            "Directus itself confirms each user token)"
         )
     return _required_secret(env, "DIRECTUS_SECRET")
 
@@ -136,6 +136,7 @@ def refused_settings(mode: str, env: Mapping[str, str]) -> list[str]:
             name
             for name in given
             if name in DECRYPTING_SETTINGS
+            or name == "DIRECTUS_SECRET"
             or name in DEFAULT_CALLER_SETTINGS
             or name == "INTERNAL_CALLERS"
             or name.startswith(caller_rules.VARIABLE_PREFIX)

@@ -166,6 +166,9 @@ def bootstrap_once(env: dict[str, str], settings: dict[str, str]) -> None:
     BOOTSTRAP_STAMP.write_text(identity)
 
 
+DIRECTUS_ONLY_PREFIXES = ("DIRECTUS_ADMIN_", *directusctl.PASSTHROUGH_PREFIXES)
+
+
 def server_env(settings: Mapping[str, str]) -> dict[str, str]:
     """gunicorn's environment: DIRECTUS_TOKEN is the token of its CREDSVC_MODE's role, and no
     other role's token reaches the server (the operator's is for `flask` commands only)."""
@@ -173,6 +176,10 @@ def server_env(settings: Mapping[str, str]) -> dict[str, str]:
     mode = env.get("CREDSVC_MODE", "").strip().lower() or "full"
     for name in refused_settings(mode, env):  # e.g. DIRECTUS_SECRET never reaches a worker
         del env[name]
+    # What only Directus and provisioning use: the admin login and the database settings.
+    for name in list(env):
+        if name.startswith(DIRECTUS_ONLY_PREFIXES):
+            del env[name]
     tokens = {role: env.pop(name, "") for role, name in provision.TOKEN_VARIABLES.items()}
     # Any other mode keeps the full token; credsvc itself refuses to start with it.
     env["DIRECTUS_TOKEN"] = tokens[mode] if mode in ("full", "ingest", "worker") else tokens["full"]

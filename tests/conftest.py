@@ -25,6 +25,15 @@ TEST_ENV = {
 }
 
 
+def env_for_mode(mode: str, **settings: str) -> dict[str, str]:
+    """TEST_ENV without what `mode` refuses to hold (credsvc.config.refused_settings), plus
+    `settings`: e.g. an ingest process gets no decrypting key, shared secret or DIRECTUS_SECRET."""
+    from credsvc.config import refused_settings
+
+    env = {k: v for k, v in TEST_ENV.items() if k not in refused_settings(mode, TEST_ENV)}
+    return {**env, "CREDSVC_MODE": mode, **settings}
+
+
 @pytest.fixture
 def env() -> dict[str, str]:
     return dict(TEST_ENV)

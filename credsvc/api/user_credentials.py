@@ -77,5 +77,6 @@ def store_platform_session():
 def revoke_platform_session():
     """Mark one of the caller's sessions revoked; it is never served again."""
     body = load_body(schemas.revoke_platform_session)
-    platform_sessions.revoke_platform_session(services().directus, g.user_id, body["id"])
+    app = services()
+    platform_sessions.revoke_platform_session(app.directus, app.keyring, g.user_id, body["id"])
     return {"success": True, "id": body["id"]}

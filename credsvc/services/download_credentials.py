@@ -8,13 +8,14 @@ from typing import Any
 from credsvc import cookies
 from credsvc.crypto import Keyring
 from credsvc.directus import DirectusClient
-from credsvc.model import DOWNLOAD_CREDENTIALS
+from credsvc.model import DOWNLOAD_CREDENTIALS, PROFILES
 from credsvc.services import DomainError, not_found
 from credsvc.services.profiles import get_owned_profile
 
 COLLECTION = DOWNLOAD_CREDENTIALS.collection
 FIELD = DOWNLOAD_CREDENTIALS.field
 PUBLIC_FIELDS = ("id", "platform", "auth_type", "username")
+MISMATCHED_OWNER = "Download credential does not belong to its profile's owner"
 
 
 def create_download_credential(
@@ -45,6 +46,13 @@ def reveal_download_credential(
     record = directus.get_item(COLLECTION, credential_id, fields=fields)
     if record is None:
         raise not_found(f"Download credential {credential_id} not found")
+    # Stored by whoever owned the profile then; served only while that is still its owner (a
+    # credential planted while the profile was relabelled in Directus is not the owner's).
+    profile = directus.get_item(
+        PROFILES.collection, record["creator_profile_id"], fields=("user_id",)
+    )
+    if profile is None or profile.get("user_id") != record["user_id"]:
+        raise DomainError("conflict", MISMATCHED_OWNER)
     credentials = keyring.decrypt(record[FIELD], DOWNLOAD_CREDENTIALS.context(record))
     return {**{name: record[name] for name in PUBLIC_FIELDS}, "credentials": credentials}
 

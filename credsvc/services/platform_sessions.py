@@ -46,30 +46,47 @@ def store_platform_session(
     return {"id": session_id, "platform": platform, "cookie_count": len(session_cookies)}
 
 
+# What a revoked session's encrypted column holds instead of its cookies: the cookies are gone
+# from storage, and a row whose `revoked_at` is cleared again in Directus still serves nothing.
+REVOKED = {"revoked": True}
+
+
 def get_platform_session(
     directus: DirectusClient, keyring: Keyring, profile_id: str, platform: str
 ) -> tuple[dict[str, Any], list[cookies.Cookie]]:
-    """The newest non-revoked session for (profile, platform) and its cookies."""
+    """The newest non-revoked session that the profile's owner captured for (profile,
+    platform), and its cookies.
+
+    Only sessions of the profile's current owner count: a session stored by someone the
+    profile was briefly relabelled to (in Directus) is never served as the owner's.
+    """
+    owner = profiles.get_profile(directus, profile_id)["user_id"]
     record = directus.find_one(
         COLLECTION,
         {
             "creator_profile_id": {"_eq": profile_id},
+            "user_id": {"_eq": owner},
             "platform": {"_eq": platform},
             "revoked_at": {"_null": True},
         },
         fields=tuple(dict.fromkeys(PUBLIC_FIELDS + PLATFORM_SESSIONS.row_fields)),
         sort=("-captured_at", "-date_created"),
     )
-    if record is None:
+    if record is None or record.get("user_id") != owner:
         raise not_found(f"No active {platform} session for creator profile {profile_id}")
     stored = keyring.decrypt(record[FIELD], PLATFORM_SESSIONS.context(record))
+    if stored == REVOKED:
+        raise not_found(f"No active {platform} session for creator profile {profile_id}")
     return {name: record[name] for name in PUBLIC_FIELDS}, cookies.from_extension(stored)
 
 
-def revoke_platform_session(directus: DirectusClient, user_id: str, session_id: str) -> None:
-    """Mark the caller's session revoked; revoking twice keeps the first revocation time."""
+def revoke_platform_session(
+    directus: DirectusClient, keyring: Keyring, user_id: str, session_id: str
+) -> None:
+    """Mark the caller's session revoked and replace its cookies with REVOKED (encrypted and
+    bound like any value); revoking twice keeps the first revocation time."""
     session = directus.get_item(
-        COLLECTION, session_id, fields=("id", "user_id", "creator_profile_id", "revoked_at")
+        COLLECTION, session_id, fields=("revoked_at", *PLATFORM_SESSIONS.row_fields[:-1])
     )
     if session is None:
         raise not_found(f"Platform session {session_id} not found")
@@ -80,7 +97,8 @@ def revoke_platform_session(directus: DirectusClient, user_id: str, session_id: 
     if (profile or session)["user_id"] != user_id:
         raise forbidden()
     if session["revoked_at"] is None:
-        directus.update_item(COLLECTION, session_id, {"revoked_at": utc_now()})
+        tombstone = keyring.encrypt(REVOKED, PLATFORM_SESSIONS.context(session))
+        directus.update_item(COLLECTION, session_id, {"revoked_at": utc_now(), FIELD: tombstone})
 
 
 def is_expired(

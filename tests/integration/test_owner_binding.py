@@ -94,11 +94,21 @@ def row(directus, collection, row_id):
     return found
 
 
-def decrypt_failures(directus, target_id=None, end_user_id=None) -> int:
-    """How many `decrypt_failed` audit rows name the target."""
+# How a relabelled row is refused: the value does not decrypt under the new owner (500); a
+# download credential whose user is not its profile's owner is refused before that (409); a
+# session of a user who does not own the profile is not looked at (404).
+REFUSALS = {
+    500: (FAILED, "decrypt_failed"),
+    409: ("Download credential does not belong to its profile's owner", "conflict"),
+    404: (None, "not_found"),
+}
+
+
+def refusal_outcomes(directus, target_id=None, end_user_id=None) -> list[str]:
+    """Outcomes other than "ok" of the audit rows that name the target."""
     flt = {"target_id": {"_eq": target_id}} if target_id else {"end_user_id": {"_eq": end_user_id}}
     rows = directus.items("audit_log", filter=json.dumps(flt), fields="outcome")
-    return sum(r["outcome"] == "decrypt_failed" for r in rows)
+    return sorted(r["outcome"] for r in rows if r["outcome"] != "ok")
 
 
 def profile(app, person, platform, secret):
@@ -115,14 +125,17 @@ def new_api_key(app, business):
 
 def refusal_problem(app, path, body, marker, directus, **audit) -> str | None:
     """Why this decrypting call was not a clean, audited refusal (None when it was)."""
-    before = decrypt_failures(directus, **audit)
+    before = refusal_outcomes(directus, **audit)
     status, answer, text = call(app, path, INTERNAL, body)
-    if (status, answer) != (500, {"success": False, "error": FAILED}):
+    if status not in REFUSALS or not answer or answer.get("success") is not False:
+        return f"answered {status}: {text[:200]}"
+    message, outcome = REFUSALS[status]
+    if message is not None and answer != {"success": False, "error": message}:
         return f"answered {status}: {text[:200]}"
     if marker in text:
         return "the answer holds the stored value"
-    if decrypt_failures(directus, **audit) != before + 1:
-        return "no decrypt-failure audit row"
+    if refusal_outcomes(directus, **audit) != sorted([*before, outcome]):
+        return f"no {outcome} audit row"
     return None
 
 
@@ -371,3 +384,129 @@ def test_forged_or_moved_ingest_values_are_refused_everywhere(directus, worker, 
 
 def _context_of(collection: str, stored_row: dict) -> RecordContext:
     return next(c for c in ENCRYPTED_COLUMNS if c.collection == collection).context(stored_row)
+
+
+# -- what a role token can still try: revive a revocation, plant through a relabel --------------
+
+
+def as_role(directus, role, method, path, body):
+    """A request to Directus with a service role's own token (not the admin's)."""
+    headers = {"Authorization": f"Bearer {directus.role_tokens[role]}"}
+    response = directus.http.request(
+        method, f"{directus.url}{path}", json=body, headers=headers, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    return response
+
+
+def test_a_role_token_cannot_revive_a_revoked_session(directus, worker, people):
+    """The ingest token may update platform_sessions (the Core licence has no field limits):
+    it clears `revoked_at` and makes the row newest. Revoking replaced the cookies, so nothing
+    comes back."""
+    victim, _ = people
+    platform = f"instagram{secrets.token_hex(3)}"
+    victim_profile = profile(worker, victim, platform, "pw")
+    marker = f"revoked-cookie-{secrets.token_hex(4)}"
+    session = ok(
+        worker,
+        "/api/credentials/store-platform-session",
+        victim["auth"],
+        {
+            "creator_profile_id": victim_profile,
+            "platform": platform,
+            "cookies": [{"name": "sessionid", "value": marker, "domain": ".instagram.com"}],
+        },
+    )["id"]
+    ok(worker, "/api/credentials/revoke-platform-session", victim["auth"], {"id": session})
+    read = {"creator_profile_id": victim_profile, "platform": platform}
+    refused(
+        worker,
+        "/api/credentials/get-platform-session",
+        read,
+        marker,
+        directus,
+        target_id=victim_profile,
+    )
+    as_role(
+        directus,
+        "ingest",
+        "PATCH",
+        f"/items/platform_sessions/{session}",
+        {"revoked_at": None, "captured_at": "2099-01-01T00:00:00.000Z"},
+    )
+    refused(
+        worker,
+        "/api/credentials/get-platform-session",
+        read,
+        marker,
+        directus,
+        target_id=victim_profile,
+    )
+
+
+def test_a_relabel_write_revert_plants_nothing(directus, worker, people):
+    """With a role token, hand the victim's profile to the attacker, let the attacker store a
+    session and a download credential on it, hand it back: neither is served as the victim's."""
+    victim, attacker = people
+    platform = f"youtube{secrets.token_hex(3)}"
+    victim_profile = profile(worker, victim, platform, "victim-pw")
+    as_role(
+        directus,
+        "ingest",
+        "PATCH",
+        f"/items/platform_connections/{victim_profile}",
+        {"user_id": attacker["id"]},
+    )
+    planted = f"attacker-account-{secrets.token_hex(4)}"
+    ok(
+        worker,
+        "/api/credentials/store-platform-session",
+        attacker["auth"],
+        {
+            "creator_profile_id": victim_profile,
+            "platform": platform,
+            "cookies": [{"name": "SID", "value": planted, "domain": ".youtube.com"}],
+        },
+    )
+    cred = ok(
+        worker,
+        "/api/credentials/create-download-cred",
+        attacker["auth"],
+        {
+            "platform": "youtube",
+            "creator_profile_id": victim_profile,
+            "auth_type": "password",
+            "credentials": {"password": planted},
+        },
+    )["id"]
+    as_role(
+        directus,
+        "ingest",
+        "PATCH",
+        f"/items/platform_connections/{victim_profile}",
+        {"user_id": victim["id"]},
+    )
+    assert ok(worker, "/api/credentials/reveal", INTERNAL, {"creatorProfileId": victim_profile})
+    read = {"creator_profile_id": victim_profile, "platform": platform}
+    assert (
+        refused(
+            worker,
+            "/api/credentials/get-platform-session",
+            read,
+            planted,
+            directus,
+            target_id=victim_profile,
+        )
+        is None
+    )
+    assert (
+        refused(
+            worker,
+            "/api/credentials/reveal-download-cred",
+            {"id": cred},
+            planted,
+            directus,
+            target_id=cred,
+        )
+        is None
+    )

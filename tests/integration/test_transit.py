@@ -14,6 +14,7 @@ import requests
 
 from credsvc import create_app
 from credsvc.cli import operator_directus
+from credsvc.config import refused_settings
 from credsvc.crypto import (
     CryptoError,
     DecryptionUnavailable,
@@ -129,7 +130,8 @@ def test_rotation_from_a_local_key_to_transit_on_real_directus(bao, directus):
         for row_id, token in stored.items():
             assert services.keyring.decrypt(token, binding(row_id, tag)) == expected[row_id]
 
-        ingest = create_app({**base, "CREDSVC_MODE": "ingest", "CREDENTIALS_ACTIVE_KEY": "bao1",
+        ingest = create_app({**without_refused("ingest", base), "CREDSVC_MODE": "ingest",
+                             "CREDENTIALS_ACTIVE_KEY": "bao1",
                              "CREDENTIALS_TRANSIT_TOKEN": bao.ingest_token})
         # An ingest process serves no decrypting route, and its keyring cannot decrypt either.
         some_id = next(iter(stored))
@@ -141,6 +143,12 @@ def test_rotation_from_a_local_key_to_transit_on_real_directus(bao, directus):
             ingest.extensions["credsvc"].keyring.decrypt(stored[some_id], binding(some_id, tag))
     finally:
         delete_rows(directus.url, directus.admin_token, list(expected))
+
+
+def without_refused(mode: str, settings: dict[str, str]) -> dict[str, str]:
+    """`settings` without what a `mode` process refuses to hold (e.g. DIRECTUS_SECRET)."""
+    refused = refused_settings(mode, settings)
+    return {name: value for name, value in settings.items() if name not in refused}
 
 
 # -- CREDSVC_MODE=ingest with an HPKE public key ------------------------------------------
@@ -159,7 +167,7 @@ def test_ingest_only_app_stores_credentials_and_fails_closed_everywhere(directus
     base = {"DIRECTUS_URL": directus.url, "DIRECTUS_TOKEN": directus.service_token,
             "DIRECTUS_OPERATOR_TOKEN": directus.role_tokens["operator"],
             "DIRECTUS_SECRET": directus.secret}
-    ingest = create_app({**base, "CREDSVC_MODE": "ingest",
+    ingest = create_app({**without_refused("ingest", base), "CREDSVC_MODE": "ingest",
                          "CREDENTIALS_INGEST_PUBLIC_KEY": public,
                          "CREDENTIALS_INGEST_SIGNING_KEY": signing})
     workers = create_app({**base, "RBAC_SYNC_SECRET": sync,

@@ -499,6 +499,33 @@ def test_create_download_cred_for_someone_elses_profile(client, directus_wire):
     assert not any(call.request.method == "POST" for call in directus_wire.calls)
 
 
+@pytest.mark.parametrize("profile", [[{"user_id": OTHER}], []], ids=["other-owner", "gone"])
+def test_a_download_credential_not_of_its_profiles_owner_is_refused(
+    client, app, audit_rows, directus_wire, profile
+):
+    """Planted while the profile was relabelled to someone else in Directus (then put back):
+    the credential's user is not the profile's owner, so it is not served (409, audited)."""
+    row = {
+        "id": str(uuid.uuid4()),
+        "user_id": OWNER,
+        "creator_profile_id": PROFILE,
+        "platform": "youtube",
+        "auth_type": "password",
+        "username": None,
+    }
+    row["encrypted_credentials"] = keyring(app).encrypt(
+        {"password": "planted-marker"}, DOWNLOAD_CREDENTIALS.context(row)
+    )
+    directus_wire.get(DC, json={"data": [row]})
+    directus_wire.get(PC, json={"data": profile})
+    response = client.post(
+        "/api/credentials/reveal-download-cred", headers=INTERNAL_HEADERS, json={"id": row["id"]}
+    )
+    assert_error(response, 409, "Download credential does not belong to its profile's owner")
+    assert "planted-marker" not in response.get_data(as_text=True)
+    assert [r["outcome"] for r in audit_rows()] == ["conflict"]
+
+
 def test_reveal_download_cred_missing(client, directus_wire):
     directus_wire.get(DC, json={"data": []})
     missing = str(uuid.uuid4())
@@ -566,6 +593,7 @@ def test_store_platform_session_and_get(client, app, directus_wire):
 
 
 def test_get_platform_session_none(client, directus_wire):
+    directus_wire.get(PC, json={"data": [profile_row()]})
     directus_wire.get(PS, json={"data": []})
     response = client.post(
         "/api/credentials/get-platform-session",
@@ -597,19 +625,14 @@ def test_store_platform_session_cookie_needs_name_value_domain(client, directus_
 
 def test_revoke_platform_session(client, directus_wire):
     session_id = str(uuid.uuid4())
-    directus_wire.get(
-        PS,
-        json={
-            "data": [
-                {
-                    "id": session_id,
-                    "user_id": OWNER,
-                    "creator_profile_id": PROFILE,
-                    "revoked_at": None,
-                }
-            ]
-        },
-    )
+    session = {
+        "id": session_id,
+        "user_id": OWNER,
+        "creator_profile_id": PROFILE,
+        "platform": "instagram",
+        "revoked_at": None,
+    }
+    directus_wire.get(PS, json={"data": [session]})
     directus_wire.get(PC, json={"data": [{"user_id": OWNER}]})
     patch = directus_wire.patch(f"{PS}/{session_id}", json={"data": {}})
     response = client.post(
@@ -618,7 +641,67 @@ def test_revoke_platform_session(client, directus_wire):
         json={"id": session_id},
     )
     assert response.get_json() == {"success": True, "id": session_id}
-    assert sent_json(patch)["revoked_at"].endswith("Z")
+    sent = sent_json(patch)
+    assert sent["revoked_at"].endswith("Z")
+    # The cookies are replaced by the revocation marker, bound to the session like any value.
+    context = PLATFORM_SESSIONS.context(session)
+    assert keyring(client.application).decrypt(sent["encrypted_cookies"], context) == {
+        "revoked": True
+    }
+
+
+def test_a_revoked_session_revived_in_directus_serves_nothing(client, app, directus_wire):
+    """Someone with a Directus token clears `revoked_at` again (and makes the row newest): the
+    stored value is the revocation marker, so no cookie comes back."""
+    session = {
+        "id": str(uuid.uuid4()),
+        "user_id": OWNER,
+        "creator_profile_id": PROFILE,
+        "platform": "instagram",
+        "captured_at": "2099-01-01T00:00:00.000Z",
+        "expires_at": None,
+        "user_agent": None,
+        "revoked_at": None,
+    }
+    session["encrypted_cookies"] = keyring(app).encrypt(
+        {"revoked": True}, PLATFORM_SESSIONS.context(session)
+    )
+    directus_wire.get(PC, json={"data": [profile_row()]})
+    directus_wire.get(PS, json={"data": [session]})
+    response = client.post(
+        "/api/credentials/get-platform-session",
+        headers=INTERNAL_HEADERS,
+        json={"creator_profile_id": PROFILE, "platform": "instagram"},
+    )
+    assert_error(response, 404, f"No active instagram session for creator profile {PROFILE}")
+
+
+def test_only_sessions_of_the_profiles_owner_are_served(client, app, directus_wire):
+    """A session stored while the profile was relabelled to someone else (in Directus) is not
+    the owner's: the query asks for the owner's sessions, and a row of another user that
+    comes back anyway is not served."""
+    planted = {
+        "id": str(uuid.uuid4()),
+        "user_id": OTHER,
+        "creator_profile_id": PROFILE,
+        "platform": "instagram",
+        "captured_at": "2026-01-15T10:30:00.000Z",
+        "expires_at": None,
+        "user_agent": None,
+    }
+    planted["encrypted_cookies"] = keyring(app).encrypt(
+        [COOKIE], PLATFORM_SESSIONS.context(planted)
+    )
+    directus_wire.get(PC, json={"data": [profile_row()]})
+    directus_wire.get(PS, json={"data": [planted]})
+    response = client.post(
+        "/api/credentials/get-platform-session",
+        headers=INTERNAL_HEADERS,
+        json={"creator_profile_id": PROFILE, "platform": "instagram"},
+    )
+    assert_error(response, 404, f"No active instagram session for creator profile {PROFILE}")
+    query = next(c.request.url for c in directus_wire.calls if c.request.url.startswith(PS))
+    assert OWNER in query and "user_id" in query
 
 
 def test_revoke_someone_elses_session(client, directus_wire):
@@ -664,6 +747,7 @@ def test_the_connection_owner_revokes_a_session_not_its_capturer(
         "id": session_id,
         "user_id": users[captured_by],
         "creator_profile_id": PROFILE,
+        "platform": "instagram",
         "revoked_at": None,
     }
     directus_wire.get(PS, json={"data": [session]})

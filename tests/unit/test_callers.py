@@ -17,7 +17,7 @@ from credsvc.auth import require_internal
 from credsvc.callers import SCOPES
 from credsvc.config import MODES, Config, ConfigError
 from credsvc.crypto import generate_keypair, generate_signing_pair
-from tests.conftest import DIRECTUS, TEST_ENV
+from tests.conftest import DIRECTUS, TEST_ENV, env_for_mode
 
 SECRETS = {
     "downloader": "downloader-secret-0123456789",
@@ -476,16 +476,8 @@ def mode_env(mode: str) -> dict[str, str]:
     if mode != "ingest":
         return callers_env(CREDSVC_MODE=mode)
     public, signing = generate_keypair()[1], generate_signing_pair()[0]
-    env = {
-        name: value
-        for name, value in TEST_ENV.items()
-        if name not in ("RBAC_SYNC_SECRET", "CREDENTIALS_ENCRYPTION_KEY")
-    }
-    return dict(
-        env,
-        CREDSVC_MODE="ingest",
-        CREDENTIALS_INGEST_PUBLIC_KEY=public,
-        CREDENTIALS_INGEST_SIGNING_KEY=signing,
+    return env_for_mode(
+        "ingest", CREDENTIALS_INGEST_PUBLIC_KEY=public, CREDENTIALS_INGEST_SIGNING_KEY=signing
     )
 
 

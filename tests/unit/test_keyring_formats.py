@@ -41,7 +41,7 @@ from credsvc.crypto import (
 )
 from credsvc.crypto.keyring import like_patterns_collide
 from credsvc.model import DOWNLOAD_CREDENTIALS, END_USER_CREDENTIALS
-from tests.conftest import TEST_ENV
+from tests.conftest import TEST_ENV, env_for_mode
 
 ROW = {
     "id": "0b6f3f0e-5e1a-4d7e-9a0b-3c2d1e0f9a8b",
@@ -480,11 +480,7 @@ def test_min_decrypt_key_also_applies_to_legacy_and_active_must_be_usable():
 
 
 def ingest_env(**extra):
-    # An ingest process holds neither a decrypting key nor a shared secret.
-    dropped = ("CREDENTIALS_ENCRYPTION_KEY", "RBAC_SYNC_SECRET")
-    env = {k: v for k, v in TEST_ENV.items() if k not in dropped}
-    env.update({"CREDSVC_MODE": "ingest"}, **extra)
-    return env
+    return env_for_mode("ingest", **extra)
 
 
 def test_ingest_mode_builds_a_sealer(ingest_pair, workers):

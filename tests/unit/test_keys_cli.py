@@ -22,7 +22,7 @@ from credsvc import create_app, model
 from credsvc.crypto import CryptoError, aesgcm, encrypt_json, keyring_from_settings
 from credsvc.model import ENCRYPTED_COLUMNS, EncryptedColumn
 from credsvc.services import keys as key_service
-from tests.conftest import DIRECTUS, TEST_ENV
+from tests.conftest import DIRECTUS, TEST_ENV, env_for_mode
 
 OLD, NEW = "11" * 32, "22" * 32
 COLLECTIONS = dict(key_service.ENCRYPTED_FIELDS)
@@ -433,11 +433,8 @@ def test_unknown_collection_is_a_usage_error(fake):
 def test_rewrap_refuses_in_ingest_mode(fake):
     from credsvc.crypto import generate_keypair, generate_signing_pair
 
-    # An ingest process holds neither a decrypting key nor a shared secret.
-    dropped = ("CREDENTIALS_ENCRYPTION_KEY", "RBAC_SYNC_SECRET")
-    env = {k: v for k, v in TEST_ENV.items() if k not in dropped}
-    env.update(
-        CREDSVC_MODE="ingest",
+    env = env_for_mode(
+        "ingest",
         CREDENTIALS_INGEST_PUBLIC_KEY=generate_keypair()[1],
         CREDENTIALS_INGEST_SIGNING_KEY=generate_signing_pair()[0],
     )
@@ -459,13 +456,11 @@ def test_generate_commands_print_usable_keys():
         "CREDENTIALS_INGEST_SIGNING_KEY",
     }
     ingest = create_app(
-        {
-            **{k: v for k, v in TEST_ENV.items() if k not in ("CREDENTIALS_ENCRYPTION_KEY",
-                                                                "RBAC_SYNC_SECRET")},
-            "CREDSVC_MODE": "ingest",
-            "CREDENTIALS_INGEST_PUBLIC_KEY": settings["CREDENTIALS_INGEST_PUBLIC_KEY"],
-            "CREDENTIALS_INGEST_SIGNING_KEY": settings["CREDENTIALS_INGEST_SIGNING_KEY"],
-        }
+        env_for_mode(
+            "ingest",
+            CREDENTIALS_INGEST_PUBLIC_KEY=settings["CREDENTIALS_INGEST_PUBLIC_KEY"],
+            CREDENTIALS_INGEST_SIGNING_KEY=settings["CREDENTIALS_INGEST_SIGNING_KEY"],
+        )
     ).extensions["credsvc"].keyring
     workers = keyring_from_settings(
         key,

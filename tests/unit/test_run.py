@@ -93,6 +93,10 @@ def test_gunicorn_gets_only_the_token_of_its_mode(run, mode, token):
 
 
 SECRETS = {
+    "DIRECTUS_ADMIN_EMAIL": "admin@example.com",
+    "DIRECTUS_ADMIN_PASSWORD": "admin-password-0123456789",
+    "DB_PASSWORD": "database-password-0123456789",
+    "CACHE_REDIS": "redis://:cache-password@127.0.0.1:6379",
     "DIRECTUS_SECRET": "directus-secret-0123456789abcdef",
     "RBAC_SYNC_SECRET": "sync-secret-0123456789abcdef",
     "INTERNAL_CALLERS": "downloader",
@@ -108,6 +112,7 @@ SECRETS = {
         (
             "ingest",
             {
+                "DIRECTUS_SECRET",
                 "RBAC_SYNC_SECRET",
                 "INTERNAL_CALLERS",
                 "INTERNAL_CALLER_DOWNLOADER_SECRET",
@@ -120,4 +125,10 @@ SECRETS = {
 def test_gunicorn_never_gets_what_its_mode_may_not_hold(run, mode, withheld):
     """An ingest process gets nothing that reveals; a worker cannot mint user tokens."""
     env = run.server_env({**SETTINGS, **SECRETS, "CREDSVC_MODE": mode})
-    assert set(SECRETS) - set(env) == withheld
+    directus_only = {
+        "DIRECTUS_ADMIN_EMAIL",
+        "DIRECTUS_ADMIN_PASSWORD",
+        "DB_PASSWORD",
+        "CACHE_REDIS",
+    }
+    assert set(SECRETS) - set(env) == withheld | directus_only
