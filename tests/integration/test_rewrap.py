@@ -33,9 +33,18 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 
 
 def seeded_row(row_id: str, tag: str) -> dict[str, str]:
-    """The id and owner columns of a row `seed_rows` wrote with `tag`."""
-    return {"id": row_id, "user_id": tag, "creator_profile_id": tag, "platform": "x",
-            "auth_type": "password"}
+    """The id and owner columns of a row `seed_rows` wrote with `tag`: every row of a tag
+    belongs to the user and profile of `seeded_profile(tag)`."""
+    profile = seeded_profile(tag)
+    return {"id": row_id, "user_id": profile["user_id"], "creator_profile_id": profile["id"],
+            "platform": "x", "auth_type": "password"}
+
+
+def seeded_profile(tag: str) -> dict[str, str]:
+    """The platform_connections row the rows of `tag` belong to (ids derived from the tag)."""
+    user = str(uuid.uuid5(uuid.NAMESPACE_URL, f"credsvc-test-user:{tag}"))
+    return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"credsvc-test-profile:{tag}")),
+            "user_id": user, "platform": "x", "owner_platform": f"{user}:x"}
 
 
 def binding(row_id: str, tag: str) -> RecordContext:
@@ -70,7 +79,8 @@ def stored_values(url: str, token: str, tag: str) -> dict[str, str]:
     """{id: stored ciphertext} of every row seeded with `tag`."""
     response = requests.get(
         f"{url}/items/{COLLECTION}",
-        params={"filter[user_id][_eq]": tag, "fields": f"id,{FIELD}", "limit": -1},
+        params={"filter[user_id][_eq]": seeded_profile(tag)["user_id"], "fields": f"id,{FIELD}",
+                "limit": -1},
         headers={"Authorization": f"Bearer {token}"}, timeout=(3, 120),
     )
     response.raise_for_status()
@@ -217,6 +227,10 @@ def test_min_decrypt_key_end_to_end(directus):
     expected = seed_rows(directus.url, directus.admin_token, 8, old_ring,
                          bytes.fromhex(OLD_KEY), tag)
     ids = sorted(expected)
+    # The workers serve a download credential only while its user owns its profile.
+    profile = seeded_profile(tag)
+    created = directus.admin_request("POST", "/items/platform_connections", profile)
+    assert created.status_code == 200, created.text
     try:
         rotated = app_for(directus, CREDENTIALS_ENCRYPTION_KEY=OLD_KEY,
                           CREDENTIALS_KEYS=f"k1:{NEW_KEY}")
@@ -242,3 +256,4 @@ def test_min_decrypt_key_end_to_end(directus):
                     "success": False, "error": "Stored credentials could not be decrypted"}
     finally:
         delete_rows(directus.url, directus.admin_token, ids)
+        directus.admin_request("DELETE", f"/items/platform_connections/{profile['id']}")

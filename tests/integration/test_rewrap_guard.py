@@ -23,6 +23,7 @@ from tests.integration.test_rewrap import (
     binding,
     delete_rows,
     seed_rows,
+    seeded_profile,
     stored_values,
 )
 
@@ -34,7 +35,7 @@ NEW_KEY = secrets.token_hex(32)
 
 def guards_of(directus, tag: str) -> dict[str, str | None]:
     rows = directus.items(COLLECTION, fields=f"id,{GUARD}",
-                          filter=json.dumps({"user_id": {"_eq": tag}}))
+                          filter=json.dumps({"user_id": {"_eq": seeded_profile(tag)["user_id"]}}))
     return {row["id"]: row[GUARD] for row in rows}
 
 
