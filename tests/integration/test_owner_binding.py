@@ -62,14 +62,21 @@ def ingest(directus):
 
 @pytest.fixture(scope="module")
 def people(directus):
-    """Two real Directus users (victim, attacker) with real JWTs, each with a profile."""
+    """Two real Directus users (victim, attacker) with real JWTs. Their records are deleted at
+    the end of the module: other modules (the rewrap test) count whole collections."""
     out = []
     for _ in range(2):
         user_id, email, password = directus.create_user()
         out.append(
             {"id": user_id, "auth": {"Authorization": f"Bearer {directus.login(email, password)}"}}
         )
-    return out
+    yield out
+    owners = json.dumps({"user_id": {"_in": [person["id"] for person in out]}})
+    for collection in ("platform_sessions", "download_credentials", "platform_connections"):
+        ids = [row["id"] for row in directus.items(collection, filter=owners, fields="id")]
+        if ids:
+            response = directus.admin_request("DELETE", f"/items/{collection}", json=ids)
+            assert response.status_code == 204, response.text
 
 
 def call(app, path, headers, body):
