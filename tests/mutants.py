@@ -348,7 +348,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "rewrap-launders-relabelled-rows",
         "credsvc/services/keys.py",
-        "if not _column(collection).restates_owner(row):",
+        "if not column.restates_owner(row):",
         "if False:",
         (U + "test_keys_cli.py",),
     ),

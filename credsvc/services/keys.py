@@ -241,6 +241,7 @@ def rewrap_collection(
     if batch_size < 1:
         raise ValueError("batch size must be positive")
     result = RewrapResult(collection)
+    column = _column(collection)
     excluded: set[str] = set()
     probed = False
     for rows in _pending_pages(directus, keyring, collection, fld, batch_size, excluded):
@@ -256,11 +257,11 @@ def rewrap_collection(
                     # Selected by a LIKE that over-matched (cannot happen with a valid ring).
                     excluded.add(row["id"])
                     continue
-                if not _column(collection).restates_owner(row):
+                if not column.restates_owner(row):
                     # The owner columns disagree with their second statement: relabelled.
                     # Binding the value to them now would hand it to the new owner for good.
                     raise CryptoError("owner columns disagree with the row's owner key")
-                new = keyring.rewrap(old, _column(collection).context(row))
+                new = keyring.rewrap(old, column.context(row))
             except CryptoError:
                 result.failed_ids.append(row["id"])
                 excluded.add(row["id"])

@@ -9,18 +9,12 @@ from hypothesis import strategies as st
 
 from credsvc import cookies as C
 from credsvc.cookies import MAX_EXPIRES
+from tests.netscape_documents import DOMAINS, PATHS, VALUES
 
 _PRINTABLE = "".join(ch for ch in string.printable if ch not in "\t\n\r\x0b\x0c;")
 NAMES = st.text(_PRINTABLE.replace("=", ""), min_size=1, max_size=12).filter(
     lambda s: s == s.strip(" ")
 )
-VALUES = st.text(_PRINTABLE + "é€", max_size=20).filter(lambda s: s == s.strip(" "))
-LABEL = st.text(string.ascii_lowercase + string.digits + "-_", min_size=1, max_size=8)
-HOSTS = st.lists(LABEL, min_size=1, max_size=4).map(".".join)
-DOMAINS = st.one_of(HOSTS, HOSTS.map(lambda host: "." + host))
-PATHS = st.lists(
-    st.text(string.ascii_letters + string.digits + "-._~%", max_size=6), max_size=3
-).map(lambda parts: "/" + "/".join(parts))
 EXPIRES = st.one_of(
     st.none(),
     st.integers(1, MAX_EXPIRES),
