@@ -1,7 +1,7 @@
 # credsvc — the two commands:
 #   make run    set up what is missing, then Directus (127.0.0.1:8055) + credsvc (127.0.0.1:$PORT)
-#   make test   set up what is missing, then the unit and integration tests
-# Other targets: make lint | make mutants | make reset | make schema | make setup | make help
+#   make test   set up what is missing, then all the tests (SQLite, PostgreSQL, multi-instance)
+# Other targets: make lint | make mutants | make reset | make schema | make setup | make lock | make extension | make help
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -11,7 +11,7 @@ VENV_STAMP := $(VENV)/.credsvc-setup-stamp
 APT_PACKAGES := deploy/apt-packages.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint mutants reset schema setup venv apt directus
+.PHONY: help run test test-postgres test-multi lint lock mutants reset schema setup venv apt directus extension
 
 help:
 	@sed -n '2,4p' Makefile | sed 's/^# *//'; echo; grep -E '^## ' Makefile | sed 's/^## /  make /'
@@ -20,9 +20,26 @@ help:
 run: setup
 	$(PY) deploy/run.py
 
-## test: unit + integration tests (the integration tests start their own Directus)
+## extension: pack the browser extension (extension/) into dist/credsvc-extension.zip (docs/extension.md)
+extension:
+	$(PYTHON) deploy/package_extension.py
+
+## test: unit + integration tests (each starts its own Directus), then test-postgres, test-multi
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest --ignore=tests/multi
+	$(MAKE) --no-print-directory test-postgres test-multi
+
+## test-postgres: the integration tests against Directus on a throwaway PostgreSQL (deploy/localdb.py)
+test-postgres: setup
+	CREDSVC_TEST_DB=postgres $(PY) -m pytest -q tests/integration
+
+## test-multi: two Directus (one PostgreSQL, Redis) behind two credsvc instances (tests/multi)
+test-multi: setup
+	$(PY) -m pytest -q tests/multi
+
+## lock: rewrite requirements.txt (pinned runtime dependencies) from setup.cfg and .venv
+lock: venv
+	$(PY) deploy/lock.py
 
 ## lint: ruff over the Python code
 lint: venv
@@ -44,16 +61,17 @@ schema: setup
 
 setup: venv directus
 
-# .venv with the package and its test extras; reinstalled when setup.cfg or pyproject.toml change.
+# .venv with the package and its test extras, the runtime dependencies at the versions of
+# requirements.txt (`make lock`); reinstalled when setup.cfg, pyproject.toml or the lock change.
 venv: apt
-	@want=$$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1); \
+	@want=$$(cat setup.cfg pyproject.toml requirements.txt | sha256sum | cut -d' ' -f1); \
 	if [ -x $(PY) ] && [ "$$(cat $(VENV_STAMP) 2>/dev/null)" = "$$want" ]; then exit 0; fi; \
 	set -e; \
 	if [ ! -x $(PY) ]; then echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); fi; \
 	$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	  || { echo "$(VENV) needs Python >= 3.11 (PYTHON=$(PYTHON))"; exit 1; }; \
 	echo "installing credsvc into $(VENV)"; \
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'; \
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.txt -e '.[test]'; \
 	echo "$$want" > $(VENV_STAMP)
 
 # Node 22 + Directus 12.4.0 in deploy/directus; skipped when already installed from these lockfiles.

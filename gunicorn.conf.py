@@ -22,3 +22,34 @@ limit_request_field_size = 8190
 accesslog = "-"
 errorlog = "-"
 logger_class = "credsvc.accesslog.JsonAccessLogger"
+
+
+def on_starting(server):
+    """Refuse to start on an invalid configuration with the app's own short report (every
+    problem, one line each), in the master, before any worker: a worker that failed to import
+    the app would print a traceback and be restarted over and over. Then, with
+    PROMETHEUS_MULTIPROC_DIR, empty it: values of an earlier run's workers must not be summed."""
+    import sys
+
+    from credsvc.config import Config, ConfigError
+
+    try:
+        config = Config.from_env()
+    except ConfigError as error:
+        print(error.report(), file=sys.stderr, flush=True)
+        sys.exit(1)
+    if config.metrics_multiprocess_dir:
+        from pathlib import Path
+
+        folder = Path(config.metrics_multiprocess_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+
+
+def child_exit(server, worker):
+    """A worker ended: drop its live-gauge files (prometheus_client multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -25,7 +25,7 @@ from flask import current_app, g, request
 from credsvc.callers import SCOPES, Caller
 from credsvc.directus import DirectusError
 from credsvc.errors import Forbidden, Unauthorized
-from credsvc.services import api_keys, audit, sessions
+from credsvc.services import api_keys, sessions
 
 log = logging.getLogger("credsvc.auth")
 View = TypeVar("View", bound=Callable)
@@ -181,8 +181,7 @@ def deny(**target: str) -> NoReturn:
     needed = f"{g.scope}:{target['business_id']}" if "business_id" in target else g.scope
     log.warning("internal caller denied", extra={"actor": g.actor, "event": "forbidden"})
     try:
-        audit.record_access(
-            current_app.extensions["credsvc"].directus,
+        current_app.extensions["credsvc"].audit.record(
             actor=g.actor,
             action=(request.url_rule.rule if request.url_rule else request.path)[:64],
             outcome="forbidden",

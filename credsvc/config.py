@@ -1,14 +1,16 @@
 """Configuration: every environment variable is read here, once, and validated.
 
-`Config.from_env()` raises `ConfigError` naming the variable when a required value is
-missing or malformed, so the service refuses to start instead of running insecurely.
+`Config.from_env()` raises `ConfigError` when values are missing or malformed, with every
+problem at once, one line each naming its variable, so the service refuses to start instead of
+running insecurely (wsgi.py, gunicorn.conf.py) and `flask --app wsgi check` lists them all.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from credsvc import callers as caller_rules
@@ -24,12 +26,29 @@ from credsvc.crypto import (
     parse_public_key,
     parse_signing_key,
 )
+from credsvc.origins import OriginError, parse_allowed_origins
+from credsvc.webhooks import WebhookConfigError, WebhookTarget, parse_target
 
 
 class ConfigError(RuntimeError):
-    """A required setting is missing or malformed; the message names the variable."""
+    """Settings are missing or malformed: `problems` has one line per problem, each naming its
+    variable and what is expected (str() is those lines)."""
+
+    def __init__(self, *problems: str):
+        self.problems = [line for problem in problems for line in problem.splitlines()]
+        super().__init__("\n".join(self.problems))
+
+    def report(self) -> str:
+        """What the app and gunicorn print when they refuse to start (no traceback)."""
+        count = len(self.problems)
+        lines = "".join(f"\n  {problem}" for problem in self.problems)
+        return (
+            f"credsvc cannot start: {count} configuration problem{'s' if count != 1 else ''}"
+            f" (flask --app wsgi check lists them too):{lines}"
+        )
 
 
+T = TypeVar("T")
 MIN_SECRET_LENGTH = 16
 # How long a confirmed live Directus session is taken on trust (credsvc.services.sessions).
 SESSION_CHECK_CACHE_SECONDS = 5
@@ -41,6 +60,8 @@ DECRYPTING_SETTINGS = (
     "CREDENTIALS_ENCRYPTION_KEY",
     "CREDENTIALS_KEYS",
     "CREDENTIALS_INGEST_PRIVATE_KEY",
+    "CREDENTIALS_LEGACY_KEY",
+    "CREDENTIALS_LEGACY_PROBE_KEY",
 )
 
 
@@ -60,6 +81,19 @@ class Config:
     # The operator role's Directus token, for the `api-keys` and `keys` commands (credsvc.cli);
     # "" = they use directus_token. A server never needs it.
     directus_operator_token: str = ""
+    # What `keys legacy-probe` tries (credsvc.cli.keys); a server never uses it.
+    legacy_probe: LegacyProbe = field(default_factory=lambda: LegacyProbe())
+    # Exact browser origins allowed to call the user-JWT endpoints (credsvc.cors); () = no CORS.
+    cors_allowed_origins: tuple[str, ...] = ()
+    # Session health (credsvc.services.session_health): "expiring_soon" this many hours ahead.
+    session_expiring_soon_hours: int = 72
+    # Signed webhooks for session events (credsvc.webhooks); None = no webhooks.
+    webhook: WebhookTarget | None = None
+    # Bearer token of GET /metrics (credsvc.api.metrics); "" = no such route.
+    metrics_token: str = ""
+    # PROMETHEUS_MULTIPROC_DIR: where gunicorn workers keep their metrics (credsvc.metrics);
+    # prometheus_client reads the variable itself too. "" = one process.
+    metrics_multiprocess_dir: str = ""
 
     # Only these appear in repr()/str(): a field added later stays out until it is listed, so a
     # new secret cannot reach a log line or a traceback by way of the config object.
@@ -71,6 +105,9 @@ class Config:
         "jwt_leeway",
         "session_check_cache_seconds",
         "log_level",
+        "cors_allowed_origins",
+        "session_expiring_soon_hours",
+        "webhook",  # WebhookTarget's repr leaves the secret out
     )
 
     def __repr__(self) -> str:
@@ -80,31 +117,80 @@ class Config:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        """Every setting, or ConfigError with every problem found (`check` reads each setting
+        through `_Problems`, which notes a problem and goes on to the next setting)."""
         env = os.environ if environ is None else environ
+        check = _Problems()
         mode = env.get("CREDSVC_MODE", "").strip().lower() or "full"
         if mode not in MODES:
-            raise ConfigError(f"CREDSVC_MODE must be one of {', '.join(MODES)}")
-        callers = _callers(env, mode)
-        keyring = _ingest_sealer(env) if mode == "ingest" else _keyring(env)
-        return cls(
-            directus_url=_url(env, "DIRECTUS_URL"),
-            directus_token=_required(env, "DIRECTUS_TOKEN"),
-            directus_secret=_directus_secret(env, mode),
-            callers=callers,
-            keyring=keyring,
+            check.note(f"CREDSVC_MODE must be one of {', '.join(MODES)}")
+            mode = "full"  # the other settings are checked as the default mode needs them
+        settings = dict(
+            directus_url=check(_url, env, "DIRECTUS_URL"),
+            directus_token=check(_required, env, "DIRECTUS_TOKEN"),
+            directus_secret=check(_directus_secret, env, mode),
+            callers=check(_callers, env, mode),
+            keyring=check(_ingest_sealer, env) if mode == "ingest" else check(_keyring, env),
             mode=mode,
-            max_content_length=_positive_int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),
+            max_content_length=check(_positive_int, env, "MAX_CONTENT_LENGTH", 1024 * 1024),
             directus_timeout=(
-                _positive_float(env, "DIRECTUS_TIMEOUT_CONNECT", 3.05),
-                _positive_float(env, "DIRECTUS_TIMEOUT_READ", 10.0),
+                check(_positive_float, env, "DIRECTUS_TIMEOUT_CONNECT", 3.05),
+                check(_positive_float, env, "DIRECTUS_TIMEOUT_READ", 10.0),
             ),
-            jwt_leeway=_positive_int(env, "JWT_LEEWAY_SECONDS", 10, allow_zero=True),
-            session_check_cache_seconds=_positive_int(
-                env, "SESSION_CHECK_CACHE_SECONDS", SESSION_CHECK_CACHE_SECONDS, allow_zero=True
+            jwt_leeway=check(_positive_int, env, "JWT_LEEWAY_SECONDS", 10, allow_zero=True),
+            session_check_cache_seconds=check(
+                _positive_int,
+                env,
+                "SESSION_CHECK_CACHE_SECONDS",
+                SESSION_CHECK_CACHE_SECONDS,
+                allow_zero=True,
             ),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             directus_operator_token=env.get("DIRECTUS_OPERATOR_TOKEN", "").strip(),
+            legacy_probe=check(_legacy_probe, env),
+            cors_allowed_origins=check(_cors_origins, env),
+            session_expiring_soon_hours=check(
+                _positive_int, env, "SESSION_EXPIRING_SOON_HOURS", 72, allow_zero=True
+            ),
+            webhook=check(_webhook, env),
+            metrics_token=check(_optional_secret, env, "METRICS_TOKEN"),
+            metrics_multiprocess_dir=env.get("PROMETHEUS_MULTIPROC_DIR", "").strip(),
         )
+        if check.problems:
+            raise ConfigError(*check.problems)
+        return cls(**settings)
+
+
+class _Problems:
+    """Reads settings for Config.from_env, noting each ConfigError instead of stopping at the
+    first, so that one run reports every problem (a reader that raises gives None)."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def note(self, problem: str) -> None:
+        self.problems.append(problem)
+
+    def __call__(self, read: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        try:
+            return read(*args, **kwargs)
+        except ConfigError as exc:
+            self.problems.extend(exc.problems)
+            return None
+
+
+def _webhook(env: Mapping[str, str]) -> WebhookTarget | None:
+    try:
+        return parse_target(env.get("WEBHOOK_URL", ""), env.get("WEBHOOK_SECRET", ""))
+    except WebhookConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _cors_origins(env: Mapping[str, str]) -> tuple[str, ...]:
+    try:
+        return parse_allowed_origins(env.get("CORS_ALLOWED_ORIGINS", ""))
+    except OriginError as exc:
+        raise ConfigError(f"CORS_ALLOWED_ORIGINS: {exc}") from None
 
 
 def _directus_secret(env: Mapping[str, str], mode: str) -> str:
@@ -125,6 +211,24 @@ def _directus_secret(env: Mapping[str, str], mode: str) -> str:
 
 DEFAULT_CALLER_SETTINGS = ("RBAC_SYNC_SECRET", "RBAC_SYNC_SECRET_PREVIOUS")
 
+# The static tokens of the other Directus roles (deploy/directus/provision.py), which only
+# `flask check` reads, to confirm Directus knows them: role -> variable.
+ROLE_TOKEN_VARIABLES = {
+    "ingest": "DIRECTUS_INGEST_TOKEN",
+    "worker": "DIRECTUS_WORKER_TOKEN",
+    "operator": "DIRECTUS_OPERATOR_TOKEN",
+}
+
+
+def role_tokens(environ: Mapping[str, str] | None = None) -> dict[str, tuple[str, str]]:
+    """variable -> (role, token) for each of ROLE_TOKEN_VARIABLES that is set."""
+    env = os.environ if environ is None else environ
+    return {
+        name: (role, env[name].strip())
+        for role, name in ROLE_TOKEN_VARIABLES.items()
+        if env.get(name, "").strip()
+    }
+
 
 def refused_settings(mode: str, env: Mapping[str, str]) -> list[str]:
     """The settings of `env` a process of `mode` refuses to start with (the checks below):
@@ -140,6 +244,7 @@ def refused_settings(mode: str, env: Mapping[str, str]) -> list[str]:
             or name in DEFAULT_CALLER_SETTINGS
             or name == "INTERNAL_CALLERS"
             or name.startswith(caller_rules.VARIABLE_PREFIX)
+            or (name == "CREDENTIALS_WRITE_FORMAT" and env[name].strip().lower() == "legacy")
         )
     if mode == "worker":
         return [name for name in given if name == "DIRECTUS_SECRET"]
@@ -249,9 +354,52 @@ def _keyring(env: Mapping[str, str]) -> Keyring:
             ingest_verify=env.get("CREDENTIALS_INGEST_VERIFY_KEY", ""),
             require_owner_binding=_flag(env, "CREDENTIALS_REQUIRE_OWNER_BINDING"),
             accept_unsigned_ingest=_flag(env, "CREDENTIALS_ACCEPT_UNSIGNED_INGEST"),
+            **_legacy_settings(env),
         )
     except KeyringError as exc:
         raise ConfigError(str(exc)) from None
+
+
+# The Node service's key and credsvc's compatibility with it (docs/ciphertext-format.md
+# "Legacy"): keyring_from_settings argument -> variable.
+LEGACY_SETTINGS = {
+    "legacy_key": "CREDENTIALS_LEGACY_KEY",
+    "legacy_derivation": "CREDENTIALS_LEGACY_KEY_DERIVATION",
+    "legacy_salt": "CREDENTIALS_LEGACY_KEY_SALT",
+    "legacy_iterations": "CREDENTIALS_LEGACY_KEY_ITERATIONS",
+    "write_format": "CREDENTIALS_WRITE_FORMAT",
+    "legacy_encoding": "CREDENTIALS_LEGACY_ENCODING",
+}
+# Read only by `keys legacy-probe`: the Node service's key string to try, when it is neither
+# CREDENTIALS_LEGACY_KEY nor CREDENTIALS_ENCRYPTION_KEY (those must already start the service).
+LEGACY_PROBE_KEY = "CREDENTIALS_LEGACY_PROBE_KEY"
+
+
+def _legacy_settings(env: Mapping[str, str]) -> dict[str, str]:
+    return {arg: env.get(name, "") for arg, name in LEGACY_SETTINGS.items()}
+
+
+@dataclass(frozen=True)
+class LegacyProbe:
+    """The key string `keys legacy-probe` tries (CREDENTIALS_LEGACY_PROBE_KEY, else
+    CREDENTIALS_LEGACY_KEY, else CREDENTIALS_ENCRYPTION_KEY: `source` names it), with the salt
+    and iterations of CREDENTIALS_LEGACY_KEY_SALT / _ITERATIONS. Never in a repr."""
+
+    source: str = ""
+    secret: str = field(default="", repr=False)
+    salt: str = field(default="", repr=False)
+    iterations: str = ""
+
+
+def _legacy_probe(env: Mapping[str, str]) -> LegacyProbe:
+    names = (LEGACY_PROBE_KEY, "CREDENTIALS_LEGACY_KEY", "CREDENTIALS_ENCRYPTION_KEY")
+    source = next((name for name in names if env.get(name, "").strip()), "")
+    return LegacyProbe(
+        source,
+        env.get(source, "").strip() if source else "",
+        env.get("CREDENTIALS_LEGACY_KEY_SALT", ""),
+        env.get("CREDENTIALS_LEGACY_KEY_ITERATIONS", "").strip(),
+    )
 
 
 def _transit_key(env: Mapping[str, str]) -> TransitKey | None:
@@ -278,6 +426,11 @@ def _ingest_sealer(env: Mapping[str, str]) -> Keyring | Sealer:
     present = [name for name in DECRYPTING_SETTINGS if env.get(name, "").strip()]
     if present:
         raise ConfigError(f"CREDSVC_MODE=ingest must not be given {', '.join(present)}")
+    if env.get("CREDENTIALS_WRITE_FORMAT", "").strip().lower() == "legacy":
+        raise ConfigError(
+            "CREDSVC_MODE=ingest cannot write CREDENTIALS_WRITE_FORMAT=legacy: the legacy format "
+            "needs the Node service's key, which decrypts (unset it for the ingest process)"
+        )
     public = env.get("CREDENTIALS_INGEST_PUBLIC_KEY", "").strip()
     transit_key = _transit_key(env)
     if public and transit_key:
@@ -324,6 +477,10 @@ def _required(env: Mapping[str, str], name: str) -> str:
     if not value:
         raise ConfigError(f"{name} is required but not set")
     return value
+
+
+def _optional_secret(env: Mapping[str, str], name: str) -> str:
+    return _required_secret(env, name) if env.get(name, "").strip() else ""
 
 
 def _required_secret(env: Mapping[str, str], name: str) -> str:

@@ -18,7 +18,9 @@ through filtered list queries and return None when nothing matches.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -111,6 +113,32 @@ class DirectusResponseError(DirectusError):
             return None
 
 
+@dataclass(frozen=True)
+class DirectusCall:
+    """One finished call, as the client's observer sees it (never a body or a header)."""
+
+    method: str
+    path: str  # as sent, ids included: an observer must not use it as a label unreduced
+    seconds: float
+    error: DirectusError | None
+
+    @property
+    def error_kind(self) -> str | None:
+        """How the call failed, from a closed set: timeout, connection, bad_response (not
+        Directus JSON), the status code of a 4xx answer ("401"), 5xx; None when it did not."""
+        exc = self.error
+        if exc is None:
+            return None
+        if isinstance(exc, DirectusTimeout):
+            return "timeout"
+        if isinstance(exc, DirectusResponseError):
+            return "5xx" if exc.status >= 500 else str(exc.status)
+        # A body that is not Directus JSON (requests' JSONDecodeError is a ValueError too).
+        if isinstance(exc.__cause__, ValueError | KeyError | TypeError) or exc.__cause__ is None:
+            return "bad_response"
+        return "connection"
+
+
 class GetOnlyRetry(Retry):
     """urllib3 retries a failed connection whatever the method (nothing was sent yet) and
     applies `allowed_methods` only to statuses and read errors. Here a write is never retried
@@ -133,9 +161,12 @@ class DirectusClient:
         *,
         get_retries: int = GET_RETRIES,
         pool_size: int = 10,
+        observer: Callable[[DirectusCall], None] | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        # Told of every call once it ended (credsvc.metrics); called on the request's thread.
+        self.observer = observer
         self.session = requests.Session()
         self.session.headers.update({"Authorization": f"Bearer {token}"})
         # Only idempotent GETs are retried, and only when nothing was sent or Directus said
@@ -176,6 +207,25 @@ class DirectusClient:
         """Send one request and return the decoded `data` member (None for 204).
 
         `headers` override the session's for this call only (e.g. a user's own token)."""
+        if self.observer is None:
+            return self._exchange(method, path, params, json_body, headers)
+        started = time.perf_counter()
+        try:
+            data = self._exchange(method, path, params, json_body, headers)
+        except DirectusError as exc:
+            self.observer(DirectusCall(method, path, time.perf_counter() - started, exc))
+            raise
+        self.observer(DirectusCall(method, path, time.perf_counter() - started, None))
+        return data
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        headers: Mapping[str, str] | None,
+    ) -> Any:
         if method == "SEARCH" and isinstance(json_body, Mapping):
             # SEARCH carries its query, filter included, in the body (services.keys).
             query = json_body.get("query")
@@ -251,9 +301,19 @@ class DirectusClient:
     def update_item(self, collection: str, item_id: str, data: Mapping[str, Any]) -> dict:
         return self.request("PATCH", f"/items/{collection}/{item_id}", json_body=dict(data))
 
-    def update_items(self, collection: str, items: list[Mapping[str, Any]]) -> list[dict]:
-        """Batch update: each element carries its own `id`; all-or-nothing in Directus."""
-        return self.request("PATCH", f"/items/{collection}", json_body=list(items)) or []
+    def update_items(
+        self,
+        collection: str,
+        items: list[Mapping[str, Any]],
+        fields: tuple[str, ...] | None = None,
+    ) -> list[dict]:
+        """Batch update: each element carries its own `id`; all-or-nothing in Directus.
+        `fields` limits what Directus reads back and returns (e.g. ("id",))."""
+        params = {"fields": ",".join(fields)} if fields else None
+        return (
+            self.request("PATCH", f"/items/{collection}", params=params, json_body=list(items))
+            or []
+        )
 
     def delete_items(self, collection: str, ids: list[str]) -> None:
         if ids:

@@ -19,7 +19,10 @@ Other sources, mapped in `to_api_error`:
     DirectusFilterError             400 (a filter value Directus would read as a keyword)
     DirectusTransportError          502
     DecryptionUnavailable           503 "This deployment cannot decrypt" (ingest mode, transit)
-    CryptoError                     500 "Stored credentials could not be decrypted"
+    CryptoError                     409 "Stored credentials could not be decrypted": the stored
+                                    value is refused (tampered, relabelled, a legacy value no
+                                    configured key or derivation opens); retrying cannot help,
+                                    storing it again does. Logged (type only) and audited.
     anything else                   500 "Internal server error" (logged with a traceback-free line)
 
 The credentials API answers `{"success": false, "error": ...}`; the end-user API under /v1/
@@ -119,8 +122,11 @@ def to_api_error(exc: BaseException) -> ApiError:
         # About this deployment (encrypt-only, transit refused), not about the stored value.
         return ApiError(exc.public_message, 503)
     if isinstance(exc, CryptoError):
-        return ApiError("Stored credentials could not be decrypted", 500)
+        return ApiError(DECRYPT_FAILED, 409)
     return ApiError()
+
+
+DECRYPT_FAILED = "Stored credentials could not be decrypted"
 
 
 def error_body(message: str, path: str) -> dict:
@@ -136,6 +142,12 @@ def render_error(exc: BaseException) -> Response:
         # Type and status only: exception messages may quote upstream bodies.
         log.error(
             "request failed",
+            extra={"status": error.status, "error_type": type(exc).__name__},
+        )
+    elif isinstance(exc, CryptoError):
+        # A refused stored value is the data's problem, not the caller's, and worth a look.
+        log.warning(
+            "stored value refused",
             extra={"status": error.status, "error_type": type(exc).__name__},
         )
     response = jsonify(error_body(error.message, request.path))

@@ -67,13 +67,15 @@ ERROR_DESCRIPTIONS = {
     403: "The caller may not use this record, the API key is revoked, or the internal "
     "caller lacks the route's scope",
     404: "No such record",
-    409: "A concurrent change; retry",
+    409: "A concurrent change (retry); or, on a decrypting read, a stored value that cannot "
+    "be decrypted (`Stored credentials could not be decrypted`: store it again)",
     413: "Request body too large",
     415: "Content-Type must be application/json",
     422: "Directus refused the data (its status is relayed)",
-    500: "Internal error, or stored credentials could not be decrypted",
+    500: "Internal error",
     502: "Directus is unavailable or answered with an error",
-    503: "Directus is not reachable (readiness probe)",
+    503: "Not ready: Directus unreachable, the token refused (401) or a permission missing "
+    "(403), or the audit trail not writable; the error names which (readiness probe)",
     504: "Directus did not answer in time",
 }
 
@@ -133,7 +135,7 @@ ROUTES: dict[tuple[str, str], Operation] = {
         "Liveness: the process is alive", PROBES, res.HealthSchema, {"status": "ok"}
     ),
     ("/readyz", "GET"): Operation(
-        "Readiness: Directus answers an authenticated read",
+        "Readiness: Directus takes the token, grants the reads and (auditing modes) audit rows",
         PROBES,
         res.ReadySchema,
         {"status": "ready"},
@@ -189,6 +191,52 @@ ROUTES: dict[tuple[str, str], Operation] = {
         auth=USER_JWT,
         errors=(403, *DIRECTUS_ERRORS),
     ),
+    ("/api/credentials/platforms", "GET"): Operation(
+        "The supported platforms: cookie domains, login page, the cookies of a session",
+        CRED,
+        res.PlatformsResponseSchema,
+        {
+            "success": True,
+            "platforms": [
+                {
+                    "platform": "instagram",
+                    "name": "Instagram",
+                    "cookie_domains": ["instagram.com"],
+                    "login_url": "https://www.instagram.com/accounts/login/",
+                    "session_cookies": ["sessionid"],
+                }
+            ],
+        },
+        auth=USER_JWT,
+        description="From the one platform table (credsvc/platforms.py); docs/extension-api.md",
+    ),
+    ("/api/credentials/platform-sessions", "GET"): Operation(
+        "The caller's creator profiles and their sessions' health, newest first (no values)",
+        CRED,
+        res.PlatformSessionsResponseSchema,
+        {
+            "success": True,
+            "profiles": [{"id": PROFILE_ID, "platform": "instagram", "platform_username": "me"}],
+            "sessions": [
+                {
+                    "id": SESSION_ID,
+                    "creator_profile_id": PROFILE_ID,
+                    "platform": "instagram",
+                    "status": "needs_recapture",
+                    "reason": "logged_out",
+                    "captured_at": "2026-01-15T10:30:00.000Z",
+                    "expires_at": "2026-12-31T23:59:59.000Z",
+                    "cookie_count": 3,
+                    "reported_at": "2026-01-20T08:00:00.000Z",
+                    "superseded_by": None,
+                }
+            ],
+        },
+        auth=USER_JWT,
+        errors=(502, 504),
+        description="status: active, expiring_soon (within SESSION_EXPIRING_SOON_HOURS), "
+        "expired, revoked, needs_recapture, superseded. docs/extension-api.md",
+    ),
     # -- credentials API, shared secret ------------------------------------------------------
     ("/api/credentials/store", "POST"): Operation(
         "Encrypt and save credentials on an existing profile",
@@ -230,7 +278,7 @@ ROUTES: dict[tuple[str, str], Operation] = {
         errors=DIRECTUS_ERRORS,
     ),
     ("/api/credentials/get-platform-session", "POST"): Operation(
-        "The newest non-revoked session's cookies for (profile, platform) (audited)",
+        "The newest usable session's cookies for (profile, platform) (audited)",
         CRED,
         res.GetPlatformSessionResponseSchema,
         {
@@ -247,6 +295,20 @@ ROUTES: dict[tuple[str, str], Operation] = {
         request=req.get_platform_session,
         auth=SHARED_SECRET,
         errors=DIRECTUS_ERRORS,
+        description="Never a session reported as needing re-capture, or superseded: the next "
+        "usable one, else 404 saying the session needs re-capture. docs/extension-api.md",
+    ),
+    ("/api/credentials/report-platform-session", "POST"): Operation(
+        "A worker reports a session dead: it needs re-capture and is never served again "
+        "(audited)",
+        CRED,
+        res.ReportPlatformSessionResponseSchema,
+        {"success": True, "id": SESSION_ID, "status": "needs_recapture"},
+        request=req.report_platform_session,
+        auth=SHARED_SECRET,
+        errors=DIRECTUS_ERRORS,
+        description="Idempotent: a second report keeps the first time and reason. A revoked "
+        "session stays revoked (answered as such). docs/extension-api.md",
     ),
     # -- end-user API, business API key -------------------------------------------------------
     (END_USER_CREDENTIALS, "PUT"): Operation(
@@ -327,12 +389,16 @@ def openapi_path(rule: str) -> str:
     return RULE_ARGUMENT.sub(lambda m: "{" + m.group(1) + "}", rule)
 
 
+# Served but not API: the Prometheus exposition (text format; docs/operations.md "Metrics").
+NOT_API_ENDPOINTS = ("static", "metrics.exposition")
+
+
 def app_routes(app: Flask) -> set[tuple[str, str]]:
-    """Every (rule, method) the app serves, apart from static files, HEAD and OPTIONS."""
+    """Every (rule, method) the app serves, apart from NOT_API_ENDPOINTS, HEAD and OPTIONS."""
     return {
         (rule.rule, method)
         for rule in app.url_map.iter_rules()
-        if rule.endpoint != "static"
+        if rule.endpoint not in NOT_API_ENDPOINTS
         for method in (rule.methods or ()) - IGNORED_METHODS
     }
 

@@ -65,21 +65,49 @@ class Platform:
     site: str  # where to log in and open DevTools
     cookies: tuple[CookieSpec, ...]
     note: str = ""
+    login_url: str = ""  # where the extension sends a creator to sign in
+    # The cookies a capture must contain to be a signed-in session (GET /platforms): the
+    # extension refuses to post a capture without them.
+    session_cookies: tuple[str, ...] = ()
 
     @property
     def fields(self) -> tuple[str, ...]:
         return tuple(spec.field for spec in self.cookies)
 
+    @property
+    def cookie_domains(self) -> tuple[str, ...]:
+        """The registrable domains the cookies live on ("x.com"), from the cookie rows: what
+        the extension asks `chrome.cookies.getAll({domain})` for."""
+        return tuple(dict.fromkeys(spec.domain.lstrip(".") for spec in self.cookies))
+
+    def public(self) -> dict:
+        """This platform as `GET /api/credentials/platforms` lists it (no values exist here)."""
+        return {
+            "platform": self.name,
+            "name": self.title,
+            "cookie_domains": list(self.cookie_domains),
+            "login_url": self.login_url,
+            "session_cookies": list(self.session_cookies),
+        }
+
 
 def _platform(
-    name: str, title: str, site: str, domain: str, rows: list[tuple], note: str = ""
+    name: str,
+    title: str,
+    site: str,
+    domain: str,
+    rows: list[tuple],
+    note: str = "",
+    *,
+    login_url: str,
+    session_cookies: tuple[str, ...],
 ) -> Platform:
     """rows: (API field, cookie name, secure, httpOnly, what it is); path is always "/"."""
     specs = tuple(
         CookieSpec(field, name, cookie, domain, secure=secure, http_only=http_only, about=about)
         for field, cookie, secure, http_only, about in rows
     )
-    return Platform(name, title, site, specs, note)
+    return Platform(name, title, site, specs, note, login_url, session_cookies)
 
 
 PLATFORMS: dict[str, Platform] = {
@@ -95,6 +123,8 @@ PLATFORMS: dict[str, Platform] = {
                 ("twitterCt0", "ct0", True, False, "the CSRF token, echoed as x-csrf-token"),
             ],
             note="twitter.com now redirects to x.com; take both cookies from x.com.",
+            login_url="https://x.com/i/flow/login",
+            session_cookies=("auth_token", "ct0"),
         ),
         _platform(
             "reddit",
@@ -102,6 +132,8 @@ PLATFORMS: dict[str, Platform] = {
             "https://www.reddit.com",
             ".reddit.com",
             [("redditSession", "reddit_session", True, True, "the login session")],
+            login_url="https://www.reddit.com/login/",
+            session_cookies=("reddit_session",),
         ),
         _platform(
             "tiktok",
@@ -114,6 +146,8 @@ PLATFORMS: dict[str, Platform] = {
             ],
             note="Several cookies start with `sessionid` (e.g. `sessionid_ss`): "
             "copy the one named exactly `sessionid`.",
+            login_url="https://www.tiktok.com/login",
+            session_cookies=("sessionid",),
         ),
         _platform(
             "youtube",
@@ -130,6 +164,8 @@ PLATFORMS: dict[str, Platform] = {
             "cookies with the same names on both, with different values. Names are "
             "case-sensitive and similar ones exist (`APISID`, `__Secure-3PSID`): copy the "
             "exact four names.",
+            login_url="https://accounts.google.com/ServiceLogin?service=youtube",
+            session_cookies=("SID", "HSID", "SSID", "SAPISID"),
         ),
         _platform(
             "instagram",
@@ -141,6 +177,8 @@ PLATFORMS: dict[str, Platform] = {
                 ("instagramCsrfToken", "csrftoken", True, False, "the CSRF token"),
                 ("instagramDsUserId", "ds_user_id", True, False, "the account's numeric id"),
             ],
+            login_url="https://www.instagram.com/accounts/login/",
+            session_cookies=("sessionid",),
         ),
     )
 }

@@ -6,7 +6,8 @@ Steps, each skipped or harmless when already done:
      role tokens an older .env lacks;
   2. bootstrap Directus's database (SQLite at var/directus/data.db unless DB_* say otherwise);
   3. apply deploy/directus/schema.yaml ("No changes to apply." on a rerun) and (re)install the
-     rewrap guard triggers (deploy/directus/guards.mjs, via directusctl.apply_schema);
+     rewrap guard triggers (deploy/directus/guards.mjs): steps 2, 3 and 5 are the release step
+     of the Directus app (deploy/directus/app.py), run here by the same functions;
   4. start Directus (log: var/log/directus.log) and wait for GET /server/ping;
   5. provision a Directus policy, role and user per credsvc role (deploy/directus/policies.py),
      each with its token from .env (provision.TOKEN_VARIABLES);
@@ -40,6 +41,7 @@ sys.path.insert(0, str(ROOT / "deploy" / "directus"))
 
 import directusctl  # noqa: E402
 import provision  # noqa: E402
+from app import prepare_database, provision_roles  # noqa: E402  (the Directus app's release)
 
 ENV_FILE = ROOT / ".env"
 DATA_DIR = ROOT / "var" / "directus"
@@ -154,16 +156,22 @@ def database_identity(env: dict[str, str]) -> str:
     return "|".join([version] + [f"{k}={env.get(k, '')}" for k in keys])
 
 
-def bootstrap_once(env: dict[str, str], settings: dict[str, str]) -> None:
+def prepare_once(env: dict[str, str], settings: dict[str, str]) -> str:
+    """The Directus app's release steps before its server starts (deploy/directus/app.py):
+    bootstrap unless the stamp says this database is done, then schema and guard triggers."""
     identity = database_identity(env)
     sqlite_missing = env["DB_CLIENT"] == "sqlite3" and not Path(env["DB_FILENAME"]).exists()
-    if not sqlite_missing and BOOTSTRAP_STAMP.exists() and BOOTSTRAP_STAMP.read_text() == identity:
-        return
-    say(f"bootstrapping Directus ({env['DB_CLIENT']})...")
-    directusctl.bootstrap(
-        env, settings["DIRECTUS_ADMIN_EMAIL"], settings["DIRECTUS_ADMIN_PASSWORD"]
+    stamped = BOOTSTRAP_STAMP.exists() and BOOTSTRAP_STAMP.read_text() == identity
+    if sqlite_missing or not stamped:
+        say(f"bootstrapping Directus ({env['DB_CLIENT']})...")
+    applied = prepare_database(
+        env,
+        settings["DIRECTUS_ADMIN_EMAIL"],
+        settings["DIRECTUS_ADMIN_PASSWORD"],
+        bootstrap=sqlite_missing or not stamped,
     )
     BOOTSTRAP_STAMP.write_text(identity)
+    return applied
 
 
 DIRECTUS_ONLY_PREFIXES = ("DIRECTUS_ADMIN_", *directusctl.PASSTHROUGH_PREFIXES)
@@ -228,20 +236,14 @@ class Supervisor:
             secret=settings["DIRECTUS_SECRET"],
             source=settings,
         )
-        bootstrap_once(env, settings)
-        applied = directusctl.apply_schema(env)
+        applied = prepare_once(env, settings)
         say("schema: " + ("no changes" if "No changes to apply" in applied else "applied"))
 
         say(f"starting Directus on {url} (log: {DIRECTUS_LOG.relative_to(ROOT)})")
         self.directus = directusctl.start(env, DIRECTUS_LOG)
         waited = directusctl.wait_ready(url, self.directus, DIRECTUS_LOG, timeout=120)
         say(f"Directus is up ({waited:.1f} s)")
-        provision.provision(
-            url,
-            {role: settings[name] for role, name in provision.TOKEN_VARIABLES.items()},
-            admin_email=settings["DIRECTUS_ADMIN_EMAIL"],
-            admin_password=settings["DIRECTUS_ADMIN_PASSWORD"],
-        )
+        provision_roles(url, settings)
         say("Directus roles provisioned: " + ", ".join(provision.TOKEN_VARIABLES))
 
         # Workers, threads and log format come from gunicorn.conf.py in the repository root.

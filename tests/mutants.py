@@ -56,6 +56,8 @@ KEY_TESTS = (U + "test_api_keys.py", U + "test_end_users.py")
 KEYRING_TESTS = (U + "test_keyring_formats.py", U + "test_crypto.py", U + "test_owner_binding.py")
 LOG_TESTS = (U + "test_logs.py",)
 COOKIE_TESTS = (U + "test_cookies_netscape.py", U + "test_cookies.py")
+LEGACY_TESTS = (U + "test_legacy_compat.py",)
+STORED_COOKIE_TESTS = (U + "test_stored_cookies.py",)
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- auth: Directus user tokens ----------------------------------------------------------
@@ -184,8 +186,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "keyring-legacy-tries-retired-keys",
         "credsvc/crypto/keyring.py",
-        "for key_id in reversed(self._usable):",
-        "for key_id in reversed(self._order):",
+        "local = [self._keys[key_id] for key_id in reversed(self._usable)]",
+        "local = [self._keys[key_id] for key_id in reversed(self._order)]",
         KEYRING_TESTS,
     ),
     Mutant(
@@ -437,6 +439,85 @@ MUTANTS: tuple[Mutant, ...] = (
         "if isinstance(request.routing_exception, RequestRedirect):",
         "if False:",
         (U + "test_api.py",),
+    ),
+    # Issue 15: the Node service's legacy values, keys and stored cookies.
+    Mutant(
+        "legacy-hex-values-unread",
+        "credsvc/crypto/aesgcm.py",
+        '_TAG_TEXT_LENGTH = {24: "base64", 22: "base64url", 32: "hex"}',
+        '_TAG_TEXT_LENGTH = {24: "base64", 22: "base64url"}',
+        LEGACY_TESTS,
+    ),
+    Mutant(
+        "legacy-short-ivs-accepted",
+        "credsvc/crypto/aesgcm.py",
+        "LEGACY_IV_MIN, LEGACY_IV_MAX = 12, 128",
+        "LEGACY_IV_MIN, LEGACY_IV_MAX = 8, 128",
+        LEGACY_TESTS,
+    ),
+    Mutant(
+        "legacy-non-canonical-accepted",
+        "credsvc/crypto/aesgcm.py",
+        "    if encode_part(data, encoding) != part:",
+        "    if False:",
+        LEGACY_TESTS,
+    ),
+    Mutant(
+        "legacy-write-ignores-encoding",
+        "credsvc/crypto/keyring.py",
+        "return aesgcm.encrypt_json(value, self._legacy_write_key, self.legacy_encoding)",
+        "return aesgcm.encrypt_json(value, self._legacy_write_key)",
+        LEGACY_TESTS,
+    ),
+    Mutant(
+        "legacy-write-with-owner-binding",
+        "credsvc/crypto/keyring.py",
+        "        if self.require_owner_binding:\n",
+        "        if False:\n",
+        LEGACY_TESTS,
+    ),
+    Mutant(
+        "legacy-sha256-base64-prefix-wrong",
+        "credsvc/crypto/legacy_keys.py",
+        "return base64.b64encode(hashlib.sha256(data).digest())[:KEY_BYTES]",
+        "return hashlib.sha256(data).digest()",
+        LEGACY_TESTS,
+    ),
+    Mutant(
+        "legacy-rewrap-in-legacy-write-mode",
+        "credsvc/cli/keys.py",
+        '    if keyring.write_format == "legacy":',
+        "    if False:",
+        LEGACY_TESTS,
+    ),
+    Mutant(
+        "chrome-keys-drop-expires",
+        "credsvc/cookies/_json.py",
+        "return dated if dated is not None else plain",
+        "return dated",
+        STORED_COOKIE_TESTS,
+    ),
+    Mutant(
+        "stored-cookie-name-always-shown",
+        "credsvc/cookies/_stored.py",
+        'return text if _SHOWABLE_NAME.fullmatch(text) else ""',
+        "return text",
+        STORED_COOKIE_TESTS,
+    ),
+    Mutant(
+        "stored-cookie-problems-keep-served-index",
+        "credsvc/cookies/_stored.py",
+        "Problem(stored.positions[p.index], p.name",
+        "Problem(p.index, p.name",
+        STORED_COOKIE_TESTS,
+    ),
+    Mutant(
+        "stored-cookies-all-or-nothing",
+        "credsvc/services/platform_sessions.py",
+        "session_cookies = cookies.read_stored(stored)",
+        "session_cookies = cookies.read_stored("
+        "cookies.to_extension(cookies.from_extension(stored)))",
+        STORED_COOKIE_TESTS,
     ),
     # Defence in depth behind refuse_redirects (a merged "//" is a redirect, refused as 404):
     # only test_url_map_merges_no_slashes sees this one.

@@ -2,8 +2,8 @@
 
 health                  /healthz /readyz                       no auth
 openapi                 /openapi.json                          no auth
-user_credentials        /api/credentials/*  (5 endpoints)      Directus user JWT
-internal_credentials    /api/credentials/*  (4 endpoints)      X-RBAC-SYNC-SECRET + scope
+user_credentials        /api/credentials/*  (7 endpoints)      Directus user JWT
+internal_credentials    /api/credentials/*  (5 endpoints)      X-RBAC-SYNC-SECRET + scope
 end_users               /v1/end-users/{endUserId}/credentials  business API key
 workers                 /api/end-user-credentials/reveal       X-RBAC-SYNC-SECRET + scope
 
@@ -21,7 +21,6 @@ from marshmallow import Schema, ValidationError
 from werkzeug.routing import RequestRedirect
 
 from credsvc.errors import BadRequest, NotFound, UnsupportedMedia
-from credsvc.services.audit import audited
 
 
 def services():
@@ -105,9 +104,8 @@ def load_body(schema: Schema) -> dict[str, Any]:
 
 def audit(action: str, **target: str):
     """Audit the decrypting read inside the `with` block; actor and request id come from the
-    request (see credsvc.services.audit.audited)."""
-    return audited(
-        services().directus,
+    request (see credsvc.services.audit.AuditTrail.audited)."""
+    return services().audit.audited(
         actor=g.actor,
         action=action,
         request_id=g.get("request_id"),

@@ -1,9 +1,15 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes.
 
-from flask import Blueprint, jsonify
+/healthz answers from the process alone (cheap: an orchestrator calls it often). /readyz asks
+Directus (credsvc.services.readiness): an authenticated read with this process's token and,
+where requests audit, an audit create Directus must refuse; 503 with the reason otherwise.
+"""
+
+from flask import Blueprint
 
 from credsvc.api import services
-from credsvc.directus import DirectusError
+from credsvc.errors import ApiError
+from credsvc.services import readiness
 
 bp = Blueprint("health", __name__)
 
@@ -16,11 +22,9 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Directus answers an authenticated read with the service token."""
-    try:
-        services().directus.check_access("platform_connections")
-    except DirectusError:
-        response = jsonify({"success": False, "error": "Directus is not reachable"})
-        response.status_code = 503
-        return response
+    """Directus is reachable, takes the token, grants the reads and (auditing modes) audit rows."""
+    app = services()
+    problem = readiness.probe(app.directus, audits=app.config.mode in readiness.AUDITING_MODES)
+    if problem is not None:
+        raise ApiError(f"not ready: {problem}", 503)
     return {"status": "ready"}

@@ -13,7 +13,7 @@ from credsvc import cookies
 from credsvc.api import audit, load_body, no_store, services
 from credsvc.auth import require_internal, requires_scope
 from credsvc.schemas import credentials as schemas
-from credsvc.services import download_credentials, platform_sessions, profiles
+from credsvc.services import download_credentials, platform_sessions, profiles, session_health
 
 bp = Blueprint("internal_credentials", __name__, url_prefix="/api/credentials")
 bp.before_request(require_internal)
@@ -71,11 +71,11 @@ def get_platform_session():
     with audit(
         "get-platform-session", target_collection=platform_sessions.COLLECTION, target_id=profile_id
     ):
-        record, session_cookies = platform_sessions.get_platform_session(
+        record, stored = platform_sessions.get_platform_session(
             app.directus, app.keyring, profile_id, body["platform"]
         )
     fmt = body.get("format", "json")
-    converted = cookies.render(session_cookies, fmt)
+    converted = cookies.render_stored(stored, fmt)  # problems: also the refused stored cookies
     return {
         "success": True,
         "id": record["id"],
@@ -85,9 +85,26 @@ def get_platform_session():
         "captured_at": record["captured_at"],
         "expires_at": record["expires_at"],
         "user_agent": record["user_agent"],
-        "expired": platform_sessions.is_expired(record, session_cookies, datetime.now(UTC)),
+        "expired": platform_sessions.is_expired(record, list(stored.cookies), datetime.now(UTC)),
         **problems_of(converted),
     }
+
+
+@bp.post("/report-platform-session")
+@requires_scope("platform-sessions")
+def report_platform_session():
+    """A worker found a session dead: it needs re-capture and is never served again."""
+    body = load_body(schemas.report_platform_session)
+    app = services()
+    with audit(
+        "report-platform-session",
+        target_collection=platform_sessions.COLLECTION,
+        target_id=body["id"],
+    ):
+        status = session_health.report_platform_session(
+            app.directus, body["id"], body["reason"], datetime.now(UTC), notify=app.events.emit
+        )
+    return {"success": True, "id": body["id"], "status": status}
 
 
 def problems_of(converted: cookies.Conversion) -> dict:

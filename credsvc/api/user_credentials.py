@@ -3,14 +3,18 @@
 Guard: a Directus user access token. Ownership always comes from the token (g.user_id).
 """
 
+from datetime import UTC, datetime, timedelta
+
 from flask import Blueprint, g
 
+from credsvc import cors, platforms
 from credsvc.api import load_body, no_store, services
 from credsvc.auth import require_user
 from credsvc.schemas import credentials as schemas
-from credsvc.services import download_credentials, platform_sessions, profiles
+from credsvc.services import download_credentials, platform_sessions, profiles, session_health
 
 bp = Blueprint("user_credentials", __name__, url_prefix="/api/credentials")
+cors.enable(bp)  # first: a browser's preflight is answered before the guard asks for a token
 bp.before_request(require_user)
 bp.after_request(no_store)
 
@@ -69,6 +73,7 @@ def store_platform_session():
         body["cookies"],
         user_agent=body.get("user_agent"),
         expires_at=body.get("expires_at"),
+        notify=app.events.emit,
     )
     return {"success": True, **stored}
 
@@ -80,3 +85,25 @@ def revoke_platform_session():
     app = services()
     platform_sessions.revoke_platform_session(app.directus, app.keyring, g.user_id, body["id"])
     return {"success": True, "id": body["id"]}
+
+
+@bp.get("/platforms")
+def list_platforms():
+    """The supported platforms: where their cookies live and which make a session."""
+    return {
+        "success": True,
+        "platforms": [platform.public() for platform in platforms.PLATFORMS.values()],
+    }
+
+
+@bp.get("/platform-sessions")
+def list_platform_sessions():
+    """The caller's creator profiles and their sessions' health (never a value)."""
+    app = services()
+    listing = session_health.list_platform_sessions(
+        app.directus,
+        g.user_id,
+        datetime.now(UTC),
+        timedelta(hours=app.config.session_expiring_soon_hours),
+    )
+    return {"success": True, **listing}

@@ -2,6 +2,7 @@
 
 api-keys    create / list / revoke business API keys       (credsvc.cli.api_keys)
 keys        key status and rewrap after a rotation         (credsvc.cli.keys)
+check       the configuration, then Directus; the release step   (credsvc.cli.check)
 
 Both talk to Directus as the operator role (DIRECTUS_OPERATOR_TOKEN, see `operator_directus`):
 the service roles may neither create API keys nor rewrite every stored value.
@@ -48,8 +49,21 @@ def refusal_explained() -> Iterator[None]:
         raise click.ClickException(f"Directus refused ({exc.status}): {REFUSED_HINT}") from None
 
 
+class Unconfigured:
+    """app.extensions["credsvc"] of the app `flask` gets when the configuration is invalid
+    (credsvc.create_cli_app): a command that needs the services stops with the problems, one
+    line each; `check` and `keys generate` do not need them."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def __getattr__(self, name: str):
+        raise click.ClickException(f"{self.error}\n(flask --app wsgi check lists every problem)")
+
+
 def init_app(app: Flask) -> None:
-    from credsvc.cli import api_keys, keys
+    from credsvc.cli import api_keys, check, keys
 
     app.cli.add_command(api_keys.group)
     app.cli.add_command(keys.group)
+    app.cli.add_command(check.check)

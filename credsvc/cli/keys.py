@@ -4,6 +4,8 @@
     flask --app wsgi keys rewrap                  move every value to the active key
     flask --app wsgi keys generate                a new 32-byte key for CREDENTIALS_KEYS
     flask --app wsgi keys generate-ingest-keypair an X25519 pair for CREDSVC_MODE=ingest
+    flask --app wsgi keys legacy-probe            which key derivation opens the Node
+                                                  service's legacy values (counts only)
 
 README.md "Rotating keys" walks through a rotation with these commands.
 """
@@ -22,6 +24,7 @@ from credsvc.cli import operator_directus
 from credsvc.crypto import Keyring, generate_keypair, generate_signing_pair
 from credsvc.directus import DirectusError, DirectusResponseError
 from credsvc.services import keys as key_service
+from credsvc.services import legacy_probe
 
 group = AppGroup("keys", help="Key status, rewrap after a rotation, key generation.")
 
@@ -47,6 +50,11 @@ def _describe(keyring: Keyring, label: str) -> str:
     if key_id in (key_service.UNKNOWN,):
         return "not a credsvc ciphertext"
     if key_id == "legacy":
+        if getattr(keyring, "write_format", "") == "legacy":
+            return (
+                "legacy format (no key id), still written (CREDENTIALS_WRITE_FORMAT=legacy): "
+                "keys rewrap converts them once that is switched off"
+            )
         return "legacy format (no key id): needs rewrap"
     if key_id in keyring.usable_key_ids:
         return "decryptable, needs rewrap"
@@ -74,13 +82,21 @@ def status(collection: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(
             json.dumps(
-                {"active": keyring.active_key_id, "counts": counts, "errors": errors}, indent=2
+                {
+                    "active": keyring.active_key_id,
+                    "write_format": getattr(keyring, "write_format", "versioned"),
+                    "counts": counts,
+                    "errors": errors,
+                },
+                indent=2,
             )
         )
     else:
         click.echo(
             f"active key: {keyring.active_key_id}   configured: {', '.join(keyring.key_ids)}"
         )
+        if getattr(keyring, "write_format", "") == "legacy":
+            click.echo("writes: legacy three-part format (CREDENTIALS_WRITE_FORMAT=legacy)")
         click.echo(f"{'collection':<24} {'key id':<10} {'values':>8}  state")
         for coll, _fld in fields:
             if coll in errors:
@@ -116,7 +132,7 @@ def status(collection: str | None, as_json: bool) -> None:
 @group.command("rewrap")
 @click.option(
     "--batch-size",
-    default=100,
+    default=key_service.REWRAP_BATCH,
     show_default=True,
     type=click.IntRange(1, 1000),
     help="Rows per Directus batch PATCH.",
@@ -133,6 +149,11 @@ def rewrap(batch_size: int, collection: str | None, progress: bool | None) -> No
     keyring = services.keyring
     if not getattr(keyring, "can_decrypt", False):
         raise click.ClickException("This deployment cannot decrypt (CREDSVC_MODE=ingest)")
+    if keyring.write_format == "legacy":
+        raise click.ClickException(
+            "CREDENTIALS_WRITE_FORMAT=legacy: new writes are legacy, so a rewrap would convert "
+            "nothing for good; unset it (once the Node service no longer reads), then rewrap"
+        )
     directus = operator_directus()
     show = sys.stderr.isatty() if progress is None else progress
     click.echo(
@@ -200,6 +221,87 @@ def generate_ingest_keypair() -> None:
     click.echo(f"CREDENTIALS_INGEST_VERIFY_KEY={verify}    # workers only")
     click.echo(f"CREDENTIALS_INGEST_PUBLIC_KEY={public}    # the ingest deployment")
     click.echo(f"CREDENTIALS_INGEST_SIGNING_KEY={signing}   # the ingest deployment only")
+
+
+@group.command("legacy-probe")
+@click.option(
+    "--file",
+    "sample_file",
+    type=click.File("r"),
+    help="Stored values, one per line (instead of reading Directus).",
+)
+@click.option("--collection", help="Sample only this collection (default: every one).")
+@click.option(
+    "--limit",
+    default=legacy_probe.DEFAULT_SAMPLE,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Legacy values sampled per collection.",
+)
+@click.option("--salt", help="Salt to try (default: CREDENTIALS_LEGACY_KEY_SALT).")
+@click.option(
+    "--iterations",
+    help="PBKDF2 iterations / scrypt N (default: CREDENTIALS_LEGACY_KEY_ITERATIONS).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def legacy_probe_command(sample_file, collection, limit, salt, iterations, as_json) -> None:
+    """Which CREDENTIALS_LEGACY_KEY_DERIVATION opens a sample of legacy values.
+
+    The key string tried is CREDENTIALS_LEGACY_PROBE_KEY, else CREDENTIALS_LEGACY_KEY, else
+    CREDENTIALS_ENCRYPTION_KEY. Prints counts only, never a value or a key; exits 1 unless some
+    derivation opens every legacy value of the sample.
+    """
+    settings = _services().config.legacy_probe
+    if not settings.secret:
+        raise click.ClickException(
+            "no key to try: set CREDENTIALS_LEGACY_PROBE_KEY to the Node service's key string"
+        )
+    if sample_file is not None:
+        values = legacy_probe.read_sample_file(sample_file, "file")
+    else:
+        values = []
+    if sample_file is None or collection:
+        try:
+            _collections(collection)
+            values += legacy_probe.sample_directus(operator_directus(), collection, limit)
+        except DirectusError as exc:
+            raise click.ClickException(f"reading the sample: {_upstream(exc)}") from None
+    keys, not_tried = legacy_probe.candidate_keys(
+        settings.secret,
+        settings.salt if salt is None else salt,
+        settings.iterations if iterations is None else iterations.strip(),
+    )
+    report = legacy_probe.probe(values, keys)
+    report.not_tried = not_tried
+    if as_json:
+        click.echo(json.dumps({"key_from": settings.source, **report.as_json()}, indent=2))
+    else:
+        _print_probe(settings.source, report)
+    if not report.opening_all:
+        sys.exit(1)
+
+
+def _print_probe(source: str, report: legacy_probe.ProbeReport) -> None:
+    counts = ", ".join(f"{name} {n}" for name, n in sorted(report.sources.items())) or "none"
+    click.echo(f"key tried: {source}")
+    click.echo(f"legacy values: {report.legacy} ({counts}); not legacy: {report.not_legacy}")
+    for reason, count in sorted(report.malformed.items()):
+        click.echo(f"malformed: {count}: {reason}")
+    if report.legacy:
+        encodings = ", ".join(f"{k} {v}" for k, v in sorted(report.encodings.items()))
+        ivs = ", ".join(f"{k} bytes: {v}" for k, v in sorted(report.iv_lengths.items()))
+        click.echo(f"encodings: {encodings}; IV lengths: {ivs}")
+    click.echo(f"{'derivation':<20} {'opens':>6}")
+    for name, count in report.opened.items():
+        click.echo(f"{name:<20} {count:>6}")
+    for name, why in report.not_tried.items():
+        click.echo(f"{name:<20} {'-':>6}  not tried: {why}")
+    click.echo(f"opened by none: {report.opened_by_none}")
+    if report.opening_all:
+        click.echo("opens every value: " + ", ".join(report.opening_all))
+        click.echo(f"set CREDENTIALS_LEGACY_KEY_DERIVATION={report.opening_all[0]}")
+    else:
+        click.echo("no derivation opens every value")
 
 
 def _ids(ids: list[str]) -> str:

@@ -28,6 +28,7 @@ from ._model import (
 )
 from ._netscape import HEADER as NETSCAPE_HEADER
 from ._netscape import parse_netscape, to_netscape
+from ._stored import StoredCookies, read_stored, render_stored
 
 __all__ = [
     "DEFAULT_FORMAT",
@@ -41,11 +42,14 @@ __all__ = [
     "NetscapeFormatError",
     "Problem",
     "SameSite",
+    "StoredCookies",
     "expired_cookies",
     "from_extension",
     "from_playwright",
     "parse_netscape",
+    "read_stored",
     "render",
+    "render_stored",
     "session_expired",
     "to_extension",
     "to_netscape",

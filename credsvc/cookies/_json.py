@@ -16,8 +16,8 @@ _SAME_SITE: dict[str, SameSite | None] = {
     "no_restriction": "None",
     "unspecified": None,
 }
-# Keys only chrome.cookies.Cookie objects have.
-_CHROME_KEYS = ("expirationDate", "hostOnly", "session", "storeId")
+# Keys only chrome.cookies.Cookie objects have (the others, name ... sameSite, are shared).
+CHROME_KEYS = ("expirationDate", "hostOnly", "session", "storeId", "partitionKey")
 
 
 class _Bad(Exception):
@@ -57,6 +57,19 @@ def _seconds(obj: Mapping[str, Any], key: str) -> float | None:
     return raw
 
 
+def _chrome_expiry(obj: Mapping[str, Any]) -> float | None:
+    """A Chrome-shaped object's expiry: `expirationDate`, else `expires` (objects that mix the
+    shapes, e.g. a spec cookie that kept Chrome's `hostOnly`); `session: true` means none.
+    When both are given they must agree to the second."""
+    dated = _seconds(obj, "expirationDate")
+    plain = _seconds(obj, "expires")
+    if dated is not None and plain is not None and abs(dated - plain) >= 1:
+        raise _Bad("expires and expirationDate disagree")
+    if obj.get("session") is True:
+        return None
+    return dated if dated is not None else plain
+
+
 def _require(obj: Mapping[str, Any], key: str) -> object:
     if key not in obj or obj[key] is None:
         raise _Bad(f"{key!r} is missing")
@@ -73,7 +86,10 @@ def _read_one(obj: Mapping[str, Any]) -> Cookie:
         if obj.get("domain") is not None or obj.get("path") is not None:
             raise _Bad("give either url or domain and path, not both")
         url = obj["url"]
-        parts = urlsplit(url) if isinstance(url, str) else None
+        try:
+            parts = urlsplit(url) if isinstance(url, str) else None
+        except ValueError:  # e.g. an unclosed "[" in the host
+            parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise _Bad("url must be an http(s) URL")
         domain: object = parts.hostname
@@ -83,8 +99,8 @@ def _read_one(obj: Mapping[str, Any]) -> Cookie:
         domain = _require(obj, "domain")
         path = obj.get("path")
         path = "/" if path is None else path
-    if any(key in obj for key in _CHROME_KEYS):
-        expires = None if obj.get("session") is True else _seconds(obj, "expirationDate")
+    if any(key in obj for key in CHROME_KEYS):
+        expires = _chrome_expiry(obj)
         host_only = obj.get("hostOnly")
         if host_only is not None and not isinstance(host_only, bool):
             raise _Bad(f"hostOnly must be true or false, got {type(host_only).__name__}")
@@ -112,9 +128,10 @@ def from_extension(items: object) -> list[Cookie]:
 
     * the spec's extension shape: ``name, value, domain, path, expires, httpOnly, secure`` and
       optionally ``sameSite``; ``expires`` unix seconds, missing/null/-1/0 for a session cookie;
-    * Chrome's ``chrome.cookies.Cookie`` (has ``expirationDate``, ``hostOnly``, ``session`` or
-      ``storeId``): ``session: true`` wins over ``expirationDate``; ``hostOnly: false`` adds the
-      leading dot to the domain;
+    * Chrome's ``chrome.cookies.Cookie`` (has ``expirationDate``, ``hostOnly``, ``session``,
+      ``storeId`` or ``partitionKey``): the expiry is ``expirationDate``, else ``expires`` (an
+      object mixing both shapes keeps it; both given must agree), and ``session: true`` wins
+      over either; ``hostOnly: false`` adds the leading dot to the domain;
     * Playwright's cookie (``expires`` -1 for session; ``url`` instead of ``domain`` + ``path``).
 
     ``sameSite`` accepts Chrome's ``no_restriction|lax|strict|unspecified`` and Playwright's

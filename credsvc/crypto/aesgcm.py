@@ -1,8 +1,11 @@
 """AES-256-GCM over JSON values, in the two local-key formats credsvc reads.
 
 Legacy (written by the Node utility `server/utils/credentialsCrypto.js`, readable forever):
-    base64(iv) ":" base64(authTag) ":" base64(ciphertext)
-    standard padded base64, 12-byte IV, 16-byte tag, no associated data.
+    enc(iv) ":" enc(authTag) ":" enc(ciphertext)
+    no associated data; a 16-byte tag; an IV of 12 to 128 bytes (Node code uses 12 or 16);
+    enc is one of the encodings Node's `Buffer.toString` writes (LEGACY_ENCODINGS), the same
+    for all three parts, told apart by the tag's length (`legacy_encoding_of`). credsvc writes
+    it only in compatibility mode (CREDENTIALS_WRITE_FORMAT=legacy), with a 12-byte IV.
 
 Versioned (docs/ciphertext-format.md specifies them):
     "v5" ":" key_id ":" base64(iv) ":" base64(authTag) ":" base64(ciphertext)
@@ -57,12 +60,24 @@ def parse_key(text: str, what: str = "key") -> bytes:
     text = text.strip()
     if re.fullmatch(r"[0-9a-fA-F]{64}", text):
         return bytes.fromhex(text)
+    # Callers put the variable's name before the message; "key" alone adds nothing to it.
+    named = "" if what == "key" else f"{what}: "
+    if re.fullmatch(r"[0-9a-fA-F]+", text):
+        # Hex of the wrong length; an even length is also valid base64 of other bytes, which
+        # would make the message about a byte count the operator never typed.
+        raise CryptoError(
+            f"{named}{len(text)} hex characters: a 64-character hex key is expected "
+            "(or base64 of 32 bytes)"
+        )
     try:
         key = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise CryptoError(f"{what} must be 64 hex characters or base64 of 32 bytes") from None
     if len(key) != KEY_BYTES:
-        raise CryptoError(f"{what} must be 32 bytes (64 hex characters), got {len(key)} bytes")
+        raise CryptoError(
+            f"{named}base64 of {len(key)} bytes: base64 of 32 bytes (44 characters) is "
+            "expected, or 64 hex characters"
+        )
     return key
 
 
@@ -150,28 +165,114 @@ def check_key_id(key_id: str) -> None:
 
 # -- legacy three-part format ------------------------------------------------------------
 
+# How a Node writer may have spelled the three parts (`Buffer.toString(encoding)`): padded
+# standard base64 (Node's "base64"), unpadded URL-safe ("base64url"), standard base64 with the
+# padding stripped, and lowercase "hex". The first is what the Node utility wrote by default.
+LEGACY_ENCODINGS = ("base64", "base64url", "base64-unpadded", "hex")
+# The tag (16 bytes) has a different length in each family, so it alone tells them apart:
+# a hex value's parts are also valid base64 text, but its tag is 32 characters, never 24 or 22.
+_TAG_TEXT_LENGTH = {24: "base64", 22: "base64url", 32: "hex"}
+LEGACY_IV_MIN, LEGACY_IV_MAX = 12, 128  # GCM takes any length; below 96 bits nobody should
+_HEX = re.compile(r"\A(?:[0-9a-f]{2})+\Z")
+_B64URL = re.compile(r"\A[A-Za-z0-9_-]+\Z")
+_B64_UNPADDED = re.compile(r"\A[A-Za-z0-9+/]+\Z")
 
-def encrypt_json(value: Any, key: bytes) -> str:
-    """Encrypt a JSON value into the legacy `iv:authTag:ciphertext` format (tests, tooling)."""
-    iv, tag, ciphertext = seal(key, serialize(value), None)
-    return ":".join((b64(iv), b64(tag), b64(ciphertext)))
+
+def legacy_encoding_of(parts: list[str]) -> str:
+    """The encoding of a legacy value's three parts, decided by the tag part's length alone
+    (24 characters: padded base64; 22: unpadded, base64url unless `+` or `/` occur in the
+    value; 32: hex). Deterministic: the same text always gets the same answer."""
+    family = _TAG_TEXT_LENGTH.get(len(parts[1]))
+    if family is None:
+        raise CryptoError(
+            "malformed ciphertext: the auth tag must be 16 bytes (24 base64 characters, "
+            "22 unpadded or base64url, or 32 hex)"
+        )
+    if family == "base64url" and any(c in part for part in parts for c in "+/"):
+        return "base64-unpadded"
+    return family
 
 
-def split_legacy(token: str) -> tuple[bytes, bytes, bytes]:
+def encode_part(data: bytes, encoding: str) -> str:
+    if encoding == "base64":
+        return b64(data)
+    if encoding == "hex":
+        return data.hex()
+    if encoding == "base64url":
+        return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+    if encoding == "base64-unpadded":
+        return b64(data).rstrip("=")
+    raise CryptoError(f"unknown legacy encoding; expected one of {', '.join(LEGACY_ENCODINGS)}")
+
+
+def decode_part(part: str, what: str, encoding: str) -> bytes:
+    """Strict and canonical in `encoding`: each byte string has exactly one spelling."""
+    if encoding == "base64":
+        return unb64(part, what)
+    pattern = {"hex": _HEX, "base64url": _B64URL, "base64-unpadded": _B64_UNPADDED}[encoding]
+    if not pattern.fullmatch(part) or (encoding != "hex" and len(part) % 4 == 1):
+        raise CryptoError(f"malformed ciphertext: {what} is not valid {encoding}")
+    if encoding == "hex":
+        return bytes.fromhex(part)
+    padded = part + "=" * (-len(part) % 4)
+    decode = base64.urlsafe_b64decode if encoding == "base64url" else base64.b64decode
+    data = decode(padded)
+    if encode_part(data, encoding) != part:
+        raise CryptoError(f"malformed ciphertext: {what} is not canonical {encoding}")
+    return data
+
+
+def read_legacy(token: str) -> tuple[tuple[bytes, bytes, bytes], str]:
+    """((iv, tag, ciphertext), encoding) of a legacy value; CryptoError says what is wrong."""
     if not isinstance(token, str):
         raise CryptoError("malformed ciphertext: not a string")
     parts = token.split(":")
     if len(parts) != 3:
         raise CryptoError("malformed ciphertext: expected 3 ':'-separated parts")
-    iv = unb64(parts[0], "IV", IV_BYTES)
-    tag = unb64(parts[1], "auth tag", TAG_BYTES)
-    ciphertext = unb64(parts[2], "ciphertext")
-    return iv, tag, ciphertext
+    if not all(parts):
+        raise CryptoError("malformed ciphertext: an empty part")
+    encoding = legacy_encoding_of(parts)
+    iv = decode_part(parts[0], "IV", encoding)
+    tag = decode_part(parts[1], "auth tag", encoding)
+    ciphertext = decode_part(parts[2], "ciphertext", encoding)
+    if not LEGACY_IV_MIN <= len(iv) <= LEGACY_IV_MAX:
+        raise CryptoError(
+            f"malformed ciphertext: the IV must be {LEGACY_IV_MIN} to {LEGACY_IV_MAX} bytes"
+        )
+    if len(tag) != TAG_BYTES:
+        raise CryptoError(f"malformed ciphertext: the auth tag must be {TAG_BYTES} bytes")
+    return (iv, tag, ciphertext), encoding
+
+
+def split_legacy(token: str) -> tuple[bytes, bytes, bytes]:
+    return read_legacy(token)[0]
+
+
+def open_legacy(key: bytes, iv: bytes, tag: bytes, ciphertext: bytes) -> bytes:
+    """Authenticate and decrypt a legacy value's parts (any IV length `read_legacy` admits)."""
+    check_key(key)
+    if not LEGACY_IV_MIN <= len(iv) <= LEGACY_IV_MAX or len(tag) != TAG_BYTES:
+        raise CryptoError("malformed ciphertext: IV or tag of the wrong length")
+    try:
+        return AESGCM(key).decrypt(iv, ciphertext + tag, None)
+    except InvalidTag:
+        raise CryptoError(
+            "ciphertext failed authentication (tampered, moved, or wrong key)"
+        ) from None
+
+
+def encrypt_json(value: Any, key: bytes, encoding: str = "base64") -> str:
+    """Encrypt a JSON value into the legacy `iv:authTag:ciphertext` format, 12-byte IV, in
+    `encoding` (compatibility write mode, tests, tooling)."""
+    if encoding not in LEGACY_ENCODINGS:
+        raise CryptoError(f"unknown legacy encoding; expected one of {', '.join(LEGACY_ENCODINGS)}")
+    iv, tag, ciphertext = seal(key, serialize(value), None)
+    return ":".join(encode_part(part, encoding) for part in (iv, tag, ciphertext))
 
 
 def decrypt_json(token: str, key: bytes) -> Any:
-    """Decrypt a legacy `iv:authTag:ciphertext` value."""
-    return _open(key, *split_legacy(token), None)
+    """Decrypt a legacy value in any encoding and IV length `read_legacy` admits."""
+    return deserialize(open_legacy(key, *split_legacy(token)))
 
 
 # -- versioned, record-bound formats (v2, and v5 which also binds the owner) --------------

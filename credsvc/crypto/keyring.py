@@ -22,6 +22,11 @@ Settings (see README.md "Rotating keys"):
     CREDENTIALS_ACTIVE_KEY       id that encrypts new writes (default: the newest key)
     CREDENTIALS_MIN_DECRYPT_KEY  keys listed before this id can no longer decrypt
     CREDENTIALS_INGEST_PRIVATE_KEY   X25519 private key(s) that open `v3` values
+    CREDENTIALS_LEGACY_KEY, CREDENTIALS_LEGACY_KEY_DERIVATION (_SALT, _ITERATIONS)
+                                 the Node service's key for legacy values, and how it was
+                                 derived from its string (credsvc.crypto.legacy_keys)
+    CREDENTIALS_WRITE_FORMAT     `legacy`: write the Node three-part format (compatibility mode,
+                                 no key id, no binding), in CREDENTIALS_LEGACY_ENCODING
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from credsvc.crypto import aesgcm, sealed, transit
+from credsvc.crypto import aesgcm, legacy_keys, sealed, transit
 from credsvc.crypto.aesgcm import CryptoError, DecryptionUnavailable
 
 LEGACY_KEY_ID = "legacy"
@@ -43,6 +48,15 @@ TRANSIT_MARKER = "transit"
 # What each generation is called in `format_of`; the owner-bound ones are the only ones written.
 OWNER_BOUND_FORMATS = (aesgcm.V5_PREFIX, transit.V6_PREFIX, sealed.V7_PREFIX)
 UNBOUND_FORMATS = (aesgcm.V2_PREFIX, transit.V4_PREFIX, sealed.V3_PREFIX, LEGACY_KEY_ID)
+# CREDENTIALS_WRITE_FORMAT: what new writes are. `legacy` is the Node three-part format, for a
+# migration period in which the Node service must still read what credsvc writes.
+VERSIONED, LEGACY_WRITE = "versioned", "legacy"
+WRITE_FORMATS = (VERSIONED, LEGACY_WRITE)
+LEGACY_WRITE_WARNING = (
+    "CREDENTIALS_WRITE_FORMAT=legacy: new values are written in the Node three-part format, "
+    "with no key id and no binding to their record or owner (a value copied to another row "
+    "decrypts there); switch back and run `keys rewrap` once the Node service is retired"
+)
 
 
 class KeyringError(ValueError):
@@ -118,6 +132,10 @@ class Keyring:
         ingest_verify_keys: Mapping[str, Ed25519PublicKey] | None = None,
         require_owner_binding: bool = False,
         accept_unsigned_ingest: bool = False,
+        legacy_keys: Iterable[bytes] = (),
+        write_format: str = VERSIONED,
+        legacy_write_key: bytes | None = None,
+        legacy_encoding: str = "base64",
     ):
         # encrypt_only: an ingest deployment whose ring is a transit key; it refuses to decrypt
         # before asking transit (whose policy would refuse too).
@@ -164,6 +182,45 @@ class Keyring:
         self._usable = self._order[first:]
         if active not in self._usable:
             raise KeyringError("CREDENTIALS_ACTIVE_KEY is older than CREDENTIALS_MIN_DECRYPT_KEY")
+        # Keys that open legacy values besides the usable local ones (CREDENTIALS_LEGACY_KEY).
+        self._legacy: list[bytes] = []
+        for key in legacy_keys:
+            if not isinstance(key, bytes | bytearray) or len(key) != aesgcm.KEY_BYTES:
+                raise KeyringError("CREDENTIALS_LEGACY_KEY must give a 32-byte key")
+            if bytes(key) not in self._legacy:
+                self._legacy.append(bytes(key))
+        self._set_write_format(write_format, legacy_write_key, legacy_encoding)
+
+    def _set_write_format(self, fmt: str, key: bytes | None, encoding: str) -> None:
+        if fmt not in WRITE_FORMATS:
+            raise KeyringError(
+                f"CREDENTIALS_WRITE_FORMAT must be one of {', '.join(WRITE_FORMATS)}"
+            )
+        if encoding not in aesgcm.LEGACY_ENCODINGS:
+            raise KeyringError(
+                "CREDENTIALS_LEGACY_ENCODING must be one of " + ", ".join(aesgcm.LEGACY_ENCODINGS)
+            )
+        self.write_format = fmt
+        self.legacy_encoding = encoding
+        self._legacy_write_key: bytes | None = None
+        if fmt != LEGACY_WRITE:
+            return
+        if self.require_owner_binding:
+            raise KeyringError(
+                "CREDENTIALS_WRITE_FORMAT=legacy writes values bound to no owner, and "
+                "CREDENTIALS_REQUIRE_OWNER_BINDING=true refuses to read them: set only one"
+            )
+        if not isinstance(key, bytes | bytearray) or len(key) != aesgcm.KEY_BYTES:
+            raise KeyringError(
+                "CREDENTIALS_WRITE_FORMAT=legacy needs the Node service's key: "
+                "CREDENTIALS_LEGACY_KEY, or CREDENTIALS_ENCRYPTION_KEY when it is that key"
+            )
+        self._legacy_write_key = bytes(key)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a process with this ring should log at startup (weaker settings in use)."""
+        return [LEGACY_WRITE_WARNING] if self.write_format == LEGACY_WRITE else []
 
     def _check_new_id(self, key_id: str) -> None:
         if not isinstance(key_id, str) or not aesgcm.KEY_ID_PATTERN.fullmatch(key_id):
@@ -186,7 +243,8 @@ class Keyring:
         return (
             f"Keyring(keys={self._order!r}, active={self.active_key_id!r}, "
             f"usable={self._usable!r}, ingest={list(self._ingest)!r}, "
-            f"require_owner_binding={self.require_owner_binding!r})"
+            f"require_owner_binding={self.require_owner_binding!r}, "
+            f"write_format={self.write_format!r})"
         )
 
     @property
@@ -209,7 +267,9 @@ class Keyring:
         """Encrypt a JSON value under the active key, bound to `context` and its owner."""
         key_id = self.active_key_id
         key = self._keys[key_id]
-        bound = context.encode(owner_bound=True)
+        bound = context.encode(owner_bound=True)  # also checks the context in legacy mode
+        if self._legacy_write_key is not None:
+            return aesgcm.encrypt_json(value, self._legacy_write_key, self.legacy_encoding)
         if isinstance(key, transit.TransitKey):
             return key.encrypt(value, key_id, bound, transit.V6_PREFIX)
         return aesgcm.encrypt_v2(value, key_id, key, bound, aesgcm.V5_PREFIX)
@@ -257,13 +317,14 @@ class Keyring:
         return sealed.open_v7(token, self._ingest[key_id], self._verify[key_id], encoded)
 
     def _decrypt_legacy(self, token: str) -> Any:
+        """CREDENTIALS_LEGACY_KEY first, then every usable local key, newest first."""
         parts = aesgcm.split_legacy(token)
-        for key_id in reversed(self._usable):
-            key = self._keys[key_id]
+        local = [self._keys[key_id] for key_id in reversed(self._usable)]
+        for key in (*self._legacy, *local):
             if not isinstance(key, bytes):
                 continue
             try:
-                plaintext = aesgcm.open_sealed(key, *parts, None)
+                plaintext = aesgcm.open_legacy(key, *parts)
             except CryptoError:
                 continue
             return aesgcm.deserialize(plaintext)
@@ -299,6 +360,8 @@ class Keyring:
 
     def rewrap(self, token: str, context: RecordContext) -> str:
         """Re-encrypt a stored value under the active key (the plaintext never leaves)."""
+        if self.write_format == LEGACY_WRITE:
+            raise CryptoError("CREDENTIALS_WRITE_FORMAT=legacy: rewrapping would write legacy")
         return self.encrypt(self.decrypt(token, context), context)
 
 
@@ -314,11 +377,31 @@ def keyring_from_settings(
     ingest_verify: str = "",
     require_owner_binding: bool = False,
     accept_unsigned_ingest: bool = False,
+    legacy_key: str = "",
+    legacy_derivation: str = "",
+    legacy_salt: str = "",
+    legacy_iterations: str = "",
+    write_format: str = "",
+    legacy_encoding: str = "",
 ) -> Keyring:
-    """Build the ring from the environment's strings; raises KeyringError naming the variable."""
+    """Build the ring from the environment's strings; raises KeyringError naming the variable.
+
+    The legacy key derivation applies to CREDENTIALS_LEGACY_KEY when it is set, else to
+    CREDENTIALS_ENCRYPTION_KEY (which is then the Node service's variable, copied unchanged,
+    and its derived key is also k0).
+    """
+    try:
+        derivation = legacy_keys.parse_derivation(legacy_derivation, legacy_salt, legacy_iterations)
+    except CryptoError as exc:
+        raise KeyringError(str(exc)) from None
     entries: list[tuple[str, bytes | transit.TransitKey]] = []
+    extra_legacy: list[bytes] = []
+    if legacy_key.strip():
+        extra_legacy.append(_derive(derivation, legacy_key, "CREDENTIALS_LEGACY_KEY"))
+        derivation = legacy_keys.Derivation()  # CREDENTIALS_ENCRYPTION_KEY is credsvc's own
     if single_key.strip():
-        entries.append((DEFAULT_KEY_ID, _parse(single_key, "CREDENTIALS_ENCRYPTION_KEY")))
+        own = _derive(derivation, single_key, "CREDENTIALS_ENCRYPTION_KEY")
+        entries.append((DEFAULT_KEY_ID, own))
     for item in filter(None, (part.strip() for part in keys.split(","))):
         key_id, sep, material = item.partition(":")
         key_id = key_id.strip()
@@ -345,6 +428,9 @@ def keyring_from_settings(
             "key id (the ingest side's Ed25519 verify key, from `keys generate-ingest-keypair`)"
         )
     active = active.strip() or entries[-1][0]
+    node_key = extra_legacy[0] if extra_legacy else None
+    if node_key is None and single_key.strip():
+        node_key = entries[0][1]  # type: ignore[assignment]  # k0, a local key
     return Keyring(
         entries,
         active=active,
@@ -353,7 +439,18 @@ def keyring_from_settings(
         ingest_verify_keys=verify,
         require_owner_binding=require_owner_binding,
         accept_unsigned_ingest=accept_unsigned_ingest,
+        legacy_keys=extra_legacy,
+        write_format=write_format.strip().lower() or VERSIONED,
+        legacy_write_key=node_key,
+        legacy_encoding=legacy_encoding.strip().lower() or "base64",
     )
+
+
+def _derive(derivation: legacy_keys.Derivation, text: str, name: str) -> bytes:
+    try:
+        return derivation.derive(text, name)
+    except CryptoError as exc:
+        raise KeyringError(str(exc)) from None
 
 
 def _ingest_key_list(text: str, default_id: str, name: str, parse) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from credsvc import cookies
 from credsvc.directus import FILTER_VALUE_RULE, reinterpreted_in_filter
+from credsvc.services.session_health import REASONS
 
 
 class FullMatch(validate.Regexp):
@@ -152,6 +153,11 @@ class RevokePlatformSessionSchema(Schema):
     id = Uuid(required=True)
 
 
+class ReportPlatformSessionSchema(Schema):
+    id = Uuid(required=True)
+    reason = fields.String(required=True, validate=validate.OneOf(tuple(REASONS)))
+
+
 create_profile = CreateProfileSchema()
 update_profile_creds = UpdateProfileCredsSchema()
 store = StoreSchema()
@@ -161,3 +167,4 @@ reveal_download_cred = RevealDownloadCredSchema()
 store_platform_session = StorePlatformSessionSchema()
 get_platform_session = GetPlatformSessionSchema()
 revoke_platform_session = RevokePlatformSessionSchema()
+report_platform_session = ReportPlatformSessionSchema()

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from credsvc.services.session_health import REASONS, STATUSES
+
 COOKIE_FORMATS = ["json", "netscape", "playwright"]
+SESSION_STATUSES = list(STATUSES)
+RECAPTURE_REASONS = list(REASONS)
 
 
 def _true(**kwargs) -> fields.Boolean:
@@ -65,7 +69,8 @@ CREDENTIALS_OBJECT = {
 }
 PROBLEM = {
     "type": "object",
-    "description": "Something a cookie format could not represent (never a value).",
+    "description": "Something a cookie format could not represent, or a stored cookie that "
+    "today's validation refuses (dropped: true); index is its stored position. Never a value.",
 }
 
 
@@ -136,6 +141,67 @@ class GetPlatformSessionResponseSchema(Schema):
     user_agent = fields.String(required=True, allow_none=True)
     expired = fields.Boolean(required=True)
     problems = fields.List(fields.Dict(metadata=PROBLEM))
+
+
+class PlatformSchema(Schema):
+    platform = fields.String(required=True, metadata={"description": "The API's key"})
+    name = fields.String(required=True, metadata={"description": "For people"})
+    cookie_domains = fields.List(fields.String(), required=True)
+    login_url = fields.String(required=True)
+    session_cookies = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "Cookies a capture must contain to be a signed-in session."},
+    )
+
+
+class PlatformsResponseSchema(Schema):
+    success = _true()
+    platforms = fields.List(fields.Nested(PlatformSchema), required=True)
+
+
+class ProfileSummarySchema(Schema):
+    id = fields.UUID(required=True)
+    platform = fields.String(required=True)
+    platform_username = fields.String(required=True, allow_none=True)
+
+
+class SessionHealthSchema(Schema):
+    id = fields.UUID(required=True)
+    creator_profile_id = fields.UUID(required=True)
+    platform = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(SESSION_STATUSES))
+    reason = fields.String(
+        required=True,
+        allow_none=True,
+        validate=validate.OneOf(RECAPTURE_REASONS),
+        metadata={"description": "Why a worker reported it (needs_recapture, superseded)."},
+    )
+    captured_at = fields.String(required=True, allow_none=True)
+    expires_at = fields.String(required=True, allow_none=True)
+    cookie_count = fields.Integer(required=True, allow_none=True)
+    reported_at = fields.String(required=True, allow_none=True)
+    superseded_by = fields.UUID(required=True, allow_none=True)
+
+
+class PlatformSessionsResponseSchema(Schema):
+    success = _true()
+    profiles = fields.List(fields.Nested(ProfileSummarySchema), required=True)
+    sessions = fields.List(
+        fields.Nested(SessionHealthSchema),
+        required=True,
+        metadata={"description": "Newest first; at most LIST_LIMIT; never a cookie value."},
+    )
+
+
+class ReportPlatformSessionResponseSchema(Schema):
+    success = _true()
+    id = fields.UUID(required=True)
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(["needs_recapture", "superseded", "revoked"]),
+        metadata={"description": "The session's status after the report."},
+    )
 
 
 # -- the end-user API -----------------------------------------------------------------------

@@ -11,10 +11,9 @@ owner-bound format generation, to the active key and format, in batches:
     (rows the job gave up on are excluded by id, so it always terminates);
  2. rewrap each value in memory (`Keyring.rewrap`: the plaintext never leaves the process),
     bound to the owner columns read in step 1;
- 3. re-read the page's values and drop every row whose value changed since step 1 (cheap, and
-    it keeps the batch in step 4 from failing for a write that is already visible);
- 4. write the rest in one Directus batch PATCH (an all-or-nothing transaction), each row with
-    `rewrap_guard` set to the ciphertext read in step 1.
+ 3. write them in Directus batch PATCHes (each an all-or-nothing transaction, cut below
+    Directus's request size limit), each row with `rewrap_guard` set to the ciphertext read in
+    step 1.
 
 The guard is a compare-and-set in the database itself (deploy/directus/guards.mjs, installed
 after every `schema apply`): a trigger lets an UPDATE that sets `rewrap_guard` through only if
@@ -23,8 +22,10 @@ guard to NULL; otherwise the statement fails, Directus rolls back the whole batc
 400 NOT_NULL_VIOLATION for the field `rewrap_guard` (`is_guard_abort`). The batch is then
 retried row by row with the same guards: rows whose guard fails are counted as
 skipped_changed, the others are written. A service write that lands at any point of the job
-(even between step 3 and step 4) is therefore never overwritten with an older value. Service
-writes never set `rewrap_guard`, so the triggers never touch them.
+(even while the batch PATCH is in flight) is therefore never overwritten with an older value.
+Single rows are written only for a batch that hit a guard abort, so a job that races with no
+write costs two Directus round trips per batch: the selection and the PATCH. Service writes
+never set `rewrap_guard`, so the triggers never touch them.
 
 Rows are only ever selected while they are *not* under the active key, so an interrupted job
 resumes by running again, and a second run over a finished collection writes nothing.
@@ -47,6 +48,11 @@ ENCRYPTED_FIELDS: tuple[tuple[str, str], ...] = tuple(
     (column.collection, column.field) for column in ENCRYPTED_COLUMNS
 )
 SCAN_PAGE = 1000
+# Rows a rewrap round selects and rewraps at once (the CLI's --batch-size default).
+REWRAP_BATCH = 500
+# Directus refuses a body over MAX_PAYLOAD_SIZE (1 MB by default): a batch PATCH is cut into
+# requests of at most this many bytes of JSON (cookie sessions are several kB a value).
+MAX_WRITE_BYTES = 768 * 1024
 # The compare-and-set column of every collection in ENCRYPTED_FIELDS (deploy/directus/guards.mjs).
 GUARD_FIELD = "rewrap_guard"
 UNKNOWN = "invalid"  # a value in no known format
@@ -227,7 +233,7 @@ def rewrap_collection(
     collection: str,
     fld: str,
     *,
-    batch_size: int = 100,
+    batch_size: int = REWRAP_BATCH,
     progress: Callable[[int], None] = lambda n: None,
     after_select: Callable[[list[str]], None] = lambda ids: None,
     before_write: Callable[[list[str]], None] = lambda ids: None,
@@ -235,11 +241,14 @@ def rewrap_collection(
     """Rewrap every value of `collection.fld` that is not under the active key.
 
     `progress(n)` is called after each page with the number of rows handled. Test seams:
-    `after_select(ids)` runs after a page is read, before the re-read; `before_write(ids)` runs
-    between the re-read and the guarded batch PATCH.
+    `after_select(ids)` runs after a page is read, before it is rewrapped; `before_write(ids)`
+    runs just before the guarded batch PATCH.
     """
     if batch_size < 1:
         raise ValueError("batch size must be positive")
+    if getattr(keyring, "write_format", "") == "legacy":
+        # Every value would be rewritten legacy: nothing converted, the binding lost.
+        raise ValueError("CREDENTIALS_WRITE_FORMAT=legacy: rewrap only after switching it off")
     result = RewrapResult(collection)
     column = _column(collection)
     excluded: set[str] = set()
@@ -279,27 +288,36 @@ def _guarded(fld: str, row_id: str, old: str, new: str) -> dict[str, str]:
 
 
 def _write_batch(directus, collection, fld, planned, result, before_write) -> list[str]:
-    """Guarded batch write; returns the ids left alone (changed meanwhile, or refused)."""
-    ids = list(planned)
-    fresh = _search(directus, collection, {"id": {"_in": ids}}, ("id", fld), len(ids))
-    current = {row["id"]: row[fld] for row in fresh}
-    unchanged = [i for i in ids if current.get(i) == planned[i][0]]
-    changed = [i for i in ids if current.get(i) != planned[i][0]]
-    result.skipped_changed += len(changed)
-    if not unchanged:
-        return changed
-    before_write(unchanged)
-    items = [_guarded(fld, i, *planned[i]) for i in unchanged]
-    try:
-        directus.update_items(collection, items)
-    except DirectusResponseError as exc:
-        if not is_guard_abort(exc, collection):
-            raise
-        # Some row changed after the re-read: the whole batch was rolled back. Retry each row
-        # with its own guard, so only the rows that changed are left alone.
-        return changed + _write_each(directus, collection, items, result)
-    result.rewrapped += len(unchanged)
-    return changed
+    """Guarded batch writes; returns the ids left alone (changed meanwhile, or refused)."""
+    before_write(list(planned))
+    left: list[str] = []
+    for items in _by_size([_guarded(fld, i, *planned[i]) for i in planned]):
+        try:
+            directus.update_items(collection, items, fields=("id",))
+        except DirectusResponseError as exc:
+            if not is_guard_abort(exc, collection):
+                raise
+            # Some row changed after it was read: the whole batch was rolled back. Retry each
+            # row with its own guard, so only the rows that changed are left alone.
+            left += _write_each(directus, collection, items, result)
+            continue
+        result.rewrapped += len(items)
+    return left
+
+
+def _by_size(items: list[dict[str, str]]) -> Iterator[list[dict[str, str]]]:
+    """`items` in order, in runs whose JSON stays under MAX_WRITE_BYTES (at least one item)."""
+    run: list[dict[str, str]] = []
+    size = 2
+    for item in items:
+        item_size = len(json.dumps(item)) + 1
+        if run and size + item_size > MAX_WRITE_BYTES:
+            yield run
+            run, size = [], 2
+        run.append(item)
+        size += item_size
+    if run:
+        yield run
 
 
 def _write_each(directus, collection, items, result) -> list[str]:

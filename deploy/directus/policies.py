@@ -15,10 +15,12 @@ document what the code needs; with a licence that allows them, `provision(field_
 The roles follow CREDSVC_MODE (credsvc/config.py), plus the operator's command line:
 
   ingest    the user-JWT endpoints (/api/credentials: create-profile, update-profile-creds,
-            create-download-cred, store-platform-session, revoke-platform-session) and the
-            business API (/v1/end-users): it encrypts and never decrypts
+            create-download-cred, store-platform-session, revoke-platform-session, GET platforms
+            and platform-sessions) and the business API (/v1/end-users): it encrypts and never
+            decrypts
   worker    the shared-secret endpoints (/api/credentials/store, /reveal, /reveal-download-cred,
-            /get-platform-session, /api/end-user-credentials/reveal): it decrypts and audits
+            /get-platform-session, /report-platform-session, /api/end-user-credentials/reveal): it
+            decrypts and audits
   full      both sides (CREDSVC_MODE=full, the default, and `make run`): ingest | worker, no more
   operator  `flask api-keys create|list|revoke` and `flask keys status|rewrap`
 
@@ -86,7 +88,29 @@ def union(*tables: dict[str, dict[str, Grant]]) -> dict[str, dict[str, Grant]]:
     return merged
 
 
-AUDIT_ROW = (  # credsvc.services.audit.record_access; Directus generates the id
+# A session's flags: each is set once and never cleared (field limits), so a token can take a
+# session out of service but not bring one back. Ingest and worker both update the collection
+# and share this validation (union() requires equal validations).
+SESSION_FLAGS = ("revoked_at", "superseded_by", "needs_recapture_at", "recapture_reason")
+SESSION_FLAGS_STAY_SET: dict[str, Any] = {name: {"_nnull": True} for name in SESSION_FLAGS}
+# What session health reads (credsvc.services.session_health.HEALTH_FIELDS), and the sort.
+SESSION_HEALTH = (
+    "id",
+    "user_id",
+    "creator_profile_id",
+    "platform",
+    "captured_at",
+    "expires_at",
+    "cookies_expire_at",
+    "cookie_count",
+    "revoked_at",
+    "needs_recapture_at",
+    "recapture_reason",
+    "superseded_by",
+    "date_created",
+)
+
+AUDIT_ROW = (  # credsvc.services.audit.row; Directus generates the id
     "occurred_at",
     "actor",
     "action",
@@ -140,13 +164,16 @@ INGEST: dict[str, dict[str, Grant]] = {
                 "user_agent",
                 "captured_at",
                 "expires_at",
+                "cookies_expire_at",
             )
         ),
-        # revoke-platform-session: whose session it is, and whether it is revoked already.
-        "read": Grant(("id", "user_id", "creator_profile_id", "revoked_at")),
-        # revoke-platform-session; (field limits:) never back to null, so this token cannot
-        # undo a revocation.
-        "update": Grant(("revoked_at",), not_null("revoked_at")),
+        # revoke-platform-session: whose session it is, and whether it is revoked already;
+        # GET platform-sessions: the owner's sessions' health; store-platform-session: the
+        # flagged sessions a new capture supersedes. Never the value.
+        "read": Grant(SESSION_HEALTH),
+        # revoke-platform-session, and superseded_by after a new capture; (field limits:)
+        # never back to null, so this token cannot undo a revocation or a supersession.
+        "update": Grant(("revoked_at", "superseded_by"), SESSION_FLAGS_STAY_SET),
     },
     "api_keys": {
         # The API-key guard looks the presented key up by its hash on every request.
@@ -186,8 +213,9 @@ WORKER: dict[str, dict[str, Grant]] = {
         ),
     },
     PLATFORM_SESSIONS.collection: {
-        # /get-platform-session: the newest session of (profile, platform) that is not revoked
-        # (filter on revoked_at, sort on captured_at and date_created), with its value.
+        # /get-platform-session: the newest usable session of (profile, platform) (filter on
+        # revoked_at and the re-capture flags, sort on captured_at and date_created), with its
+        # value; /report-platform-session: the session's health.
         "read": Grant(
             fields(
                 "id",
@@ -195,11 +223,12 @@ WORKER: dict[str, dict[str, Grant]] = {
                 "captured_at",
                 "expires_at",
                 "user_agent",
-                "revoked_at",
-                "date_created",
+                *SESSION_HEALTH,
                 *PLATFORM_SESSIONS.row_fields,
             )
         ),
+        # /report-platform-session; (field limits:) a flag set here is never cleared.
+        "update": Grant(("needs_recapture_at", "recapture_reason"), SESSION_FLAGS_STAY_SET),
     },
     END_USERS.collection: {
         # /api/end-user-credentials/reveal: an end user's rows with their values.

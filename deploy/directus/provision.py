@@ -32,14 +32,12 @@ from typing import Any
 import requests
 from policies import DESCRIPTIONS, ROLES, Grant
 
+from credsvc.config import ROLE_TOKEN_VARIABLES
+
 # The variable holding each role's static token. A credsvc process always authenticates with
-# DIRECTUS_TOKEN: the token of its CREDSVC_MODE's role (`make run`, mode full: this one).
-TOKEN_VARIABLES = {
-    "full": "DIRECTUS_TOKEN",
-    "ingest": "DIRECTUS_INGEST_TOKEN",
-    "worker": "DIRECTUS_WORKER_TOKEN",
-    "operator": "DIRECTUS_OPERATOR_TOKEN",
-}
+# DIRECTUS_TOKEN: the token of its CREDSVC_MODE's role (`make run`, mode full: this one); the
+# others are credsvc.config's, which `flask check` confirms with Directus.
+TOKEN_VARIABLES = {"full": "DIRECTUS_TOKEN", **ROLE_TOKEN_VARIABLES}
 LEGACY_NAME = "credsvc service"  # the one all-powerful policy and role of earlier versions
 LEGACY_EMAIL = "credsvc-service@example.com"
 TIMEOUT = (3.05, 30)

@@ -46,8 +46,9 @@ class Endpoint:
 
     @property
     def writes(self) -> bool:
-        """True when a successful call writes to Directus (decrypting reads write audit rows)."""
-        return self.name not in ("end-user status", "readyz")
+        """True when a successful call writes to Directus (decrypting reads write audit rows;
+        /readyz sends an audit create Directus must refuse, credsvc.services.readiness)."""
+        return self.name not in ("end-user status", "platform-sessions")
 
     def call(self, client):
         kwargs: dict[str, Any] = {"headers": self.headers}
@@ -76,12 +77,14 @@ ENDPOINTS: list[Endpoint] = [
     _api("store-platform-session", USER, {"creator_profile_id": PROFILE,
                                           "platform": "instagram", "cookies": [COOKIE]}),
     _api("revoke-platform-session", USER, {"id": SESSION}),
+    Endpoint("platform-sessions", "GET", "/api/credentials/platform-sessions", USER),
     _api("store", INTERNAL_HEADERS, {"creatorProfileId": PROFILE,
                                      "credentials": {"password": SECRET_VALUES[0]}}),
     _api("reveal", INTERNAL_HEADERS, {"creatorProfileId": PROFILE}),
     _api("reveal-download-cred", INTERNAL_HEADERS, {"id": CREDENTIAL}),
     _api("get-platform-session", INTERNAL_HEADERS, {"creator_profile_id": PROFILE,
                                                     "platform": "instagram"}),
+    _api("report-platform-session", INTERNAL_HEADERS, {"id": SESSION, "reason": "logged_out"}),
     Endpoint("workers reveal", "POST", "/api/end-user-credentials/reveal", INTERNAL_HEADERS,
              {"businessId": BUSINESS, "endUserId": END_USER}),
     Endpoint("end-user set", "PUT", END_USER_PATH, BUSINESS_KEY,

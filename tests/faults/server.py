@@ -185,7 +185,7 @@ class FaultServer:
             length = min(int(headers.get("content-length", "0") or 0), MAX_BODY_BYTES)
             body = self._read_body(conn, rest, length)
             self._record(method, parts.path, query, body)
-            self._answer(conn, mode, method, parts.path, query)
+            self._answer(conn, mode, method, parts.path, query, body)
         except (OSError, ValueError):
             pass
         finally:
@@ -234,12 +234,19 @@ class FaultServer:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         conn.close()
 
-    def _answer(self, conn, mode: str, method: str, path: str, query) -> None:
+    def _answer(self, conn, mode: str, method: str, path: str, query, body=None) -> None:
         if mode == "hang":
             self._stop.wait(self.hang)
             return
         if mode == "garbage":
             conn.sendall(b"\x00\x13\x37 this is not HTTP \xff\xfe\r\n\r\n")
+            return
+        if mode == "ok" and _nulls_in_audit_row(method, path, body):
+            # As Directus does for NOT NULL columns (the readiness probe counts on it).
+            error = {"errors": [{"message": "Value can't be null.",
+                                 "extensions": {"field": name, "code": "FAILED_VALIDATION"}}
+                                for name in _nulls_in_audit_row(method, path, body)]}
+            conn.sendall(_response(400, "application/json", json.dumps(error).encode()))
             return
         if mode == "ok":
             payload = json.dumps({"data": self.rows(method, path, query)}).encode()
@@ -266,7 +273,23 @@ class FaultServer:
         raise ValueError(mode)
 
 
-REASONS = {200: "OK", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+def _nulls_in_audit_row(method: str, path: str, body: bytes | None) -> list[str]:
+    """The NOT NULL columns of audit_log (deploy/directus/build_schema.py) a create sets to
+    null."""
+    from credsvc.services.readiness import AUDIT_REQUIRED
+
+    if method != "POST" or path != "/items/audit_log" or not body:
+        return []
+    try:
+        row = json.loads(body)
+    except ValueError:
+        return []
+    if not isinstance(row, dict):
+        return []
+    return [name for name in AUDIT_REQUIRED if name in row and row[name] is None]
+
+
+REASONS = {200: "OK", 400: "Bad Request", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
 
 def _response(status: int, content_type: str, body: bytes, extra: dict | None = None,

@@ -10,7 +10,11 @@ A copy of the bootstrapped, schema-applied database (with the rewrap guard trigg
 directusctl.apply_schema installs) is kept in pytest's cache (.pytest_cache) for the next session
 with the same Directus, schema and triggers; the copy's admin gets new random credentials.
 
-Directus must already be installed (`make test` does it); a missing install fails, never skips.
+With CREDSVC_TEST_DB=postgres (`make test-postgres`) Directus runs on a new database of a
+throwaway PostgreSQL cluster instead (deploy/localdb.py), bootstrapped afresh: no template.
+
+Directus must already be installed (`make test` does it); a missing install fails, never skips,
+and so does a missing PostgreSQL when it is asked for.
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ sys.path.insert(0, str(DEPLOY_DIRECTUS))
 
 import directusctl  # noqa: E402
 import provision  # noqa: E402
+from app import prepare_database  # noqa: E402  (deploy/directus/app.py)
+
+from deploy import localdb  # noqa: E402
+from tests import pg_template  # noqa: E402
 
 TIMEOUT = (3.05, 30)
 MAIL_SEPARATOR = "----- end of mail -----"
@@ -204,7 +212,29 @@ def _save_template(cache_dir: Path | None, db: Path, admin: dict[str, str]) -> N
 
 
 @pytest.fixture(scope="session")
-def directus(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config):
+def postgres_database():
+    """None (Directus on SQLite in its data folder) or, with CREDSVC_TEST_DB=postgres,
+    (cluster, database): a new database on a throwaway PostgreSQL cluster."""
+    kind = os.environ.get("CREDSVC_TEST_DB", "").strip().lower() or "sqlite"
+    if kind == "sqlite":
+        yield None
+        return
+    if kind != "postgres":
+        pytest.fail(f"CREDSVC_TEST_DB={kind}: expected sqlite or postgres", pytrace=False)
+    try:
+        cluster = localdb.Postgres().start()
+    except localdb.LocalServerError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield cluster, cluster.create_database()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def directus(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, postgres_database
+):
     try:
         directusctl.ensure_installed()
     except directusctl.DirectusNotInstalled as exc:
@@ -230,6 +260,9 @@ def directus(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Conf
         f'#!/bin/sh\ncat >> "{mail_log}"\n' f'echo "{MAIL_SEPARATOR}" >> "{mail_log}"\n'
     )
     sendmail.chmod(0o755)
+    database_settings = {}
+    if postgres_database is not None:
+        database_settings = postgres_database[0].directus_settings(postgres_database[1])
     # passthrough=False: DB_* of the developer's shell must not point the tests at a real database.
     env = directusctl.directus_env(
         data_dir=data_dir,
@@ -240,6 +273,7 @@ def directus(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Conf
             "LOGIN_STALL_TIME": "0",  # no deliberate delay on each /auth/login
             "EMAIL_TRANSPORT": "sendmail",
             "EMAIL_SENDMAIL_PATH": str(sendmail),
+            **database_settings,
         },
     )
 
@@ -247,14 +281,23 @@ def directus(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Conf
     # Directus and schema is copied instead, and its admin then gets fresh credentials.
     cache = getattr(pytestconfig, "cache", None)
     cache_dir = cache.mkdir("directus-template") / _template_key() if cache else None
-    template = _template(cache_dir)
+    if postgres_database is not None:  # on PostgreSQL the template is a dump (tests/pg_template)
+        pg_cache = cache.mkdir("directus-pg-template") if cache else None
+        restored = pg_template.restore(*postgres_database, pg_cache)
+        template = None if restored is None else (None, restored)
+    else:
+        template = _template(cache_dir)
     if template is None:
-        directusctl.bootstrap(env, admin["email"], admin["password"], ADMIN_TOKEN=admin["token"])
-        directusctl.apply_schema(env)
-        _save_template(cache_dir, Path(env["DB_FILENAME"]), admin)
+        # The Directus app's release step (deploy/directus/app.py), as a deploy runs it.
+        prepare_database({**env, "ADMIN_TOKEN": admin["token"]}, admin["email"], admin["password"])
+        if postgres_database is not None:
+            pg_template.save(*postgres_database, admin, pg_cache)
+        else:
+            _save_template(cache_dir, Path(env["DB_FILENAME"]), admin)
         previous_admin = None
     else:
-        shutil.copyfile(template[0], env["DB_FILENAME"])
+        if postgres_database is None:
+            shutil.copyfile(template[0], env["DB_FILENAME"])
         previous_admin = template[1]
 
     proc = directusctl.start(env, log_path)

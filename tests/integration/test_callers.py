@@ -87,6 +87,14 @@ def records(directus, live):
         user,
         {"creator_profile_id": profile, "platform": "youtube", "cookies": [COOKIE]},
     )
+    # A second platform's session, for the report cell (reporting the youtube one would stop
+    # get-platform-session from serving it to the callers after it).
+    reported = post(
+        client,
+        f"{api}/store-platform-session",
+        user,
+        {"creator_profile_id": profile, "platform": "reddit", "cookies": [COOKIE]},
+    )["id"]
     keys = {}
     for business in (ACME, GLOBEX):
         out = live.test_cli_runner().invoke(args=["api-keys", "create", "--business", business])
@@ -99,7 +107,7 @@ def records(directus, live):
             json={"twitterAuthToken": f"tok-{business}", "twitterCt0": "ct0"},
         )
         assert response.status_code == 200, response.get_data(as_text=True)
-    yield {"profile": profile, "download": download}
+    yield {"profile": profile, "download": download, "reported": reported}
     for auth in keys.values():
         client.delete("/v1/end-users/alice/credentials", headers=auth)
     owner = json.dumps({"user_id": {"_eq": user_id}})
@@ -142,6 +150,13 @@ def cells(records) -> dict[str, tuple[str, dict, object]]:
             {"creator_profile_id": profile, "platform": "youtube"},
             lambda body: [c["value"] for c in body["cookies"]] == [COOKIE["value"]],
         ),
+        "report-platform-session": (
+            f"{api}/report-platform-session",
+            {"id": records["reported"], "reason": "challenge"},
+            lambda body: body == {
+                "success": True, "id": records["reported"], "status": "needs_recapture",
+            },
+        ),  # fmt: skip
         "end-users acme": (
             "/api/end-user-credentials/reveal",
             {"businessId": ACME, "endUserId": "alice"},
@@ -164,16 +179,18 @@ ALLOWED = {
         "reveal",
         "reveal-download-cred",
         "get-platform-session",
+        "report-platform-session",
         "end-users acme",
         "end-users globex",
     },
-    "downloader": {"reveal-download-cred", "get-platform-session"},
-    "acme-workers": {"get-platform-session", "end-users acme"},
+    "downloader": {"reveal-download-cred", "get-platform-session", "report-platform-session"},
+    "acme-workers": {"get-platform-session", "report-platform-session", "end-users acme"},
 }
 AUDITED = {
     "reveal",
     "reveal-download-cred",
     "get-platform-session",
+    "report-platform-session",
     "end-users acme",
     "end-users globex",
 }  # the decrypting reads; `store` is audited only when denied

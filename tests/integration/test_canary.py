@@ -274,6 +274,15 @@ def drive_main(t: Traffic, m: Markers, token: str, key: str, sync: str, business
                                json={"creator_profile_id": ids["profile"],
                                      "platform": "instagram",
                                      "cookies": [cookie(m("sessioncookie2"))]}))["id"]
+    # Session health: list, report, re-capture (which supersedes the reported session).
+    ok(t.send("GET", "/api/credentials/platforms", headers=user))
+    ok(t.send("POST", "/api/credentials/report-platform-session", headers=internal,
+              json={"id": ids["session"], "reason": "logged_out"}))
+    ids["session"] = ok(t.send("POST", "/api/credentials/store-platform-session", headers=user,
+                               json={"creator_profile_id": ids["profile"],
+                                     "platform": "instagram",
+                                     "cookies": [cookie(m("sessioncookie3"))]}))["id"]
+    ok(t.send("GET", "/api/credentials/platform-sessions", headers=user))
 
     error_paths(t, m, user, internal, api_key, sync, token, ids)
     return ids
@@ -309,6 +318,8 @@ def error_paths(t: Traffic, m: Markers, user, internal, api_key, sync, token, id
          {"notAField": m("endusernotafield")}),
         ("POST", "/api/end-user-credentials/reveal", internal,
          {"businessId": "x", "endUserId": "y", "format": m("badformat")}),
+        ("POST", "/api/credentials/report-platform-session", internal,
+         {"id": ids["session"], "reason": m("badreason")}),
         # Wrong auth.
         ("POST", "/api/credentials/create-profile",
          {"Authorization": f"Bearer {m('forgedbearer')}"},
@@ -383,7 +394,7 @@ def corrupt_and_reveal(t: Traffic, directus, ids, sync: str, business: str) -> N
     ]
     for path, body in calls:
         response = t.send("POST", path, headers=internal, json=body)
-        assert response.status_code == 500, (path, response.status_code, response.text)
+        assert response.status_code == 409, (path, response.status_code, response.text)
 
 
 def drive_upstream_failure(t: Traffic, server: str, markers: Markers, token, key, sync,
@@ -409,6 +420,9 @@ def drive_upstream_failure(t: Traffic, server: str, markers: Markers, token, key
          {"creator_profile_id": ids["profile"], "platform": "instagram",
           "cookies": [cookie(m("upsessioncookie"))]}),
         ("POST", "/api/credentials/revoke-platform-session", user, {"id": ids["session"]}),
+        ("GET", "/api/credentials/platform-sessions", user, None),
+        ("POST", "/api/credentials/report-platform-session", internal,
+         {"id": ids["session"], "reason": "other"}),
         ("POST", "/api/credentials/store", internal,
          {"creatorProfileId": ids["profile"], "credentials": {"k": m("upstore")}}),
         ("POST", "/api/credentials/reveal", internal, {"creatorProfileId": ids["profile"]}),
@@ -495,7 +509,7 @@ def test_no_marker_in_error_bodies(canary):
     print(f"\ncanary error bodies: bodies={count} leaks={len(leaks)} "
           f"statuses={dict(sorted(statuses.items()))} {leaks or ''}")
     assert count >= 50 and not leaks
-    assert {400, 401, 403, 404, 405, 413, 415, 500, 502}.issubset(statuses)
+    assert {400, 401, 403, 404, 405, 409, 413, 415, 502}.issubset(statuses)
 
 
 def test_no_marker_in_directus(canary):

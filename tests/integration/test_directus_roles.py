@@ -53,7 +53,7 @@ CODE_CREATES = {
     ),
     "platform_sessions": (
         "id", "user_id", "creator_profile_id", "platform", "encrypted_cookies", "cookie_count",
-        "user_agent", "captured_at", "expires_at",
+        "user_agent", "captured_at", "expires_at", "cookies_expire_at",
     ),
     "api_keys": ("id", "business_id", "name", "key_hash", "key_prefix", "created_at"),
     "end_user_credentials": (
@@ -97,7 +97,7 @@ def new_row(collection: str) -> dict:
         "platform_sessions": {
             "user_id": who, "creator_profile_id": who, "platform": "youtube",
             "encrypted_cookies": f"v2:matrix:{mark}", "cookie_count": 1, "user_agent": "matrix",
-            "captured_at": now(), "expires_at": None,
+            "captured_at": now(), "expires_at": None, "cookies_expire_at": None,
         },
         "api_keys": {
             "business_id": f"matrix-{mark}", "name": "matrix", "key_hash": secrets.token_hex(32),
@@ -636,12 +636,29 @@ def test_each_role_token_serves_exactly_its_own_endpoints(directus):
     assert downloaded["credentials"] == {"password": "dl-pw"}
     newest = {"creator_profile_id": profile, "platform": "instagram"}
     assert ok(worker, f"{api}/get-platform-session", internal, newest)["id"] == sessions[0]
+    # Session health: ingest lists, worker reports, ingest supersedes on the next capture.
+    assert ok(ingest, f"{api}/platforms", user, None, "get")["platforms"]
+    report = {"id": sessions[0], "reason": "logged_out"}
+    assert ok(worker, f"{api}/report-platform-session", internal, report)["status"] == (
+        "needs_recapture"
+    )
+    gone = worker.post(f"{api}/get-platform-session", headers=internal, json=newest)
+    assert gone.status_code == 404 and "needs re-capture" in gone.get_json()["error"]
+    sessions.append(ok(ingest, f"{api}/store-platform-session", user, session_body)["id"])
+    assert ok(worker, f"{api}/get-platform-session", internal, newest)["id"] == sessions[2]
+    listed = ok(ingest, f"{api}/platform-sessions", user, None, "get")["sessions"]
+    assert listed[0]["id"] == sessions[2]  # newest first
+    assert {s["id"]: s["status"] for s in listed} == {
+        sessions[2]: "active", sessions[1]: "revoked", sessions[0]: "superseded",
+    }  # fmt: skip
     wanted = {"businessId": business, "endUserId": "roles-alice"}
     assert list(ok(worker, "/api/end-user-credentials/reveal", internal, wanted)["platforms"]) == [
         "reddit"
     ]
     audited = directus.items("audit_log", filter=json.dumps({"target_id": {"_eq": profile}}))
     assert sorted((row["action"], row["outcome"]) for row in audited) == [
+        ("get-platform-session", "not_found"),  # the reported session is not served
+        ("get-platform-session", "ok"),
         ("get-platform-session", "ok"),
         ("reveal", "ok"),
     ]

@@ -101,11 +101,11 @@ def row(directus, collection, row_id):
     return found
 
 
-# How a relabelled row is refused: the value does not decrypt under the new owner (500); a
+# How a relabelled row is refused: the value does not decrypt under the new owner (409); a
 # download credential whose user is not its profile's owner is refused before that (409); a
 # session of a user who does not own the profile is not looked at (404).
 REFUSALS = {
-    500: (FAILED, "decrypt_failed"),
+    409: (FAILED, "decrypt_failed"),
     409: ("Download credential does not belong to its profile's owner", "conflict"),
     404: (None, "not_found"),
 }

@@ -255,7 +255,7 @@ def test_min_decrypt_key_end_to_end(directus):
                 assert response.status_code == 200, response.get_data(as_text=True)
                 assert response.get_json()["credentials"] == expected[row_id]
             else:
-                assert response.status_code == 500
+                assert response.status_code == 409
                 assert response.get_json() == {
                     "success": False, "error": "Stored credentials could not be decrypted"}
     finally:

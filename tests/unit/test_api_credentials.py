@@ -306,12 +306,12 @@ def tampered(app) -> str:
 
 
 @pytest.mark.parametrize("stored", [tampered, lambda app: "a:b:c"], ids=["tampered", "malformed"])
-def test_reveal_tampered_value_is_clean_500(client, app, directus_wire, audit_rows, stored):
+def test_reveal_tampered_value_is_clean_409(client, app, directus_wire, audit_rows, stored):
     directus_wire.get(PC, json={"data": [stored_profile(stored(app))]})
     response = client.post(
         "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
     )
-    assert_error(response, 500, "Stored credentials could not be decrypted")
+    assert_error(response, 409, "Stored credentials could not be decrypted")
     [row] = audit_rows()
     assert (row["action"], row["outcome"], row["target_id"]) == (
         "reveal",
@@ -331,7 +331,7 @@ def test_reveal_of_a_row_handed_to_another_owner_is_refused(
     response = client.post(
         "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": PROFILE}
     )
-    assert_error(response, 500, "Stored credentials could not be decrypted")
+    assert_error(response, 409, "Stored credentials could not be decrypted")
     assert "MySecurePass123!" not in response.get_data(as_text=True)
     assert [row["outcome"] for row in audit_rows()] == ["decrypt_failed"]
     # Put back, the same value is served again: the refusal came from the binding.
@@ -551,6 +551,7 @@ COOKIE = {
 def test_store_platform_session_and_get(client, app, directus_wire):
     directus_wire.get(PC, json={"data": [profile_row()]})
     post = directus_wire.post(PS, json={"data": {}})
+    directus_wire.get(PS, json={"data": []})  # no session needing re-capture to supersede
     response = client.post(
         "/api/credentials/store-platform-session",
         headers=user_headers(OWNER),
@@ -571,8 +572,10 @@ def test_store_platform_session_and_get(client, app, directus_wire):
     assert keyring(app).decrypt(stored["encrypted_cookies"], PLATFORM_SESSIONS.context(stored))
 
     read = as_read(stored, "user_agent", *PLATFORM_SESSIONS.row_fields)
-    directus_wire.get(
-        PS, json={"data": [{**read, "captured_at": "2026-01-15T10:30:00.000Z", "expires_at": None}]}
+    directus_wire.replace(
+        "GET",
+        PS,
+        json={"data": [{**read, "captured_at": "2026-01-15T10:30:00.000Z", "expires_at": None}]},
     )
     response = client.post(
         "/api/credentials/get-platform-session",
@@ -827,6 +830,7 @@ CHROME_COOKIE = {
 def stored_session(client, app, directus_wire, cookie):
     directus_wire.get(PC, json={"data": [profile_row()]})
     post = directus_wire.post(PS, json={"data": {}})
+    directus_wire.get(PS, json={"data": []})  # no session needing re-capture to supersede
     response = client.post(
         "/api/credentials/store-platform-session",
         headers=user_headers(OWNER),
@@ -836,8 +840,10 @@ def stored_session(client, app, directus_wire, cookie):
     stored = sent_json(post)
     session_id = response.get_json()["id"]
     read = as_read(stored, "user_agent", *PLATFORM_SESSIONS.row_fields)
-    directus_wire.get(
-        PS, json={"data": [{**read, "captured_at": "2026-01-15T10:30:00.000Z", "expires_at": None}]}
+    directus_wire.replace(
+        "GET",
+        PS,
+        json={"data": [{**read, "captured_at": "2026-01-15T10:30:00.000Z", "expires_at": None}]},
     )
     return session_id
 

@@ -284,6 +284,10 @@ CELLS = {
         "/api/credentials/get-platform-session",
         {"creator_profile_id": PROFILE, "platform": "youtube"},
     ),
+    "report-platform-session": (
+        "/api/credentials/report-platform-session",
+        {"id": PROFILE, "reason": "logged_out"},
+    ),
     "end-users acme": (
         "/api/end-user-credentials/reveal",
         {"businessId": "acme", "endUserId": "alice"},
@@ -297,7 +301,7 @@ CELLS = {
 ALLOWED = {
     "rbac-sync": set(CELLS),
     "downloader": {"reveal-download-cred"},
-    "session-reader": {"get-platform-session"},
+    "session-reader": {"get-platform-session", "report-platform-session"},
     "acme-workers": {"end-users acme"},
     "creator-sync": {"store", "reveal"},
 }

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
-import subprocess
 from dataclasses import replace
 
 import pytest
@@ -231,50 +229,7 @@ def test_keyring_settings():
         keyring_from_settings(KEY.hex(), keys=f"k0:{KEY.hex()}")
 
 
-# -- compatibility with the Node utility's format -----------------------------------------
-
-NODE_ENCRYPT = """
-const crypto = require('crypto');
-const key = Buffer.from(process.argv[1], 'hex');
-const iv = crypto.randomBytes(12);
-const cipher = crypto.createCipheriv('aes-256-gcm', key, iv);
-const ct = Buffer.concat([cipher.update(process.argv[2], 'utf8'), cipher.final()]);
-process.stdout.write([iv, cipher.getAuthTag(), ct].map(b => b.toString('base64')).join(':'));
-"""
-NODE_DECRYPT = """
-const crypto = require('crypto');
-const key = Buffer.from(process.argv[1], 'hex');
-const [iv, tag, ct] = process.argv[2].split(':').map(p => Buffer.from(p, 'base64'));
-const decipher = crypto.createDecipheriv('aes-256-gcm', key, iv);
-decipher.setAuthTag(tag);
-process.stdout.write(Buffer.concat([decipher.update(ct), decipher.final()]).toString('utf8'));
-"""
-
-
-def node(script: str, *args: str) -> subprocess.CompletedProcess:
-    executable = shutil.which("node")
-    assert executable, "Node.js is required for the compatibility test"
-    return subprocess.run(
-        [executable, "-e", script, *args], capture_output=True, text=True, timeout=30
-    )
-
-
-def test_node_encrypts_python_decrypts():
-    result = node(NODE_ENCRYPT, KEY.hex(), json.dumps(VALUE))
-    assert result.returncode == 0, result.stderr
-    assert decrypt_json(result.stdout, KEY) == VALUE
-    assert Keyring([("k0", KEY)], active="k0").decrypt(result.stdout, CTX) == VALUE
-
-
-def test_python_encrypts_node_decrypts():
-    result = node(NODE_DECRYPT, KEY.hex(), encrypt_json(VALUE, KEY))
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == VALUE
-
-
-def test_node_rejects_tampered_python_value():
-    result = node(NODE_DECRYPT, KEY.hex(), flip(encrypt_json(VALUE, KEY), 2, 0))
-    assert result.returncode != 0
+# Compatibility with the Node utility, against Node itself: tests/unit/test_node_interop.py.
 
 
 @pytest.mark.parametrize("key_id", ["k1\n", "k1\r\n", "\nk1"])

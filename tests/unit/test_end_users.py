@@ -660,12 +660,12 @@ def test_reveal_never_returns_another_business_rows(client, app, directus_wire, 
     ],
     ids=["id", "field", "end_user_hash", "business_id"],
 )
-def test_reveal_of_a_moved_ciphertext_is_500_and_audited(
+def test_reveal_of_a_moved_ciphertext_is_409_and_audited(
     client, app, directus_wire, audit_rows, stored, relabelled
 ):
     row = {**stored_row(app, "twitterCt0", CT0, **stored), **relabelled}
     directus_wire.get(EUC, json={"data": [row]})
-    assert_success_error(reveal(client), 500, "Stored credentials could not be decrypted")
+    assert_success_error(reveal(client), 409, "Stored credentials could not be decrypted")
     assert [row["outcome"] for row in audit_rows()] == ["decrypt_failed"]
 
 

@@ -29,6 +29,7 @@ FLASK_FREE = (
     "credsvc.callers",
     "credsvc.model",
     "credsvc.accesslog",
+    "credsvc.webhooks",
 )
 
 

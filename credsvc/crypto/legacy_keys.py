@@ -1,0 +1,170 @@
+"""How the Node service turned its key setting into the AES-256 key of legacy values.
+
+The contract says only "server-side environment variable", and Node code derives a key from
+that string in a handful of ways; each is one `Derivation` here, named by
+CREDENTIALS_LEGACY_KEY_DERIVATION (docs/ciphertext-format.md "Legacy keys"):
+
+    auto, hex-or-base64  64 hex characters or base64 of 32 bytes (credsvc's own key format;
+                         Node: `Buffer.from(key, 'hex')` / `'base64'`). The default.
+    raw                  the string's UTF-8 bytes, exactly 32 (Node: a 32-character key passed
+                         to `createCipheriv` as it is, or `Buffer.from(key)`)
+    raw-prefix           the first 32 bytes of the string's UTF-8 (`Buffer.from(key).subarray(0,
+                         32)`, `key.slice(0, 32)` of an ASCII key)
+    sha256               SHA-256 of the UTF-8 string (`createHash('sha256').update(key)
+                         .digest()`): any passphrase
+    sha256-base64-32     the first 32 characters of the base64 SHA-256 digest, as ASCII bytes
+                         (`createHash('sha256').update(String(key)).digest('base64')
+                         .substr(0, 32)`, a widely copied snippet)
+    scrypt               `scryptSync(key, salt, 32)`: N = 16384 (or the iterations setting),
+                         r = 8, p = 1, Node's defaults
+    pbkdf2-sha256        `pbkdf2Sync(key, salt, iterations, 32, 'sha256')`
+    pbkdf2-sha512        `pbkdf2Sync(key, salt, iterations, 32, 'sha512')`
+
+A salt (CREDENTIALS_LEGACY_KEY_SALT, the UTF-8 string Node was given) is required by scrypt
+and the pbkdf2 ones; iterations (CREDENTIALS_LEGACY_KEY_ITERATIONS) by pbkdf2. A setting a
+derivation does not use is refused, so a mistake shows at startup, not as failed reads.
+
+Errors are `CryptoError`s that say what was expected and never contain the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+
+from credsvc.crypto.aesgcm import KEY_BYTES, CryptoError, parse_key
+
+AUTO = "auto"
+ALIASES = {"hex-or-base64": AUTO}
+DERIVATIONS = (
+    AUTO,
+    "raw",
+    "raw-prefix",
+    "sha256",
+    "sha256-base64-32",
+    "scrypt",
+    "pbkdf2-sha256",
+    "pbkdf2-sha512",
+)
+NEEDS_SALT = ("scrypt", "pbkdf2-sha256", "pbkdf2-sha512")
+NEEDS_ITERATIONS = ("pbkdf2-sha256", "pbkdf2-sha512")
+SCRYPT_DEFAULT_COST = 16384  # Node's scryptSync default N
+SCRYPT_MAX_COST = 1 << 20  # 1 GiB of memory at r=8: beyond it is a typo, not a Node setting
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A derivation and its parameters (neither is a secret)."""
+
+    name: str = AUTO
+    salt: str = ""
+    iterations: int = 0
+
+    def __repr__(self) -> str:
+        extra = f", iterations={self.iterations}" if self.iterations else ""
+        return f"Derivation({self.name!r}{', salt=...' if self.salt else ''}{extra})"
+
+    def derive(self, secret: str, what: str = "the legacy key") -> bytes:
+        """The 32-byte key; CryptoError (naming `what`, never quoting it) when it cannot be."""
+        secret = secret.strip()
+        if not secret:
+            raise CryptoError(f"{what} is empty")
+        data = secret.encode("utf-8")
+        if self.name == AUTO:
+            return _auto(secret, what)
+        if self.name == "raw":
+            if len(data) != KEY_BYTES:
+                raise CryptoError(
+                    f"{what}: CREDENTIALS_LEGACY_KEY_DERIVATION=raw takes a string of exactly "
+                    f"{KEY_BYTES} bytes (UTF-8); this one has {len(data)}"
+                )
+            return data
+        if self.name == "raw-prefix":
+            if len(data) < KEY_BYTES:
+                raise CryptoError(
+                    f"{what}: CREDENTIALS_LEGACY_KEY_DERIVATION=raw-prefix takes a string of at "
+                    f"least {KEY_BYTES} bytes (UTF-8); this one has {len(data)}"
+                )
+            return data[:KEY_BYTES]
+        if self.name == "sha256":
+            return hashlib.sha256(data).digest()
+        if self.name == "sha256-base64-32":
+            return base64.b64encode(hashlib.sha256(data).digest())[:KEY_BYTES]
+        salt = self.salt.encode("utf-8")
+        if self.name == "scrypt":
+            cost = self.iterations or SCRYPT_DEFAULT_COST
+            return hashlib.scrypt(
+                data, salt=salt, n=cost, r=8, p=1, maxmem=256 * cost * 8, dklen=KEY_BYTES
+            )
+        digest = self.name.removeprefix("pbkdf2-")
+        return hashlib.pbkdf2_hmac(digest, data, salt, self.iterations, dklen=KEY_BYTES)
+
+
+def _auto(secret: str, what: str) -> bytes:
+    try:
+        return parse_key(secret, what)
+    except CryptoError:
+        pass
+    length = len(secret.encode("utf-8"))
+    hint = ""
+    if length == KEY_BYTES:
+        hint = (
+            f"; a {KEY_BYTES}-character key is what a Node service that used the string itself "
+            "as the key has: set CREDENTIALS_LEGACY_KEY_DERIVATION=raw"
+        )
+    elif length < 64:
+        hint = (
+            "; if the Node service derived its key from this string (a passphrase), set "
+            "CREDENTIALS_LEGACY_KEY_DERIVATION (sha256, scrypt, ...; `keys legacy-probe` tells "
+            "which)"
+        )
+    raise CryptoError(
+        f"{what} must be 64 hex characters or base64 of {KEY_BYTES} bytes "
+        f"(44 characters); this value has {len(secret)} characters{hint}"
+    ) from None
+
+
+def parse_derivation(name: str, salt: str = "", iterations: str = "") -> Derivation:
+    """CREDENTIALS_LEGACY_KEY_DERIVATION / _SALT / _ITERATIONS as given in the environment."""
+    name = name.strip().lower() or AUTO
+    name = ALIASES.get(name, name)
+    if name not in DERIVATIONS:
+        raise CryptoError(
+            "CREDENTIALS_LEGACY_KEY_DERIVATION must be one of "
+            + ", ".join((*DERIVATIONS, *ALIASES))
+        )
+    if name in NEEDS_SALT and not salt:
+        raise CryptoError(
+            f"CREDENTIALS_LEGACY_KEY_DERIVATION={name} needs CREDENTIALS_LEGACY_KEY_SALT "
+            "(the salt string the Node service passed)"
+        )
+    if name not in NEEDS_SALT and salt:
+        raise CryptoError(
+            f"CREDENTIALS_LEGACY_KEY_SALT is set but CREDENTIALS_LEGACY_KEY_DERIVATION={name} "
+            "takes no salt"
+        )
+    count = 0
+    if iterations.strip():
+        try:
+            count = int(iterations.strip())
+        except ValueError:
+            raise CryptoError("CREDENTIALS_LEGACY_KEY_ITERATIONS must be an integer") from None
+        if count < 1:
+            raise CryptoError("CREDENTIALS_LEGACY_KEY_ITERATIONS must be positive")
+        if name not in (*NEEDS_ITERATIONS, "scrypt"):
+            raise CryptoError(
+                "CREDENTIALS_LEGACY_KEY_ITERATIONS is set but "
+                f"CREDENTIALS_LEGACY_KEY_DERIVATION={name} takes no iteration count"
+            )
+        if name == "scrypt" and (count < 2 or count & (count - 1) or count > SCRYPT_MAX_COST):
+            raise CryptoError(
+                "CREDENTIALS_LEGACY_KEY_ITERATIONS for scrypt is its cost N: a power of two "
+                f"from 2 to {SCRYPT_MAX_COST} (Node's default {SCRYPT_DEFAULT_COST})"
+            )
+    elif name in NEEDS_ITERATIONS:
+        raise CryptoError(
+            f"CREDENTIALS_LEGACY_KEY_DERIVATION={name} needs CREDENTIALS_LEGACY_KEY_ITERATIONS "
+            "(the iteration count the Node service passed)"
+        )
+    return Derivation(name, salt, count)

@@ -1,0 +1,465 @@
+"""The Node service's legacy values: every encoding and IV length Node writes, the key
+derivations, compatibility write mode, and `keys legacy-probe` (issue 15 items 1, 2, 4).
+
+tests/unit/test_node_interop.py runs the same variants against Node's own `crypto`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from credsvc import create_app
+from credsvc.config import Config, ConfigError, refused_settings
+from credsvc.crypto import CryptoError, Keyring, KeyringError, aesgcm, keyring_from_settings
+from credsvc.crypto.legacy_keys import DERIVATIONS, Derivation, parse_derivation
+from credsvc.model import PROFILES
+from credsvc.services import legacy_probe
+from tests.conftest import DIRECTUS, INTERNAL_HEADERS, TEST_ENV, env_for_mode
+from tests.unit.test_keys_cli import COLLECTIONS, FakeDirectus
+
+KEY = bytes(range(32))
+VALUE = {"username": "creator123", "password": "sécure pass ✓"}
+ROW = {"id": "9b2f8a7e-1111-4222-8333-444455556666", "user_id": "u1", "platform": "instagram"}
+CTX = PROFILES.context(ROW)
+PASSPHRASE = "correct horse battery staple, Node edition"
+RAW32 = "0123456789abcdef0123456789abcdef"  # 32 characters: hex-looking, and valid base64
+
+
+def node_style(value, key: bytes, iv_len: int, encoding: str) -> str:
+    """A legacy value as a Node writer makes it, built without credsvc's writer."""
+    iv = os.urandom(iv_len)
+    sealed = AESGCM(key).encrypt(iv, json.dumps(value).encode(), None)
+    parts = (iv, sealed[-16:], sealed[:-16])
+    if encoding == "hex":
+        return ":".join(p.hex() for p in parts)
+    if encoding == "base64url":
+        return ":".join(base64.urlsafe_b64encode(p).decode().rstrip("=") for p in parts)
+    text = [base64.b64encode(p).decode() for p in parts]
+    if encoding == "base64-unpadded":
+        text = [t.rstrip("=") for t in text]
+    return ":".join(text)
+
+
+# -- reading: encodings and IV lengths ---------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", aesgcm.LEGACY_ENCODINGS)
+@pytest.mark.parametrize("iv_len", [12, 16, 32, 64, 128])
+def test_every_node_encoding_and_iv_length_is_read(encoding, iv_len):
+    token = node_style(VALUE, KEY, iv_len, encoding)
+    assert aesgcm.decrypt_json(token, KEY) == VALUE
+    assert Keyring([("k0", KEY)], active="k0").decrypt(token, CTX) == VALUE
+
+
+@pytest.mark.parametrize("iv_len", [8, 11, 129])
+def test_iv_lengths_outside_12_to_128_are_refused(iv_len):
+    iv = os.urandom(iv_len)
+    token = ":".join(aesgcm.b64(p) for p in (iv, os.urandom(16), b"abc"))
+    with pytest.raises(CryptoError, match="IV must be 12 to 128 bytes"):
+        aesgcm.decrypt_json(token, KEY)
+
+
+@pytest.mark.parametrize("encoding", aesgcm.LEGACY_ENCODINGS)
+def test_the_writer_spells_each_encoding_as_node_does(encoding):
+    token = aesgcm.encrypt_json(VALUE, KEY, encoding)
+    _, found = aesgcm.read_legacy(token)
+    assert found == encoding or (encoding == "base64-unpadded" and found == "base64url")
+    assert aesgcm.decrypt_json(token, KEY) == VALUE
+
+
+def test_a_hex_value_is_read_as_hex_although_each_part_is_valid_base64():
+    # Ambiguity: hex digits are base64 characters. The tag decides: 32 characters is hex.
+    token = node_style(VALUE, KEY, 12, "hex")
+    for part in token.split(":"):
+        base64.b64decode(part + "=" * (-len(part) % 4), validate=True)  # valid base64 too
+    assert aesgcm.legacy_encoding_of(token.split(":")) == "hex"
+    assert aesgcm.decrypt_json(token, KEY) == VALUE
+
+
+@pytest.mark.parametrize(
+    "tag_text, other, expected",
+    [
+        ("A" * 22 + "==", "abcdef", "base64"),
+        ("A" * 32, "abcdef", "hex"),
+        ("0" * 32, "012345", "hex"),  # every part hex-looking, still decided by the tag
+        ("A" * 22, "abcdef", "base64url"),  # neither alphabet marker: Node's base64url
+        ("A" * 22, "ab-_ef", "base64url"),
+        ("A" * 22, "ab+/ef", "base64-unpadded"),
+    ],
+)
+def test_the_encoding_is_decided_by_the_tag_length_then_the_alphabet(tag_text, other, expected):
+    assert aesgcm.legacy_encoding_of([other, tag_text, other]) == expected
+    assert aesgcm.legacy_encoding_of([other, tag_text, other]) == expected  # same every time
+
+
+def mixed_padding() -> str:
+    iv, tag, ct = aesgcm.encrypt_json({"x": "ab"}, KEY).split(":")  # ciphertext has padding
+    assert ct.endswith("=")
+    return ":".join((iv, tag.rstrip("="), ct))
+
+
+def replace_part(token: str, index: int, change) -> str:
+    parts = token.split(":")
+    parts[index] = change(parts[index])
+    return ":".join(parts)
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (mixed_padding, "ciphertext is not valid base64"),
+        (lambda: replace_part(node_style(VALUE, KEY, 12, "hex"), 0, str.upper), "not valid hex"),
+        (lambda: replace_part(node_style(VALUE, KEY, 12, "hex"), 2, lambda p: p[:-1]), "hex"),
+        (
+            lambda: replace_part(node_style(VALUE, KEY, 16, "base64url"), 0, lambda p: p + "+"),
+            "base64",
+        ),
+        (lambda: replace_part(node_style(VALUE, KEY, 12, "base64"), 1, lambda p: p[:-4]), "tag"),
+        # non-canonical unpadded: the last character carries bits that are not zero
+        (lambda: replace_part(node_style({"a": 1}, KEY, 12, "base64url"), 2, _dirty), "canonical"),
+        (lambda: "AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAA==:", "empty"),
+    ],
+    ids=[
+        "mixed-padding",
+        "upper-hex",
+        "odd-hex",
+        "mixed-alphabet",
+        "short-tag",
+        "dirty-bits",
+        "empty-ciphertext",
+    ],
+)
+def test_malformed_node_values_are_clear_crypto_errors(make, reason):
+    with pytest.raises(CryptoError, match=reason) as caught:
+        aesgcm.decrypt_json(make(), KEY)
+    assert "creator" not in str(caught.value)
+
+
+def _dirty(part: str) -> str:
+    """Flip the unused low bits of the last character of an unpadded base64 part."""
+    assert len(part) % 4 in (2, 3)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    return part[:-1] + alphabet[alphabet.index(part[-1]) ^ 1]
+
+
+# -- key derivations ---------------------------------------------------------------------
+
+
+def expected_key(name: str, secret: str) -> bytes:
+    """Each derivation written out again from its Node one-liner (docs/ciphertext-format.md)."""
+    data = secret.encode()
+    return {
+        "raw": lambda: data,
+        "raw-prefix": lambda: data[:32],
+        "sha256": lambda: hashlib.sha256(data).digest(),
+        "sha256-base64-32": lambda: base64.b64encode(hashlib.sha256(data).digest())[:32],
+        "scrypt": lambda: hashlib.scrypt(data, salt=b"pepper", n=16384, r=8, p=1, dklen=32),
+        "pbkdf2-sha256": lambda: hashlib.pbkdf2_hmac("sha256", data, b"pepper", 1000, 32),
+        "pbkdf2-sha512": lambda: hashlib.pbkdf2_hmac("sha512", data, b"pepper", 1000, 32),
+    }[name]()
+
+
+@pytest.mark.parametrize("name", [d for d in DERIVATIONS if d != "auto"])
+def test_each_derivation_gives_the_node_key(name):
+    secret = RAW32 if name in ("raw", "raw-prefix") else PASSPHRASE
+    salt = "pepper" if name in ("scrypt", "pbkdf2-sha256", "pbkdf2-sha512") else ""
+    iterations = "1000" if name.startswith("pbkdf2") else ""
+    derivation = parse_derivation(name, salt, iterations)
+    assert derivation.derive(secret) == expected_key(name, secret)
+    assert "pepper" not in repr(derivation)
+
+
+def test_auto_is_todays_key_format_and_its_alias():
+    assert parse_derivation("").derive(KEY.hex()) == KEY
+    assert parse_derivation("hex-or-base64").derive(base64.b64encode(KEY).decode()) == KEY
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"legacy_derivation": "md5"}, "must be one of auto, raw"),
+        ({"legacy_derivation": "scrypt"}, "needs CREDENTIALS_LEGACY_KEY_SALT"),
+        ({"legacy_derivation": "pbkdf2-sha256", "legacy_salt": "s"}, "_ITERATIONS"),
+        ({"legacy_derivation": "sha256", "legacy_salt": "s"}, "takes no salt"),
+        ({"legacy_derivation": "sha256", "legacy_iterations": "5"}, "takes no iteration"),
+        (
+            {"legacy_derivation": "scrypt", "legacy_salt": "s", "legacy_iterations": "1000"},
+            "power of two",
+        ),
+        (
+            {"legacy_derivation": "pbkdf2-sha512", "legacy_salt": "s", "legacy_iterations": "x"},
+            "must be an integer",
+        ),
+        ({"legacy_derivation": "raw", "legacy_key": PASSPHRASE}, "exactly 32 bytes"),
+        ({"legacy_derivation": "raw-prefix", "legacy_key": "short"}, "at least 32 bytes"),
+        ({"legacy_key": RAW32}, "64 hex characters or base64 of 32 bytes"),
+        ({"write_format": "node"}, "CREDENTIALS_WRITE_FORMAT must be one of"),
+        ({"write_format": "legacy", "legacy_encoding": "utf8"}, "CREDENTIALS_LEGACY_ENCODING"),
+        (
+            {"write_format": "legacy", "require_owner_binding": True},
+            "CREDENTIALS_REQUIRE_OWNER_BINDING",
+        ),
+    ],
+)
+def test_misconfigurations_are_refused_with_what_was_expected(settings, message):
+    with pytest.raises(KeyringError, match=message) as caught:
+        keyring_from_settings(KEY.hex(), **settings)
+    assert PASSPHRASE not in str(caught.value) and RAW32 not in str(caught.value)
+
+
+def test_a_32_character_key_is_not_reported_as_24_bytes():
+    # The old message ("got 24 bytes") described base64 of a string nobody meant as base64.
+    with pytest.raises(KeyringError) as caught:
+        keyring_from_settings(RAW32)
+    message = str(caught.value)
+    assert "24 bytes" not in message and RAW32 not in message
+    assert "has 32 characters" in message and "CREDENTIALS_LEGACY_KEY_DERIVATION=raw" in message
+
+
+def test_the_derivation_applies_to_the_encryption_key_when_no_legacy_key_is_set():
+    ring = keyring_from_settings(PASSPHRASE, legacy_derivation="sha256")
+    node_value = node_style(VALUE, hashlib.sha256(PASSPHRASE.encode()).digest(), 16, "base64")
+    assert ring.decrypt(node_value, CTX) == VALUE
+    assert ring.encrypt(VALUE, CTX).startswith("v5:k0:")  # k0 is the derived key
+
+
+def test_a_separate_legacy_key_opens_legacy_values_only():
+    node_key = hashlib.sha256(PASSPHRASE.encode()).digest()
+    ring = keyring_from_settings(KEY.hex(), legacy_key=PASSPHRASE, legacy_derivation="sha256")
+    assert ring.decrypt(node_style(VALUE, node_key, 12, "hex"), CTX) == VALUE
+    assert ring.decrypt(node_style(VALUE, KEY, 12, "base64"), CTX) == VALUE  # k0 still tried
+    # v5 values are written under k0, never under the Node key
+    v5 = ring.encrypt(VALUE, CTX)
+    assert Keyring([("k0", KEY)], active="k0").decrypt(v5, CTX) == VALUE
+
+
+def test_retired_keys_still_do_not_open_legacy_values():
+    ring = keyring_from_settings(KEY.hex(), keys=f"k1:{'22' * 32}", min_decrypt="k1")
+    with pytest.raises(CryptoError, match="authentication"):
+        ring.decrypt(node_style(VALUE, KEY, 12, "base64"), CTX)
+
+
+# -- compatibility write mode ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", aesgcm.LEGACY_ENCODINGS)
+def test_legacy_write_mode_writes_what_node_reads(encoding):
+    ring = keyring_from_settings(
+        KEY.hex(), keys=f"k1:{'22' * 32}", write_format="legacy", legacy_encoding=encoding
+    )
+    token = ring.encrypt(VALUE, CTX)
+    assert ring.format_of(token) == "legacy" and ring.needs_rewrap(token)
+    written = aesgcm.read_legacy(token)[1]
+    assert written == encoding or (encoding, written) == ("base64-unpadded", "base64url")
+    assert aesgcm.decrypt_json(token, KEY) == VALUE  # under the Node service's key, not k1
+    assert ring.decrypt(token, CTX) == VALUE
+    with pytest.raises(CryptoError, match="CREDENTIALS_WRITE_FORMAT=legacy"):
+        ring.rewrap(token, CTX)
+
+
+def test_legacy_write_mode_uses_the_separate_legacy_key():
+    node_key = hashlib.sha256(PASSPHRASE.encode()).digest()
+    ring = keyring_from_settings(
+        KEY.hex(), legacy_key=PASSPHRASE, legacy_derivation="sha256", write_format="LEGACY"
+    )
+    assert aesgcm.decrypt_json(ring.encrypt(VALUE, CTX), node_key) == VALUE
+
+
+def test_legacy_write_mode_needs_the_node_key():
+    with pytest.raises(KeyringError, match="needs the Node service's key"):
+        keyring_from_settings("", keys=f"k1:{KEY.hex()}", write_format="legacy")
+
+
+def test_legacy_write_mode_is_refused_in_ingest_mode_and_stripped_by_launchers():
+    env = env_for_mode("ingest", CREDENTIALS_WRITE_FORMAT="legacy")
+    with pytest.raises(ConfigError, match="CREDSVC_MODE=ingest cannot write"):
+        Config.from_env(env)
+    assert "CREDENTIALS_WRITE_FORMAT" in refused_settings("ingest", env)
+    assert "CREDENTIALS_LEGACY_KEY" in refused_settings("ingest", {"CREDENTIALS_LEGACY_KEY": "x"})
+    assert refused_settings("ingest", {"CREDENTIALS_WRITE_FORMAT": "versioned"}) == []
+
+
+def test_legacy_write_mode_is_refused_with_owner_binding_at_startup():
+    env = {**TEST_ENV, "CREDENTIALS_WRITE_FORMAT": "legacy"}
+    with pytest.raises(ConfigError, match="set only one"):
+        Config.from_env({**env, "CREDENTIALS_REQUIRE_OWNER_BINDING": "true"})
+
+
+def test_legacy_write_mode_is_a_startup_warning(capsys):
+    create_app({**TEST_ENV, "CREDENTIALS_WRITE_FORMAT": "legacy"})
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    [warning] = [line for line in lines if "WRITE_FORMAT" in json.dumps(line)]
+    assert warning["level"] == "WARNING" and "no binding" in json.dumps(warning)
+    create_app(dict(TEST_ENV))
+    assert "WRITE_FORMAT" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"CREDENTIALS_LEGACY_KEY_DERIVATION": "raw"},
+        {},
+        {"CREDENTIALS_LEGACY_KEY": "", "CREDENTIALS_ENCRYPTION_KEY": RAW32},
+        {"CREDENTIALS_LEGACY_KEY_DERIVATION": PASSPHRASE},
+        {"CREDENTIALS_LEGACY_KEY_DERIVATION": "scrypt", "CREDENTIALS_LEGACY_KEY_SALT": ""},
+    ],
+)
+def test_startup_errors_of_the_legacy_settings_quote_no_secret(changes):
+    env = {**TEST_ENV, "CREDENTIALS_LEGACY_KEY": PASSPHRASE, **changes}
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(env)
+    message = str(caught.value)
+    assert PASSPHRASE not in message and RAW32 not in message
+    assert TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"] not in message
+    assert message.startswith("CREDENTIALS_")  # names the variable
+
+
+# -- through the API: Node-written values are served or cleanly refused ---------------------
+
+PS = f"{DIRECTUS}/items/platform_sessions"
+PC = f"{DIRECTUS}/items/platform_connections"
+
+
+@pytest.fixture
+def audit_rows(directus_wire):
+    call = directus_wire.post(f"{DIRECTUS}/items/audit_log", json={"data": {}})
+    return lambda: [json.loads(c.request.body) for c in call.calls]
+
+
+@pytest.mark.parametrize("encoding", ["hex", "base64url"])
+def test_reveal_serves_a_16_byte_iv_node_value(client, directus_wire, audit_rows, encoding):
+    key = bytes.fromhex(TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"])
+    row = {**ROW, "platform_username": None, "encrypted_credentials": None}
+    row["encrypted_credentials"] = node_style(VALUE, key, 16, encoding)
+    directus_wire.get(PC, json={"data": [row]})
+    response = client.post(
+        "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": ROW["id"]}
+    )
+    assert response.status_code == 200 and response.get_json()["credentials"] == VALUE
+    assert [r["outcome"] for r in audit_rows()] == ["ok"]
+
+
+def test_a_refused_node_value_is_the_audited_decrypt_failure(client, directus_wire, audit_rows):
+    key = bytes.fromhex(TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"])
+    row = {**ROW, "platform_username": None}
+    row["encrypted_credentials"] = node_style(VALUE, key, 8, "base64")  # 8-byte IV: refused
+    directus_wire.get(PC, json={"data": [row]})
+    response = client.post(
+        "/api/credentials/reveal", headers=INTERNAL_HEADERS, json={"creatorProfileId": ROW["id"]}
+    )
+    assert response.status_code == 409
+    assert response.get_json() == {
+        "success": False,
+        "error": "Stored credentials could not be decrypted",
+    }
+    assert [r["outcome"] for r in audit_rows()] == ["decrypt_failed"]
+
+
+# -- keys status and keys legacy-probe ---------------------------------------------------
+
+
+@pytest.fixture
+def fake(directus_wire):
+    return FakeDirectus(directus_wire)
+
+
+def run(env: dict, *args: str):
+    return create_app({**TEST_ENV, **env}).test_cli_runner().invoke(args=["keys", *args])
+
+
+def test_status_counts_rows_written_in_legacy_mode(fake):
+    ring = keyring_from_settings(TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"], write_format="legacy")
+    for _ in range(3):
+        fake.insert("platform_sessions", lambda ctx: ring.encrypt({"c": 1}, ctx))
+    env = {"CREDENTIALS_WRITE_FORMAT": "legacy"}
+    report = json.loads(run(env, "status", "--json").output)
+    assert report["write_format"] == "legacy"
+    assert report["counts"]["platform_sessions"] == {"legacy": 3}
+    table = run(env, "status").output
+    assert "writes: legacy three-part format" in table
+    assert "keys rewrap converts them once that is switched off" in table
+    refused = run(env, "rewrap")
+    assert refused.exit_code != 0 and "CREDENTIALS_WRITE_FORMAT=legacy" in refused.output
+    assert fake.patches == 0
+
+
+def sample_file(tmp_path, values):
+    path = tmp_path / "sample.txt"
+    path.write_text("\n".join(values) + "\n\n")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "derivation, secret",
+    [("sha256", PASSPHRASE), ("raw", RAW32), ("sha256-base64-32", PASSPHRASE)],
+)
+def test_legacy_probe_names_the_derivation_from_a_file(tmp_path, derivation, secret):
+    node_key = Derivation(derivation).derive(secret)
+    values = [node_style({"n": i}, node_key, (12, 16)[i % 2], "base64") for i in range(5)]
+    values.append("v5:k0:AAAA:BBBB:CCCC")  # versioned: skipped
+    result = run(
+        {"CREDENTIALS_LEGACY_PROBE_KEY": secret},
+        "legacy-probe",
+        "--file",
+        sample_file(tmp_path, values),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["key_from"] == "CREDENTIALS_LEGACY_PROBE_KEY"
+    assert report["opening_all"] == [derivation]
+    assert report["opened"][derivation] == 5 and report["not_legacy"] == 1
+    assert report["iv_lengths"] == {"12": 3, "16": 2}
+    assert "scrypt" in report["not_tried"]
+    for value in values:
+        assert value not in result.output
+    assert secret not in result.output and node_key.hex() not in result.output
+
+
+def test_legacy_probe_tries_salted_derivations_with_a_salt(tmp_path):
+    node_key = parse_derivation("pbkdf2-sha512", "pepper", "1000").derive(PASSPHRASE)
+    path = sample_file(tmp_path, [node_style(VALUE, node_key, 16, "hex")])
+    env = {"CREDENTIALS_LEGACY_PROBE_KEY": PASSPHRASE}
+    result = run(env, "legacy-probe", "--file", path, "--salt", "pepper", "--iterations", "1000")
+    assert result.exit_code == 0, result.output
+    assert "set CREDENTIALS_LEGACY_KEY_DERIVATION=pbkdf2-sha512" in result.output
+    assert "hex 1" in result.output and "16 bytes: 1" in result.output
+    assert PASSPHRASE not in result.output and "pepper" not in result.output
+
+
+def test_legacy_probe_exits_1_when_nothing_opens_everything(tmp_path):
+    path = sample_file(tmp_path, [node_style(VALUE, os.urandom(32), 12, "base64"), "a:b:c"])
+    result = run({"CREDENTIALS_LEGACY_PROBE_KEY": PASSPHRASE}, "legacy-probe", "--file", path)
+    assert result.exit_code == 1
+    assert "opened by none: 1" in result.output and "malformed: 1" in result.output
+    assert "no derivation opens every value" in result.output
+
+
+def test_legacy_probe_samples_directus(fake):
+    # The Node key is today's CREDENTIALS_ENCRYPTION_KEY (auto); v5 rows are not sampled.
+    key = bytes.fromhex(TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"])
+    ring = keyring_from_settings(key.hex())
+    for collection in COLLECTIONS:
+        fake.insert(collection, lambda ctx: node_style(VALUE, key, 16, "base64url"))
+        fake.insert(collection, lambda ctx: ring.encrypt(VALUE, ctx))
+    result = run({}, "legacy-probe", "--json", "--limit", "5")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["key_from"] == "CREDENTIALS_ENCRYPTION_KEY"
+    assert report["sources"] == {collection: 1 for collection in COLLECTIONS}
+    assert report["opened"]["auto"] == 4 and report["opening_all"] == ["auto"]
+    assert report["not_legacy"] == 0  # filtered out by Directus, never read
+
+
+def test_probe_counts_only():
+    keys, not_tried = legacy_probe.candidate_keys(PASSPHRASE)
+    assert "auto" in not_tried and "raw" in not_tried and "sha256" in keys
+    assert all(PASSPHRASE not in why for why in not_tried.values())
+    report = legacy_probe.probe([("x", node_style(VALUE, keys["sha256"], 12, "hex"))], keys)
+    assert report.opening_all == ["sha256"]
