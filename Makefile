@@ -1,7 +1,7 @@
 # credsvc — the two commands:
 #   make run    set up what is missing, then Directus (127.0.0.1:8055) + credsvc (127.0.0.1:$PORT)
 #   make test   set up what is missing, then all the tests (SQLite, PostgreSQL, multi-instance)
-# Other targets: make lint | make mutants | make reset | make schema | make setup | make lock | make extension | make help
+# Other targets: make lint | make mutants | make reset | make schema | make setup | make lock | make extension | make bench | make help
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -11,7 +11,7 @@ VENV_STAMP := $(VENV)/.credsvc-setup-stamp
 APT_PACKAGES := deploy/apt-packages.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-postgres test-multi lint lock mutants reset schema setup venv apt directus extension
+.PHONY: help run test bench test-postgres test-multi lint lock mutants reset schema setup venv apt directus extension
 
 help:
 	@sed -n '2,4p' Makefile | sed 's/^# *//'; echo; grep -E '^## ' Makefile | sed 's/^## /  make /'
@@ -36,6 +36,12 @@ test-postgres: setup
 ## test-multi: two Directus (one PostgreSQL, Redis) behind two credsvc instances (tests/multi)
 test-multi: setup
 	$(PY) -m pytest -q tests/multi
+
+## bench: credsvc side by side with OpenBao and raw Directus; prints the table (docs/benchmarks.md)
+bench: setup
+	@$(MAKE) --no-print-directory apt APT_PACKAGES=bench/apt-packages.txt
+	@$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.txt -e '.[bench]'
+	$(PY) bench/run.py
 
 ## lock: rewrite requirements.txt (pinned runtime dependencies) from setup.cfg and .venv
 lock: venv

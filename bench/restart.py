@@ -51,6 +51,7 @@ class Client(threading.Thread):
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {token}"
         self.log: list[tuple[float, str, str, str, int]] = []
+        self.errors: dict[str, int] = {}  # error message of a non-200 answer -> count
         self.ids: dict[str, str] = {}  # platform -> profile id (from a 200)
         self.acked: dict[str, int] = {}  # platform -> seq of its last 200
 
@@ -69,6 +70,9 @@ class Client(threading.Thread):
             if resp.status_code == 200:
                 self.ids[platform] = resp.json()["id"]
                 self.acked[platform] = seq
+            else:  # credsvc's error messages carry no credential (docs/security.md)
+                message = f"{resp.status_code} {resp.json().get('error')}"
+                self.errors[message] = self.errors.get(message, 0) + 1
         except requests.RequestException as exc:
             outcome = type(exc).__name__
         self.log.append((time.monotonic() - self.clock, kind, outcome, platform, seq))
@@ -87,8 +91,12 @@ def main() -> int:
     parser.add_argument("--before", type=float, default=15, help="seconds of load before the kill")
     parser.add_argument("--after", type=float, default=20, help="seconds after Directus is back")
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--keep", type=Path, help="keep the servers' logs in this new folder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="credsvc-restart-") as tmp:
+        if args.keep:
+            args.keep.mkdir(parents=True)
+            tmp = str(args.keep)
         print("starting PostgreSQL, Directus and credsvc (gunicorn)...", flush=True)
         stack = stacks.build(
             Path(tmp), directus=1, credsvc=1, redis=False, workers=2, threads=4,
@@ -160,6 +168,11 @@ def restart(stack: stacks.Stack, args: argparse.Namespace) -> int:
     acked = sum(len(c.acked) for c in clients)
     print(f"  connections        {acked} acknowledged, {rows} rows (one per user and platform)")
     print(f"  lost acknowledged  {len(lost)}")
+    messages = Counter()
+    for client in clients:
+        messages.update(client.errors)
+    for message, count in messages.most_common():
+        print(f"    {count:5d} x {message}")
     for entry in outside[:10]:
         print(f"    error outside the window: t={entry[0]:.1f} s {entry[1]} -> {entry[2]}")
     for entry in lost[:10]:

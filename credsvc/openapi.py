@@ -299,8 +299,7 @@ ROUTES: dict[tuple[str, str], Operation] = {
         "usable one, else 404 saying the session needs re-capture. docs/extension-api.md",
     ),
     ("/api/credentials/report-platform-session", "POST"): Operation(
-        "A worker reports a session dead: it needs re-capture and is never served again "
-        "(audited)",
+        "A worker reports a session dead: it needs re-capture and is never served again (audited)",
         CRED,
         res.ReportPlatformSessionResponseSchema,
         {"success": True, "id": SESSION_ID, "status": "needs_recapture"},

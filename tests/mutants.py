@@ -528,6 +528,21 @@ MUTANTS: tuple[Mutant, ...] = (
         "app.url_map.merge_slashes = True",
         (U + "test_api.py",),
     ),
+    # -- CORS: configured origins only, the user routes only --------------------------------
+    Mutant(
+        "cors-any-origin-echoed",
+        "credsvc/cors.py",
+        "    if origin in allowed:\n",
+        "    if origin:\n",
+        (U + "test_cors.py",),
+    ),
+    Mutant(
+        "cors-wildcard-accepted",
+        "credsvc/origins.py",
+        'if "*" in origin:',
+        "if False:",
+        (U + "test_cors.py",),
+    ),
 )
 
 

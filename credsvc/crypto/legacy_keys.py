@@ -119,9 +119,14 @@ def _auto(secret: str, what: str) -> bytes:
             "CREDENTIALS_LEGACY_KEY_DERIVATION (sha256, scrypt, ...; `keys legacy-probe` tells "
             "which)"
         )
+    stripped = secret.strip()
+    if stripped and all(c in "0123456789abcdefABCDEF" for c in stripped):
+        got = f"{len(stripped)} hex characters: a 64-character hex key is expected"
+    else:
+        got = f"this value has {len(secret)} characters"
     raise CryptoError(
         f"{what} must be 64 hex characters or base64 of {KEY_BYTES} bytes "
-        f"(44 characters); this value has {len(secret)} characters{hint}"
+        f"(44 characters); {got}{hint}"
     ) from None
 
 

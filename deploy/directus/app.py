@@ -131,11 +131,12 @@ def process_env(
     _required(environ, "DIRECTUS_SECRET")
     data_dir = Path(environ.get("DIRECTUS_DATA_DIR") or tempfile.gettempdir()) / "credsvc-directus"
     settings = directus_settings(environ)
+    configured_url = settings.pop("PUBLIC_URL", None)
     return directusctl.directus_env(
         data_dir=data_dir,
         port=port,
         secret=environ["DIRECTUS_SECRET"],
-        public_url=public_url or settings.get("PUBLIC_URL"),
+        public_url=public_url or configured_url,
         passthrough=False,
         extra={**settings, "HOST": host},
     )
@@ -175,7 +176,8 @@ def release(environ: Mapping[str, str]) -> int:
     _required(environ, "DIRECTUS_ADMIN_EMAIL", "DIRECTUS_ADMIN_PASSWORD")
     role_tokens(environ)  # fail before touching the database
     port = _free_port()
-    env = process_env(environ, port=port, host="127.0.0.1", public_url=f"http://127.0.0.1:{port}")
+    local = f"http://127.0.0.1:{port}"  # the temporary server: loopback only
+    env = process_env(environ, port=port, host="127.0.0.1", public_url=local)
     directusctl.ensure_installed()
     say(f"database: {env['DB_CLIENT']}" + (f" at {env['DB_HOST']}" if "DB_HOST" in env else ""))
     applied = prepare_database(
@@ -186,8 +188,8 @@ def release(environ: Mapping[str, str]) -> int:
     log = Path(env["EXTENSIONS_PATH"]).parent / "release-directus.log"
     proc = directusctl.start(env, log)
     try:
-        directusctl.wait_ready(env["PUBLIC_URL"], proc, log, timeout=180)
-        ids = provision_roles(env["PUBLIC_URL"], environ)
+        directusctl.wait_ready(local, proc, log, timeout=180)
+        ids = provision_roles(local, environ)
         say("roles provisioned: " + ", ".join(ids))
     finally:
         directusctl.stop(proc)

@@ -140,9 +140,7 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
                 note="When every dated cookie has expired (null: a cookie without expiry)",
             ),
             timestamp("revoked_at"),
-            timestamp(
-                "needs_recapture_at", note="First time a worker reported the session dead"
-            ),
+            timestamp("needs_recapture_at", note="First time a worker reported the session dead"),
             string("recapture_reason", 32, note="credsvc.services.session_health.REASONS"),
             uuid_ref("superseded_by", note="platform_sessions.id of the capture that replaced it"),
             *created_updated(),

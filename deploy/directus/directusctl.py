@@ -64,6 +64,13 @@ class DirectusNotInstalled(DirectusError):
     """Node 22 or Directus is missing from deploy/directus."""
 
 
+# Directus settings chosen by measurement (docs/benchmarks.md, bench/tune.py). Directus's
+# default hands every request a deep copy of the whole schema (lodash cloneDeep: about half
+# of its CPU time per credsvc request in bench/profile_directus.py); frozen, it hands out the
+# shared read-only schema. The full integration suite runs with it.
+DIRECTUS_TUNING = {"CACHE_SCHEMA_FREEZE_ENABLED": "true"}
+
+
 def ensure_installed() -> None:
     """Fail with a clear message when Node 22 or Directus is not installed."""
     missing = [str(p) for p in (NODE_BIN, CLI_JS) if not p.exists()]
@@ -117,6 +124,7 @@ def directus_env(
             "STORAGE_LOCAL_ROOT": str(data_dir / "uploads"),
             "LOG_STYLE": "raw",
             "NODE_ENV": "production",
+            **DIRECTUS_TUNING,
         }
     )
     env.update(extra or {})

@@ -289,7 +289,8 @@ def _nulls_in_audit_row(method: str, path: str, body: bytes | None) -> list[str]
     return [name for name in AUDIT_REQUIRED if name in row and row[name] is None]
 
 
-REASONS = {200: "OK", 400: "Bad Request", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+REASONS = {200: "OK", 400: "Bad Request", 500: "Internal Server Error", 502: "Bad Gateway",
+           503: "Service Unavailable"}
 
 
 def _response(status: int, content_type: str, body: bytes, extra: dict | None = None,

@@ -28,6 +28,7 @@ import re
 import secrets
 import shutil
 import socket
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
@@ -70,6 +71,22 @@ class DirectusStack:
     # worker, operator.
     role_tokens: dict[str, str] = field(default_factory=dict, repr=False)
     http: requests.Session = field(default_factory=requests.Session, repr=False)
+    # (cluster, database) when Directus runs on PostgreSQL (CREDSVC_TEST_DB=postgres).
+    postgres: Any = field(default=None, repr=False)
+
+    def execute_sql(self, *statements: str) -> None:
+        """Run SQL on this Directus's database behind its back (tests that break it on purpose)."""
+        if self.postgres is not None:
+            for statement in statements:
+                self.postgres[0].sql(statement, self.postgres[1])
+            return
+        db = sqlite3.connect(self.env["DB_FILENAME"])
+        try:
+            with db:
+                for statement in statements:
+                    db.execute(statement)
+        finally:
+            db.close()
 
     def admin_request(
         self, method: str, path: str, json: Any = None, **kwargs: Any
@@ -323,6 +340,7 @@ def directus(
             log_path=log_path,
             env=env,
             role_tokens=role_tokens,
+            postgres=postgres_database,
         )
         print(
             f"\nDirectus for tests on {url} in {time.monotonic() - started:.1f} s (log: {log_path})"

@@ -31,6 +31,8 @@ import requests
 from credsvc import create_app
 from tests.integration.conftest import DEPLOY_DIRECTUS, TIMEOUT
 
+pytestmark = pytest.mark.integration
+
 ADOPT = DEPLOY_DIRECTUS / "adopt.py"
 NODE_COLLECTIONS = ("platform_connections", "download_credentials", "platform_sessions")
 SYNC_SECRET = "adopt-test-sync-secret-0123456789"

@@ -128,6 +128,7 @@ def end_user_token(body) -> str:
 def cells(records) -> dict[str, tuple[str, dict, object]]:
     """cell -> (path, body, check of a 200 answer: did it carry what was stored?)."""
     profile, download = records["profile"], records["download"]
+    flagged = {"id": records["reported"], "status": "needs_recapture"}
     api = "/api/credentials"
     return {
         "store": (
@@ -153,10 +154,8 @@ def cells(records) -> dict[str, tuple[str, dict, object]]:
         "report-platform-session": (
             f"{api}/report-platform-session",
             {"id": records["reported"], "reason": "challenge"},
-            lambda body: body == {
-                "success": True, "id": records["reported"], "status": "needs_recapture",
-            },
-        ),  # fmt: skip
+            lambda body: body == {"success": True, **flagged},
+        ),
         "end-users acme": (
             "/api/end-user-credentials/reveal",
             {"businessId": ACME, "endUserId": "alice"},

@@ -5,7 +5,6 @@ triggers are each one problem line; nothing is written."""
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from contextlib import contextmanager
 
 import pytest
@@ -114,18 +113,19 @@ def test_an_unreachable_directus_stops_the_check(directus):
 
 
 def test_missing_guard_triggers_are_a_problem(directus):
-    db = sqlite3.connect(directus.env["DB_FILENAME"])
+    if directus.postgres is None:  # the trigger names of guards.mjs, per database
+        drops = [
+            f'DROP TRIGGER IF EXISTS "credsvc_rewrap_guard{name}_platform_sessions"'
+            for name in ("", "_reset", "_insert")
+        ]
+    else:
+        drops = ['DROP TRIGGER IF EXISTS "credsvc_rewrap_guard" ON "platform_sessions"']
     try:
         with a_row_of(directus, "platform_sessions") as (row, column):
-            with db:
-                for name in ("", "_reset", "_insert"):
-                    db.execute(
-                        f'DROP TRIGGER IF EXISTS "credsvc_rewrap_guard{name}_platform_sessions"'
-                    )
+            directus.execute_sql(*drops)
             status, lines = check(full_env(directus))
             stored = directus.items("platform_sessions", fields="id,rewrap_guard")
     finally:
-        db.close()
         directusctl.install_guards(directus.env)
     assert status == 1
     problems = [line for line in lines if line.startswith("problem: ")]
@@ -135,3 +135,12 @@ def test_missing_guard_triggers_are_a_problem(directus):
     ]
     # The probe value was cleared again.
     assert [r["rewrap_guard"] for r in stored if r["id"] == row["id"]] == [None]
+
+
+@pytest.mark.parametrize("mode", ["ingest", "worker"])
+def test_each_split_mode_passes_with_only_its_own_token(directus, mode):
+    from tests.integration.test_readiness import mode_env
+
+    status, lines = check({**mode_env(directus, mode), "DIRECTUS_OPERATOR_TOKEN": ""})
+    assert status == 0, "\n".join(lines)
+    assert f"ok: DIRECTUS_TOKEN ({mode} role): " in "\n".join(lines)

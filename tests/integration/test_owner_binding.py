@@ -104,11 +104,11 @@ def row(directus, collection, row_id):
 # How a relabelled row is refused: the value does not decrypt under the new owner (409); a
 # download credential whose user is not its profile's owner is refused before that (409); a
 # session of a user who does not own the profile is not looked at (404).
-REFUSALS = {
-    409: (FAILED, "decrypt_failed"),
-    409: ("Download credential does not belong to its profile's owner", "conflict"),
-    404: (None, "not_found"),
-}
+REFUSALS = [  # (status, message or None for any, audit outcome)
+    (409, FAILED, "decrypt_failed"),
+    (409, "Download credential does not belong to its profile's owner", "conflict"),
+    (404, None, "not_found"),
+]
 
 
 def refusal_outcomes(directus, target_id=None, end_user_id=None) -> list[str]:
@@ -134,11 +134,16 @@ def refusal_problem(app, path, body, marker, directus, **audit) -> str | None:
     """Why this decrypting call was not a clean, audited refusal (None when it was)."""
     before = refusal_outcomes(directus, **audit)
     status, answer, text = call(app, path, INTERNAL, body)
-    if status not in REFUSALS or not answer or answer.get("success") is not False:
+    if not answer or answer.get("success") is not False:
         return f"answered {status}: {text[:200]}"
-    message, outcome = REFUSALS[status]
-    if message is not None and answer != {"success": False, "error": message}:
+    matching = [
+        outcome
+        for code, message, outcome in REFUSALS
+        if code == status and (message is None or answer == {"success": False, "error": message})
+    ]
+    if not matching:
         return f"answered {status}: {text[:200]}"
+    [outcome] = matching
     if marker in text:
         return "the answer holds the stored value"
     if refusal_outcomes(directus, **audit) != sorted([*before, outcome]):

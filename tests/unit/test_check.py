@@ -4,7 +4,6 @@ commands without a complete configuration."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -191,9 +190,12 @@ def test_gunicorn_refuses_to_start_with_the_same_report(tmp_path):
     assert "Traceback" not in result.stderr and "Booting worker" not in result.stderr
 
 
-def test_gunicorn_starts_with_a_good_configuration_and_empties_the_metrics_folder(tmp_path):
-    """The check in on_starting lets a good configuration through (and prepares
-    PROMETHEUS_MULTIPROC_DIR): the server boots a worker, then stops on SIGTERM."""
+def test_gunicorn_starts_with_a_good_configuration_and_sums_its_workers_metrics(tmp_path):
+    """The check in on_starting lets a good configuration through and prepares
+    PROMETHEUS_MULTIPROC_DIR (an earlier run's file is removed); with two workers, /metrics
+    counts every request whichever worker served it."""
+    import requests
+
     folder = tmp_path / "metrics"
     folder.mkdir()
     (folder / "counter_999.db").write_bytes(b"stale")
@@ -204,26 +206,47 @@ def test_gunicorn_starts_with_a_good_configuration_and_empties_the_metrics_folde
         "--bind",
         "127.0.0.1:0",
         "--workers",
+        "2",
+        "--threads",
         "1",
         "wsgi:app",
     ]
+    token = "metrics-token-for-gunicorn-0123456789"
     base = {"PATH": f"{BIN}:/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
-    env = {**base, **TEST_ENV, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    env = {**base, **TEST_ENV, "PROMETHEUS_MULTIPROC_DIR": str(folder), "METRICS_TOKEN": token}
     proc = subprocess.Popen(
         args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        lines = []
+        url, booted, lines = None, 0, []
         for line in proc.stdout:
             lines.append(line)
-            if "Booting worker" in line:
+            found = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", line)
+            url = found.group(1) if found else url
+            booted += "Booting worker" in line
+            if booted == 2:
                 break
-        assert any("Booting worker" in line for line in lines), "".join(lines)
+        assert url and booted == 2, "".join(lines)
         assert not (folder / "counter_999.db").exists()
+        served = 0
+        # A new connection each time, until both workers have answered some (each keeps its
+        # values in its own counter_<pid>.db): only a sum over both gives `served` below.
+        while served < 20 or len(list(folder.glob("counter_*.db"))) < 2:
+            assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
+            served += 1
+            assert served < 500, "one worker answered every request"
+        scrape = requests.get(
+            f"{url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+        assert scrape.status_code == 200
+        counted = re.search(
+            r'credsvc_http_requests_total\{method="GET",route="/healthz",status="200"\} (\S+)',
+            scrape.text,
+        )
+        assert counted and float(counted.group(1)) == served, scrape.text[:2000]
     finally:
         proc.terminate()
         proc.wait(30)
-    assert os.path.isdir(folder)
 
 
 # -- the Directus side at the wire (the real one: tests/integration/test_check.py) ----------

@@ -119,3 +119,13 @@ def test_missing_config_vars_exit_2_naming_them(app, command, capsys, monkeypatc
 
 def test_usage(app, capsys):
     assert app.main(["deploy"]) == 2
+
+
+def test_the_release_servers_own_url_wins_over_public_url(app, tmp_path):
+    environ = {
+        "DIRECTUS_SECRET": "s" * 40,
+        "DIRECTUS_DATA_DIR": str(tmp_path),
+        "PUBLIC_URL": "https://directus.example.net",
+    }
+    env = app.process_env(environ, port=5001, host="127.0.0.1", public_url="http://127.0.0.1:5001")
+    assert env["PUBLIC_URL"] == "http://127.0.0.1:5001"

@@ -219,7 +219,17 @@ def test_a_32_character_key_is_not_reported_as_24_bytes():
         keyring_from_settings(RAW32)
     message = str(caught.value)
     assert "24 bytes" not in message and RAW32 not in message
-    assert "has 32 characters" in message and "CREDENTIALS_LEGACY_KEY_DERIVATION=raw" in message
+    assert "32 hex characters: a 64-character hex key is expected" in message
+    assert "CREDENTIALS_LEGACY_KEY_DERIVATION=raw" in message
+
+
+def test_a_32_character_key_that_is_not_hex_says_its_length():
+    raw = "Zx" * 16
+    with pytest.raises(KeyringError) as caught:
+        keyring_from_settings(raw)
+    message = str(caught.value)
+    assert "this value has 32 characters" in message and "32 hex characters" not in message
+    assert "24 bytes" not in message and raw not in message
 
 
 def test_the_derivation_applies_to_the_encryption_key_when_no_legacy_key_is_set():

@@ -371,19 +371,6 @@ def test_no_label_value_ever_carries_an_id_or_a_secret(client, directus_wire):
                 assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}", label), (name, label)
 
 
-def test_the_exposition_sums_gunicorn_workers_in_multiprocess_mode(tmp_path):
-    """With PROMETHEUS_MULTIPROC_DIR the endpoint reads every worker's files (here: one
-    process, the mode prometheus_client picked at import is what decides where values go)."""
-    from credsvc.metrics import Metrics
-
-    metrics = Metrics(("creator-sync",), multiprocess_dir=str(tmp_path))
-    # Nothing was written there by this single-process run: the exposition is empty, not this
-    # process's registry, i.e. the multiprocess collector is what answers.
-    metrics.reveals.labels("creator-sync", "reveal").inc()
-    assert b"credsvc_reveals_total" not in metrics.exposition()
-    assert b"credsvc_reveals_total" in Metrics(("creator-sync",)).exposition()
-
-
 def test_audit_observer_maps_unknown_outcomes_and_actors_to_other():
     from credsvc.metrics import Metrics
 
