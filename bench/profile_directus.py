@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import secrets
 import shutil
 import tempfile
 import time
@@ -23,6 +24,13 @@ from pathlib import Path
 
 import stack as bench_stack
 import wrk
+
+from credsvc.crypto import keyring_from_settings
+from credsvc.directus import DirectusClient
+from credsvc.services import keys as key_service
+from tests.integration.test_rewrap import COLLECTION as REWRAP_COLLECTION
+from tests.integration.test_rewrap import FIELD as REWRAP_FIELD
+from tests.integration.test_rewrap import seed_rows
 
 RESULTS = Path(__file__).resolve().parent / "results"
 IDLE = {"(idle)", "(program)"}
@@ -89,7 +97,8 @@ def summarise(profile: dict, requests: int, window: tuple[float, float], top: in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--load", choices=("reveal", "get"), default="reveal")
+    parser.add_argument("--load", choices=("reveal", "get", "rewrap"), default="reveal")
+    parser.add_argument("--rewrap", type=int, default=5000, help="rows for --load rewrap")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
         "--directus-env",
@@ -115,8 +124,31 @@ def main() -> None:
         profile_id = created.json()["id"]
         profiles = Path(tmp) / "cpuprofiles"
         st.restart_directus({"NODE_OPTIONS": f"--cpu-prof --cpu-prof-dir={profiles}"})
+        if args.load == "rewrap":
+            seed_rows(
+                st.directus_url,
+                st.admin_token,
+                args.rewrap,
+                keyring_from_settings(st.key),
+                bytes.fromhex(st.key),
+                "profile",
+            )
+            ring = keyring_from_settings(st.key, keys=f"k2:{secrets.token_hex(32)}", active="k2")
         started = time.monotonic()
-        if args.load == "reveal":
+        if args.load == "rewrap":
+            client = DirectusClient(st.directus_url, st.operator_token, (3.05, 120.0))
+            result = key_service.rewrap_collection(client, ring, REWRAP_COLLECTION, REWRAP_FIELD)
+            seconds = time.monotonic() - started
+            load = wrk.Load(
+                "rewrap (rows)",
+                result.rewrapped,
+                round(seconds, 2),
+                round(result.rewrapped / seconds, 1),
+                0.0,
+                0.0,
+                result.failed,
+            )
+        elif args.load == "reveal":
             load = wrk.run(
                 "reveal",
                 f"{svc.url}/api/credentials/reveal",

@@ -92,7 +92,12 @@ def main() -> int:
     parser.add_argument("--after", type=float, default=20, help="seconds after Directus is back")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--keep", type=Path, help="keep the servers' logs in this new folder")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="a Directus setting, e.g. PRESSURE_LIMITER_ENABLED=false (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args()
+    settings = dict(item.split("=", 1) for item in args.set)
     with tempfile.TemporaryDirectory(prefix="credsvc-restart-") as tmp:
         if args.keep:
             args.keep.mkdir(parents=True)
@@ -100,7 +105,7 @@ def main() -> int:
         print("starting PostgreSQL, Directus and credsvc (gunicorn)...", flush=True)
         stack = stacks.build(
             Path(tmp), directus=1, credsvc=1, redis=False, workers=2, threads=4,
-            template_dir=TEMPLATE_DIR,
+            template_dir=TEMPLATE_DIR, extra_directus=settings,
         )  # fmt: skip
         try:
             return restart(stack, args)

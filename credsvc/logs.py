@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from flask import Flask, g, has_request_context, request
 
@@ -95,6 +96,13 @@ def init_app(app: Flask, level: str) -> None:
     config = app.extensions["credsvc"].config
     secrets = [config.directus_token, config.directus_operator_token, config.directus_secret]
     secrets += [s.decode("utf-8", "replace") for c in config.callers for s in c.secrets]
+    secrets.append(config.metrics_token)
+    if config.webhook is not None:
+        # The whole URL and its path + query too: Discord and Slack keep their secret there.
+        target = urlsplit(config.webhook.url)
+        path_and_query = target.path + (f"?{target.query}" if target.query else "")
+        secrets += [config.webhook.url, path_and_query, target.path]
+        secrets.append(config.webhook.secret.decode("utf-8", "replace"))
     # Flask names app.logger after the import name, "credsvc": the same logger configure()
     # sets up. Reset Flask's side first, or it would remove the JSON handler again.
     app.logger.handlers.clear()

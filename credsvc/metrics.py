@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from credsvc.directus import DirectusCall
+from credsvc.services.audit import DECRYPTING_ACTIONS
 
 EXTENSION = "credsvc.metrics"  # its key in app.extensions
 OTHER = "other"
@@ -110,7 +111,7 @@ class Metrics:
         )
         self.reveals = Counter(
             "credsvc_reveals",
-            "Decrypted values handed out (audited ok), by named internal caller and action.",
+            "Decrypted values handed out (audited ok, decrypting actions only), by named caller and action.",
             ("caller", "action"),
             registry=r,
         )
@@ -131,7 +132,7 @@ class Metrics:
         self.audit_writes.labels(outcome, "written" if written else "failed").inc()
         if outcome == "decrypt_failed":
             self.decrypt_failures.labels(action).inc()
-        if outcome == "ok" and written:
+        if outcome == "ok" and written and row.get("action") in DECRYPTING_ACTIONS:
             self.reveals.labels(self.caller_of(row.get("actor")), action).inc()
 
     def caller_of(self, actor: object) -> str:

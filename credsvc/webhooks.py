@@ -9,19 +9,25 @@ POST of a JSON body
 
 with the headers
 
-    X-Credsvc-Event-Id: evt_...                  the same on every retry: receivers dedup on it
+    X-Credsvc-Event-Id: evt_...                  the same on every retry; NOT signed
     X-Credsvc-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+
+Receivers dedup on the body's `id` (covered by the HMAC, returned by `verified_event_id`), never
+on the header: anyone who captured one delivery could replay it within the window with a fresh
+header value.
 
 Events carry ids, a platform and a reason code, never a cookie or any other value.
 
 Delivery is off the request thread: `WebhookSender.emit` queues the event and returns; one
 daemon thread per process posts it, and retries a failure (connection error, timeout, any
-non-2xx) with exponential backoff and jitter, MAX_ATTEMPTS times in all, re-signing each attempt
+non-2xx, a redirect included: redirects are never followed) with exponential backoff and jitter, MAX_ATTEMPTS times in all, re-signing each attempt
 with a fresh timestamp. Durability is best-effort: the queue lives in memory, so events still
 queued when the process stops are lost (docs/webhooks.md). Failures are logged with the event
-id, the attempt and the status or exception class: never the secret, the body or the URL's query.
+id, the attempt and the status or exception class: never the secret, the body, or the URL's
+path or query (Discord and Slack put their secret in the path): scheme://host:port only.
 
-`verify_signature` is what a receiver runs (docs/webhooks.md shows it standalone).
+`verified_event_id` (or `verify_signature`) is what a receiver runs (docs/webhooks.md shows it
+standalone).
 Nothing here imports Flask.
 """
 
@@ -37,6 +43,7 @@ import logging
 import os
 import random
 import threading
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -59,6 +66,7 @@ BACKOFF_MAX_SECONDS = 300.0
 QUEUE_LIMIT = 1000  # events waiting in one process; beyond it new events are dropped (logged)
 TIMEOUT = (3.05, 10.0)  # (connect, read) seconds per attempt
 LOOPBACK_HOSTS = frozenset({"localhost"})
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")  # what v1 must look like before it is compared
 
 
 class WebhookConfigError(ValueError):
@@ -126,7 +134,8 @@ def verify_signature(
 ) -> bool:
     """What a receiver runs on the raw body and the X-Credsvc-Signature header: True when a
     v1 signature matches (constant-time) and its timestamp is within `tolerance` seconds of
-    `now`. Dedup on X-Credsvc-Event-Id as well: a retry carries a new signature."""
+    `now`. Never raises on a crafted header (a non-hex or non-ASCII v1 is simply refused).
+    For dedup use `verified_event_id`: the X-Credsvc-Event-Id header is not signed."""
     items: dict[str, list[str]] = {}
     for part in (header or "").split(","):
         key, _, value = part.strip().partition("=")
@@ -138,8 +147,30 @@ def verify_signature(
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance:
         return False
-    expected = signature(secret, body, timestamp).partition(",v1=")[2]
-    return any(hmac.compare_digest(expected, given) for given in items.get("v1", []))
+    expected = signature(secret, body, timestamp).partition(",v1=")[2].encode("ascii")
+    # compare_digest raises TypeError on a non-ASCII str: compare bytes of a checked shape.
+    candidates = [v.encode("ascii") for v in items.get("v1", []) if _HEX_DIGEST.fullmatch(v)]
+    return any(hmac.compare_digest(expected, given) for given in candidates)
+
+
+def verified_event_id(
+    secret: bytes | str,
+    body: bytes,
+    header: str,
+    *,
+    now: float | None = None,
+    tolerance: int = REPLAY_WINDOW_SECONDS,
+) -> str | None:
+    """The event id to dedup on: the `id` of the signed body when the signature verifies
+    (`verify_signature`), else None. A receiver that has seen this id already drops the event."""
+    if not verify_signature(secret, body, header, now=now, tolerance=tolerance):
+        return None
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return None
+    event_id = event.get("id") if isinstance(event, dict) else None
+    return event_id if isinstance(event_id, str) and event_id else None
 
 
 # -- events ----------------------------------------------------------------------------------
@@ -274,8 +305,14 @@ class WebhookSender(Events):
             SIGNATURE_HEADER: signature(self.target.secret, delivery.body, int(time.time())),
         }
         try:
+            # A redirect is a failure, never followed: it could take the signed event (and a
+            # path that carries the receiver's secret) to another host.
             response = http.post(
-                self.target.url, data=delivery.body, headers=headers, timeout=self.timeout
+                self.target.url,
+                data=delivery.body,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
             )
             failure = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
             response.close()
@@ -318,11 +355,14 @@ class WebhookSender(Events):
 
 
 def _safe_url(url: str) -> str:
-    """scheme://host[:port]/path: what logs may say about the target (no query, no user)."""
+    """scheme://host[:port]: what logs may say about the target. No path (Discord and Slack
+    webhook URLs carry their secret there), no query, no user."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal
     port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+    return f"{parts.scheme}://{host}{port}"
 
 
 def events_for(target: WebhookTarget | None) -> Events:

@@ -483,6 +483,28 @@ MUTANTS: tuple[Mutant, ...] = (
         "return hashlib.sha256(data).digest()",
         LEGACY_TESTS,
     ),
+    # Security review of issue 15: a derivation never turns CREDENTIALS_ENCRYPTION_KEY into k0.
+    Mutant(
+        "legacy-derivation-without-legacy-key-accepted",
+        "credsvc/crypto/keyring.py",
+        "        legacy_keys.require_legacy_key(derivation, legacy_key)\n",
+        "",
+        LEGACY_TESTS,
+    ),
+    Mutant(
+        "legacy-derivation-applied-to-k0",
+        "credsvc/crypto/keyring.py",
+        'own = legacy_keys.own_key(single_key, "CREDENTIALS_ENCRYPTION_KEY")',
+        'own = _derive(derivation, single_key, "CREDENTIALS_ENCRYPTION_KEY")',
+        LEGACY_TESTS,
+    ),
+    Mutant(
+        "legacy-probe-advises-deriving-k0",
+        "credsvc/services/legacy_probe.py",
+        '    if source == "CREDENTIALS_LEGACY_KEY":\n        return setting',
+        "    if True:\n        return setting",
+        LEGACY_TESTS,
+    ),
     Mutant(
         "legacy-rewrap-in-legacy-write-mode",
         "credsvc/cli/keys.py",
@@ -542,6 +564,24 @@ MUTANTS: tuple[Mutant, ...] = (
         'if "*" in origin:',
         "if False:",
         (U + "test_cors.py",),
+    ),
+    # -- audit: group commit -------------------------------------------------------------------
+    Mutant(
+        "audit-follower-acknowledged-before-commit",
+        "credsvc/services/audit.py",
+        """        if not leads:
+            ticket.ready.wait()
+            leads = ticket.leads""",
+        """        if not leads:
+            return""",
+        (U + "test_audit.py",),
+    ),
+    Mutant(
+        "audit-batch-error-swallowed",
+        "credsvc/services/audit.py",
+        "            ticket.error = error\n",
+        "            ticket.error = None\n",
+        (U + "test_audit.py",),
     ),
 )
 

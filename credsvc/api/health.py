@@ -2,10 +2,11 @@
 
 /healthz answers from the process alone (cheap: an orchestrator calls it often). /readyz asks
 Directus (credsvc.services.readiness): an authenticated read with this process's token and,
-where requests audit, an audit create Directus must refuse; 503 with the reason otherwise.
+where requests audit, the role's audit_log create permission; 503 with the reason otherwise.
+It needs no auth, so its answer is reused for readiness.CACHE_SECONDS (per app, per process).
 """
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 from credsvc.api import services
 from credsvc.errors import ApiError
@@ -24,7 +25,10 @@ def healthz():
 def readyz():
     """Directus is reachable, takes the token, grants the reads and (auditing modes) audit rows."""
     app = services()
-    problem = readiness.probe(app.directus, audits=app.config.mode in readiness.AUDITING_MODES)
+    cached = current_app.extensions.setdefault("credsvc.readiness", readiness.CachedProbe())
+    problem = cached(
+        lambda: readiness.probe(app.directus, audits=app.config.mode in readiness.AUDITING_MODES)
+    )
     if problem is not None:
         raise ApiError(f"not ready: {problem}", 503)
     return {"status": "ready"}

@@ -299,7 +299,7 @@ def _print_probe(source: str, report: legacy_probe.ProbeReport) -> None:
     click.echo(f"opened by none: {report.opened_by_none}")
     if report.opening_all:
         click.echo("opens every value: " + ", ".join(report.opening_all))
-        click.echo(f"set CREDENTIALS_LEGACY_KEY_DERIVATION={report.opening_all[0]}")
+        click.echo(legacy_probe.advice(source, report.opening_all[0]))
     else:
         click.echo("no derivation opens every value")
 

@@ -4,7 +4,8 @@
   the Node utility (readable forever, in every encoding and IV length Node writes; written
   only in compatibility mode) and the versioned, record-bound `v2`/`v5`.
 - `legacy_keys`: how the Node service derived its key from its variable
-  (CREDENTIALS_LEGACY_KEY_DERIVATION).
+  (CREDENTIALS_LEGACY_KEY_DERIVATION, applied to CREDENTIALS_LEGACY_KEY only), and
+  `own_key`: credsvc's own keys, never derived.
 - `sealed`: encrypt-only ingest, `v7`: HPKE (X25519, HKDF-SHA256, AES-256-GCM) to a public key,
   signed with the ingest host's Ed25519 key; `Sealer` is the ingest side's keyring, which can
   encrypt but never decrypt.

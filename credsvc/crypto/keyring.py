@@ -24,7 +24,8 @@ Settings (see README.md "Rotating keys"):
     CREDENTIALS_INGEST_PRIVATE_KEY   X25519 private key(s) that open `v3` values
     CREDENTIALS_LEGACY_KEY, CREDENTIALS_LEGACY_KEY_DERIVATION (_SALT, _ITERATIONS)
                                  the Node service's key for legacy values, and how it was
-                                 derived from its string (credsvc.crypto.legacy_keys)
+                                 derived from its string (credsvc.crypto.legacy_keys); the
+                                 derivation never applies to the keys above
     CREDENTIALS_WRITE_FORMAT     `legacy`: write the Node three-part format (compatibility mode,
                                  no key id, no binding), in CREDENTIALS_LEGACY_ENCODING
 """
@@ -386,21 +387,26 @@ def keyring_from_settings(
 ) -> Keyring:
     """Build the ring from the environment's strings; raises KeyringError naming the variable.
 
-    The legacy key derivation applies to CREDENTIALS_LEGACY_KEY when it is set, else to
-    CREDENTIALS_ENCRYPTION_KEY (which is then the Node service's variable, copied unchanged,
-    and its derived key is also k0).
+    The legacy key derivation applies to CREDENTIALS_LEGACY_KEY only, and a derivation other
+    than auto without it is refused. CREDENTIALS_ENCRYPTION_KEY and CREDENTIALS_KEYS are always
+    random keys, never derived: k0 writes every new value, and a passphrase-derived k0 would be
+    open to offline brute force. (A Node service that used a proper 64-hex/base64 key can give
+    that variable unchanged as CREDENTIALS_ENCRYPTION_KEY: k0 then also opens its values.)
     """
     try:
         derivation = legacy_keys.parse_derivation(legacy_derivation, legacy_salt, legacy_iterations)
+        legacy_keys.require_legacy_key(derivation, legacy_key)
     except CryptoError as exc:
         raise KeyringError(str(exc)) from None
     entries: list[tuple[str, bytes | transit.TransitKey]] = []
     extra_legacy: list[bytes] = []
     if legacy_key.strip():
         extra_legacy.append(_derive(derivation, legacy_key, "CREDENTIALS_LEGACY_KEY"))
-        derivation = legacy_keys.Derivation()  # CREDENTIALS_ENCRYPTION_KEY is credsvc's own
     if single_key.strip():
-        own = _derive(derivation, single_key, "CREDENTIALS_ENCRYPTION_KEY")
+        try:
+            own = legacy_keys.own_key(single_key, "CREDENTIALS_ENCRYPTION_KEY")
+        except CryptoError as exc:
+            raise KeyringError(str(exc)) from None
         entries.append((DEFAULT_KEY_ID, own))
     for item in filter(None, (part.strip() for part in keys.split(","))):
         key_id, sep, material = item.partition(":")

@@ -2,7 +2,10 @@
 
 The contract says only "server-side environment variable", and Node code derives a key from
 that string in a handful of ways; each is one `Derivation` here, named by
-CREDENTIALS_LEGACY_KEY_DERIVATION (docs/ciphertext-format.md "Legacy keys"):
+CREDENTIALS_LEGACY_KEY_DERIVATION (docs/ciphertext-format.md "Legacy keys"). A derivation
+applies to CREDENTIALS_LEGACY_KEY only, never to credsvc's own keys (`own_key`): those are
+random 32-byte keys, because a key derived from a passphrase without salt or work factor can
+be brute-forced offline by anyone holding a database dump.
 
     auto, hex-or-base64  64 hex characters or base64 of 32 bytes (credsvc's own key format;
                          Node: `Buffer.from(key, 'hex')` / `'base64'`). The default.
@@ -101,7 +104,25 @@ class Derivation:
         return hashlib.pbkdf2_hmac(digest, data, salt, self.iterations, dklen=KEY_BYTES)
 
 
-def _auto(secret: str, what: str) -> bytes:
+# What to do with a Node key string that was put where credsvc's own key belongs.
+OWN_KEY_ADVICE = (
+    "set it as CREDENTIALS_LEGACY_KEY with CREDENTIALS_LEGACY_KEY_DERIVATION={derivation}, and "
+    "CREDENTIALS_ENCRYPTION_KEY to a new random key (flask --app wsgi keys generate)"
+)
+
+
+def own_key(secret: str, what: str = "CREDENTIALS_ENCRYPTION_KEY") -> bytes:
+    """credsvc's own key: 64 hex characters or base64 of 32 bytes, never derived.
+
+    CryptoError (naming `what`, never quoting it) otherwise, saying where a Node key string
+    belongs instead."""
+    secret = secret.strip()
+    if not secret:
+        raise CryptoError(f"{what} is empty")
+    return _auto(secret, what, own=True)
+
+
+def _auto(secret: str, what: str, own: bool = False) -> bytes:
     try:
         return parse_key(secret, what)
     except CryptoError:
@@ -109,16 +130,23 @@ def _auto(secret: str, what: str) -> bytes:
     length = len(secret.encode("utf-8"))
     hint = ""
     if length == KEY_BYTES:
+        advice = (
+            OWN_KEY_ADVICE.format(derivation="raw")
+            if own
+            else "set CREDENTIALS_LEGACY_KEY_DERIVATION=raw"
+        )
         hint = (
             f"; a {KEY_BYTES}-character key is what a Node service that used the string itself "
-            "as the key has: set CREDENTIALS_LEGACY_KEY_DERIVATION=raw"
+            f"as the key has: {advice}"
         )
     elif length < 64:
-        hint = (
-            "; if the Node service derived its key from this string (a passphrase), set "
-            "CREDENTIALS_LEGACY_KEY_DERIVATION (sha256, scrypt, ...; `keys legacy-probe` tells "
-            "which)"
+        which = "sha256, scrypt, ...; `keys legacy-probe` tells which"
+        advice = (
+            OWN_KEY_ADVICE.format(derivation=f"<its derivation> ({which})")
+            if own
+            else f"set CREDENTIALS_LEGACY_KEY_DERIVATION ({which})"
         )
+        hint = f"; if the Node service derived its key from this string (a passphrase), {advice}"
     stripped = secret.strip()
     if stripped and all(c in "0123456789abcdefABCDEF" for c in stripped):
         got = f"{len(stripped)} hex characters: a 64-character hex key is expected"
@@ -173,3 +201,17 @@ def parse_derivation(name: str, salt: str = "", iterations: str = "") -> Derivat
             "(the iteration count the Node service passed)"
         )
     return Derivation(name, salt, count)
+
+
+def require_legacy_key(derivation: Derivation, legacy_key: str) -> None:
+    """A derivation other than auto needs CREDENTIALS_LEGACY_KEY: it is never applied to
+    credsvc's own keys (see the module docstring)."""
+    if derivation.name != AUTO and not legacy_key.strip():
+        raise CryptoError(
+            f"CREDENTIALS_LEGACY_KEY_DERIVATION={derivation.name} is set but "
+            "CREDENTIALS_LEGACY_KEY is not set: a derivation applies only to the Node service's "
+            "key, never to CREDENTIALS_ENCRYPTION_KEY; set CREDENTIALS_LEGACY_KEY to the Node "
+            "service's key string (read-only for legacy values, and the key of "
+            "CREDENTIALS_WRITE_FORMAT=legacy writes) and CREDENTIALS_ENCRYPTION_KEY to a new "
+            "random key (flask --app wsgi keys generate)"
+        )

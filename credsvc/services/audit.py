@@ -21,6 +21,12 @@ from credsvc.directus import DirectusClient, DirectusError, DirectusTransportErr
 from credsvc.services import DomainError, utc_now
 
 COLLECTION = "audit_log"
+# The audited actions that hand out a decrypted value (the views' `audit(<action>)` names).
+# Other audited actions (a worker's report-platform-session) decrypt nothing: the reveals
+# metric (credsvc.metrics) counts these only.
+DECRYPTING_ACTIONS = frozenset(
+    {"reveal", "reveal-download-cred", "get-platform-session", "reveal-end-user-credentials"}
+)
 # Rows one batch create carries at most; a longer queue is written in several batches.
 MAX_BATCH = 64
 
@@ -169,6 +175,12 @@ def row(
         "request_id": request_id,
         "detail": detail,
     }
+
+
+# Every field of an audit row (what the role must be allowed to set, credsvc.services.readiness).
+ROW_FIELDS = tuple(row(actor="", action="", outcome=""))
+# The NOT NULL columns of audit_log (deploy/directus/schema.yaml), which every row sets.
+REQUIRED_FIELDS = ("occurred_at", "action", "outcome")
 
 
 def outcome_of(exc: BaseException) -> str:

@@ -3,7 +3,7 @@
 In order, each finding one line:
 
  1. reachable, and DIRECTUS_TOKEN takes: the readiness probe (credsvc.services.readiness),
-    the audit create that Directus must refuse included in the auditing modes;
+    in the auditing modes the role's audit_log create permission (it never writes);
  2. every other role token that is set (DIRECTUS_INGEST_TOKEN, DIRECTUS_WORKER_TOKEN,
     DIRECTUS_OPERATOR_TOKEN) is one Directus knows (`GET /users/me`);
  3. every collection and column of credsvc.model, with each one's `rewrap_guard`, read with

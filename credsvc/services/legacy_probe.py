@@ -93,6 +93,23 @@ def candidate_keys(
     return keys, skipped
 
 
+def advice(source: str, derivation: str) -> str:
+    """The settings that make the service read what `derivation` of the key string from the
+    variable `source` opens. A derivation applies to CREDENTIALS_LEGACY_KEY only, so a string
+    tried from anywhere else moves there (credsvc.crypto.legacy_keys)."""
+    setting = f"set CREDENTIALS_LEGACY_KEY_DERIVATION={derivation}"
+    if source == "CREDENTIALS_LEGACY_KEY":
+        return setting
+    if source == "CREDENTIALS_ENCRYPTION_KEY" and derivation == legacy_keys.AUTO:
+        return f"{setting} (the default): CREDENTIALS_ENCRYPTION_KEY opens them as it is"
+    text = f"{setting} with CREDENTIALS_LEGACY_KEY set to the key string tried ({source})"
+    if source == "CREDENTIALS_ENCRYPTION_KEY":
+        text += (
+            ", and CREDENTIALS_ENCRYPTION_KEY to a new random key (flask --app wsgi keys generate)"
+        )
+    return text
+
+
 def _is_scrypt_cost(iterations: str) -> bool:
     try:
         legacy_keys.parse_derivation("scrypt", "salt", iterations)

@@ -7,38 +7,48 @@
     unauthorized        401: Directus does not know the token (DIRECTUS_TOKEN is wrong)
     forbidden           403: the token's role lacks a permission this process needs
     upstream_error      any other error status: Directus itself is failing
-    audit_not_writable  the role may not create audit rows, or audit_log is not credsvc's
+    audit_not_writable  the role may not create audit_log rows with the fields credsvc writes
 
-The audit trail is checked with a create that Directus must refuse, so nothing is ever
-written: `POST /items/audit_log` with the columns every row needs set to null. Directus checks
-the role's create permission first (403 when it lacks one) and the schema's NOT NULL columns
-next (400 FAILED_VALIDATION, no row, no activity entry). So a 400 that names only those columns
-proves the collection exists, the role may create rows in it, and the columns are there; any
-other answer says which of these failed. A permission read (`GET /permissions/me`) would not
-show that the collection and its columns exist.
+The audit trail is checked by asking Directus what the token's role may do, never by writing:
+`GET /permissions/me` (Directus 11+, `@directus/api` controllers/permissions.js) answers, per
+collection and action, `{"access": "none" | "partial" | "full", "fields": [...]}`. Ready when
+`audit_log.create` is granted (full, or partial: a validation rule) for every field of an audit
+row (`credsvc.services.audit.ROW_FIELDS`, or `*`). An earlier version sent a create Directus had
+to refuse for its NULL required columns; on an adopted `audit_log` whose columns are nullable it
+was accepted and wrote a junk row on every anonymous /readyz (deploy/directus/adopt.py now
+reports such a table as blocking). What a permission read cannot show is that audit_log's
+columns exist (no service role may read audit_log, so `flask check` cannot either): the schema
+comes from deploy/directus/schema.yaml or adopt.py, and a column dropped by hand makes the
+first audited request fail closed (502, nothing revealed: the row is written before the value
+leaves). Directus deletes a collection's permissions with the collection, so a dropped
+audit_log does show here.
+
+/readyz needs no auth, so its answer is cached per process for CACHE_SECONDS (`CachedProbe`):
+however often it is called, Directus sees at most two requests per process per window, and
+concurrent callers wait for the one probe in flight. `flask check` does not cache.
 
 Messages are short and carry neither a token nor an upstream body.
 """
 
 from __future__ import annotations
 
-import re
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from credsvc.directus import (
-    DirectusClient,
-    DirectusError,
-    DirectusResponseError,
-    DirectusTimeout,
-)
+from credsvc.directus import DirectusClient, DirectusError, DirectusResponseError, DirectusTimeout
 from credsvc.services import audit
 
 # Every role reads it (deploy/directus/policies.py): an authenticated read any mode may make.
 READ_PROBE = "platform_connections"
-# The NOT NULL columns of audit_log (deploy/directus/build_schema.py), which every row sets.
-AUDIT_REQUIRED = ("occurred_at", "action", "outcome")
+# What the token's role may do, per collection and action (Directus 11+).
+PERMISSIONS_ROUTE = "/permissions/me"
 # Modes whose requests append audit rows: the decrypting reads and the scope guard's denials.
 AUDITING_MODES = ("full", "worker")
+# How long one /readyz answer is reused (per process); see the module docstring.
+CACHE_SECONDS = 5.0
+GRANTED = ("full", "partial")
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,7 @@ class NotReady:
 def probe(
     directus: DirectusClient, *, audits: bool, token_name: str = "DIRECTUS_TOKEN"
 ) -> NotReady | None:
-    """One authenticated read, then (when `audits`) the audit create that must be refused."""
+    """One authenticated read, then (when `audits`) the role's audit_log create permission."""
     try:
         directus.check_access(READ_PROBE)
     except DirectusError as exc:
@@ -62,48 +72,48 @@ def probe(
 
 
 def audit_writable(directus: DirectusClient, token_name: str = "DIRECTUS_TOKEN") -> NotReady | None:
-    """None when the role may create audit rows (see the module docstring); writes nothing."""
+    """None when the role may create audit rows with every field credsvc writes; writes nothing."""
     collection = audit.COLLECTION
     try:
-        directus.request(
-            "POST",
-            f"/items/{collection}",
-            params={"fields": "id"},
-            json_body=dict.fromkeys(AUDIT_REQUIRED),
-        )
-    except DirectusResponseError as exc:
-        if exc.status == 400 and _refused_only_for_nulls(exc):
-            return None
-        if exc.status == 403:
-            return NotReady(
-                "audit_not_writable",
-                f"{token_name}'s role may not create {collection} rows (403), "
-                f"or {collection} does not exist",
-            )
-        return refusal(exc, token_name, f"create {collection} rows")
+        access = directus.request("GET", PERMISSIONS_ROUTE)
     except DirectusError as exc:
-        return refusal(exc, token_name, f"create {collection} rows")
-    return NotReady(
-        "audit_not_writable",
-        f"{collection} accepted a row without {', '.join(AUDIT_REQUIRED)}: its columns are not "
-        "credsvc's (apply deploy/directus/schema.yaml)",
-    )
+        return refusal(exc, token_name, "read its permissions")
+    if not isinstance(access, dict):
+        return NotReady("unreachable", "Directus is not reachable (an unexpected answer)")
+    create = (access.get(collection) or {}).get("create") or {}
+    if create.get("access") not in GRANTED:
+        return NotReady(
+            "audit_not_writable", f"{token_name}'s role may not create {collection} rows"
+        )
+    fields = create.get("fields") or []
+    missing = [name for name in audit.ROW_FIELDS if "*" not in fields and name not in fields]
+    if missing:
+        return NotReady(
+            "audit_not_writable",
+            f"{token_name}'s role may create {collection} rows but may not set "
+            f"{', '.join(missing)}",
+        )
+    return None
 
 
-_CODE = re.compile(r'"code"\s*:\s*"([A-Z_]+)"')
-_FIELD = re.compile(r'"field"\s*:\s*"([^"]*)"')
+class CachedProbe:
+    """Reuses one probe answer (ready or not) for `seconds`; one probe at a time."""
 
+    def __init__(
+        self, seconds: float = CACHE_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._until = float("-inf")
+        self._answer: NotReady | None = None
 
-def _refused_only_for_nulls(exc: DirectusResponseError) -> bool:
-    """Directus's answer names only the null columns. Read with patterns, not as JSON: the
-    client keeps the first 500 characters of a body, and three such errors are longer."""
-    codes, fields = _CODE.findall(exc.body), _FIELD.findall(exc.body)
-    return (
-        exc.body.startswith('{"errors":')
-        and bool(codes)
-        and all(code in ("FAILED_VALIDATION", "NOT_NULL_VIOLATION") for code in codes)
-        and all(name in AUDIT_REQUIRED for name in fields)
-    )
+    def __call__(self, run: Callable[[], NotReady | None]) -> NotReady | None:
+        with self._lock:  # a caller arriving during a probe waits for its answer
+            if self.clock() >= self._until:
+                self._answer = run()
+                self._until = self.clock() + self.seconds
+            return self._answer
 
 
 def refusal(exc: DirectusError, token_name: str, doing: str) -> NotReady:

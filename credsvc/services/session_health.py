@@ -18,7 +18,7 @@ field limits are on, docs/security.md). Nothing here reads or returns a cookie v
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from credsvc.directus import DirectusClient
@@ -67,9 +67,25 @@ LISTED_FIELDS = ("id", "creator_profile_id", "platform", "captured_at", "expires
 
 
 def _parse(value: str | None) -> datetime | None:
+    """An ISO timestamp as an aware datetime. One without a zone (a row written by hand, or a
+    database column without one) is UTC, as credsvc writes every time; compared with an aware
+    `now` it would raise TypeError and fail the whole listing."""
     if not value:
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def stored_reason(row: dict[str, Any]) -> str | None:
+    """The row's recapture_reason as it may be shown or sent: one of REASONS, "other" for any
+    other stored value (the column is plain text in Directus, anyone with write access there can
+    put anything in it), None when the row is not flagged and holds none."""
+    value = row.get("recapture_reason")
+    if value in REASONS:
+        return value
+    if value is None and not row.get("needs_recapture_at"):
+        return None
+    return "other"
 
 
 def deadline_of(row: dict[str, Any]) -> datetime | None:
@@ -128,7 +144,7 @@ def list_platform_sessions(
         {
             **{name: row.get(name) for name in LISTED_FIELDS},
             "status": status_of(row, now, expiring_soon),
-            "reason": row.get("recapture_reason"),
+            "reason": stored_reason(row),
             "cookie_count": row.get("cookie_count"),
             "reported_at": row.get("needs_recapture_at"),
             "superseded_by": row.get("superseded_by"),
@@ -228,7 +244,7 @@ def supersede_flagged(
                 "session_id": new_session_id,
                 "creator_profile_id": profile_id,
                 "platform": platform,
-                "reason": flagged[0].get("recapture_reason"),
+                "reason": stored_reason(flagged[0]),
                 "superseded": ids,
             },
         )
@@ -254,4 +270,4 @@ def recapture_reason(
     )
     if row is None or row.get("user_id") != owner or not row.get("needs_recapture_at"):
         return None
-    return row.get("recapture_reason") or "other"
+    return stored_reason(row) or "other"

@@ -15,7 +15,9 @@ DB_FILENAME or DB_HOST/DB_DATABASE/...), as its own server reads them.
 credsvc's schema is deploy/directus/schema.yaml (what `make run` applies). Against it, adopt
   - creates the collections that are missing (api_keys, end_user_credentials, audit_log, ...);
   - adds missing fields (nullable: a NOT NULL column would refuse the Node service's inserts
-    while both run; credsvc itself always writes them), indexes and unique constraints, sets
+    while both run; credsvc itself always writes them; except audit_log's NOT NULL columns,
+    which it never adds or accepts nullable: that blocks, see STRICT_NOT_NULL), indexes and
+    unique constraints, sets
     accountability to "activity", and relaxes a NOT NULL credsvc may leave empty;
   - backfills the derived columns (DERIVED: platform_connections.owner_platform, ...) where they
     are empty, never overwriting a value;
@@ -50,6 +52,7 @@ import directusctl  # noqa: E402
 from provision import ProvisionError, _Admin, _settings, admin_login  # noqa: E402
 
 from credsvc import model  # noqa: E402
+from credsvc.services import audit  # noqa: E402
 
 # Columns credsvc computes from other columns of the row: (collection, field) -> (source
 # columns, function). The functions are credsvc's own (credsvc.model), so a backfilled value is
@@ -80,6 +83,9 @@ FIELD_SCHEMA_KEYS = (
     "is_primary_key",
     "has_auto_increment",
 )
+# Collections whose NOT NULL columns are load-bearing: an audit row without its time, action or
+# outcome is no record, so adopt never adds or relaxes them nullable there; a nullable one blocks.
+STRICT_NOT_NULL = frozenset({audit.COLLECTION})
 PAGE = 500  # rows read per request
 BATCH = 100  # rows updated per request (one all-or-nothing PATCH)
 
@@ -159,7 +165,18 @@ def schema_findings(expected: Schema, live: Schema) -> list[Finding]:
         for field, want_field in expected.fields.get(name, {}).items():
             have_field = live_fields.get(field)
             where = f"{name}.{field}"
-            if have_field is None:
+            if have_field is None and _strict_not_null(name, want_field):
+                findings.append(
+                    Finding(
+                        BLOCKED,
+                        where,
+                        f"field missing ({want_field['type']}); it must be NOT NULL and adopt "
+                        "never adds it nullable: add it yourself with schema.is_nullable false "
+                        f"(POST /fields/{name}; on a table with rows, give a default_value or "
+                        "archive and empty the table first), then rerun adopt",
+                    )
+                )
+            elif have_field is None:
                 findings.append(Finding(TO_ADD, where, f"field missing ({want_field['type']})"))
             else:
                 findings.extend(_field_findings(where, want_field, have_field))
@@ -204,8 +221,20 @@ def _field_findings(where: str, want: dict[str, Any], have: dict[str, Any]) -> l
                     "are refused by the database",
                 )
             )
+    collection, _, field = where.partition(".")
     if want_schema.get("is_nullable") and not have_schema.get("is_nullable", True):
         findings.append(Finding(TO_ADD, where, "NOT NULL, but credsvc may leave it empty"))
+    elif _strict_not_null(collection, want) and have_schema.get("is_nullable", True):
+        findings.append(
+            Finding(
+                BLOCKED,
+                where,
+                "nullable, but credsvc's audit trail needs it NOT NULL (a row without it is no "
+                "record): fill in or delete the rows where it is empty, then set "
+                f'PATCH /fields/{collection}/{field} {{"schema": {{"is_nullable": false}}}}, '
+                "and rerun adopt",
+            )
+        )
     elif not want_schema.get("is_nullable", True) and have_schema.get("is_nullable", True):
         findings.append(
             Finding(KEPT, where, "nullable (NOT NULL in credsvc's schema; credsvc fills it)")
@@ -219,6 +248,15 @@ def _field_findings(where: str, want: dict[str, Any], have: dict[str, Any]) -> l
     ):
         findings.append(Finding(TO_ADD, where, "index missing"))
     return findings
+
+
+def _strict_not_null(collection: str, want: dict[str, Any]) -> bool:
+    schema = want["schema"]
+    return (
+        collection in STRICT_NOT_NULL
+        and schema.get("is_nullable", True) is False
+        and not schema.get("is_primary_key")
+    )
 
 
 @dataclass
@@ -377,6 +415,8 @@ def apply_schema_changes(api: _Admin, expected: Schema, live: Schema) -> list[st
             done.append(f"{name}: accountability {accountability}")
         for field, want in want_fields.items():
             have = live.fields[name].get(field)
+            if have is None and _strict_not_null(name, want):
+                continue  # blocked (schema_findings): never added nullable
             if have is None:
                 # Nullable and not yet unique: the rows already there have no value.
                 payload = _field_payload(want, is_nullable=True, is_unique=False)

@@ -23,11 +23,41 @@ export function toApiCookie(cookie) {
   return out;
 }
 
-/** Every cookie of the platform's cookie domains (and their subdomains), each once. */
+// A platform host permission of the manifest: "*://*.youtube.com/*" grants youtube.com and
+// every subdomain. The loopback service permissions ("http://127.0.0.1/*") are not of this form.
+const PLATFORM_PATTERN = /^\*:\/\/\*\.([a-z0-9.-]+)\/\*$/;
+
+/** The registrable domains the manifest grants for cookies ("youtube.com", ...). */
+export function grantedCookieDomains(hostPermissions) {
+  return (hostPermissions || []).map((p) => PLATFORM_PATTERN.exec(p)?.[1]).filter(Boolean);
+}
+
+/**
+ * The platform's cookie_domains (as the service sent them) that the manifest grants: a domain
+ * equal to, or a subdomain of, a granted one. The service decides nothing beyond the manifest:
+ * a compromised or misconfigured credsvc cannot make the extension read a bank's cookies.
+ */
+export function allowedCookieDomains(cookieDomains, hostPermissions) {
+  const granted = grantedCookieDomains(hostPermissions);
+  const allowed = [];
+  for (const raw of cookieDomains || []) {
+    const domain = String(raw).toLowerCase().replace(/^\./, "");
+    const ok = granted.some((g) => domain === g || domain.endsWith(`.${g}`));
+    if (ok && !allowed.includes(domain)) allowed.push(domain);
+  }
+  return allowed;
+}
+
+/** Every cookie of the platform's cookie domains (and their subdomains) that the manifest
+ * grants, each once. */
 export async function readCookies(platform) {
   const seen = new Map();
-  for (const domain of platform.cookie_domains) {
-    for (const cookie of await chrome.cookies.getAll({ domain: domain.replace(/^\./, "") })) {
+  const domains = allowedCookieDomains(
+    platform.cookie_domains,
+    chrome.runtime.getManifest().host_permissions,
+  );
+  for (const domain of domains) {
+    for (const cookie of await chrome.cookies.getAll({ domain })) {
       seen.set(`${cookie.storeId}|${cookie.domain}|${cookie.path}|${cookie.name}`, cookie);
     }
   }

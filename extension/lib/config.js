@@ -4,6 +4,11 @@
 // to their origins is not in the manifest's host_permissions: each deployment has its own
 // URLs, so the options page asks for exactly those two origins at run time
 // (optional_host_permissions), and the extension can reach nothing else.
+//
+// https only, except on loopback (local development, `make run`): over plain http the Directus
+// password, the access and refresh tokens and every captured cookie would cross the network in
+// the clear. The manifest offers only https://*/* at run time; loopback http is granted at
+// install (manifest host_permissions).
 
 const SETTINGS_KEY = "settings";
 
@@ -14,11 +19,20 @@ export class NotConfigured extends Error {
   }
 }
 
-/** "https://creds.example.com/" -> "https://creds.example.com"; throws on anything but http(s). */
+// The hosts plain http is allowed to (URL.hostname keeps the brackets of an IPv6 literal).
+export const LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"];
+
+/**
+ * "https://creds.example.com/" -> "https://creds.example.com"; throws on anything but https,
+ * or http to a loopback host (LOOPBACK_HOSTS).
+ */
 export function normalizeUrl(raw) {
   const url = new URL(String(raw).trim());
+  if (url.protocol === "http:" && !LOOPBACK_HOSTS.includes(url.hostname)) {
+    throw new Error(`${raw}: use https (plain http only to ${LOOPBACK_HOSTS.join(", ")})`);
+  }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new Error(`${raw} is not an http(s) URL`);
+    throw new Error(`${raw} is not an https URL`);
   }
   if (url.username || url.password || url.search || url.hash) {
     throw new Error(`${raw}: give the base URL only (no credentials, query or fragment)`);

@@ -47,8 +47,8 @@ class Endpoint:
     @property
     def writes(self) -> bool:
         """True when a successful call writes to Directus (decrypting reads write audit rows;
-        /readyz sends an audit create Directus must refuse, credsvc.services.readiness)."""
-        return self.name not in ("end-user status", "platform-sessions")
+        /readyz only reads the role's permissions, credsvc.services.readiness)."""
+        return self.name not in ("end-user status", "platform-sessions", "readyz")
 
     def call(self, client):
         kwargs: dict[str, Any] = {"headers": self.headers}
@@ -131,6 +131,8 @@ def rows_for(app, *, key_used_recently: bool = True):
     def rows(method: str, path: str, query: dict[str, list[str]]) -> Any:
         if method != "GET":
             return {}
+        if path == "/permissions/me":  # the readiness probe: may create audit rows
+            return {"audit_log": {"create": {"access": "full", "fields": ["*"]}}}
         collection = path.strip("/").split("/")[1] if path.startswith("/items/") else ""
         filter_text = (query.get("filter") or ["{}"])[0]
         wanted = json.loads(filter_text) if filter_text else {}

@@ -242,7 +242,7 @@ class FaultServer:
             conn.sendall(b"\x00\x13\x37 this is not HTTP \xff\xfe\r\n\r\n")
             return
         if mode == "ok" and _nulls_in_audit_row(method, path, body):
-            # As Directus does for NOT NULL columns (the readiness probe counts on it).
+            # As Directus does for NOT NULL columns.
             error = {"errors": [{"message": "Value can't be null.",
                                  "extensions": {"field": name, "code": "FAILED_VALIDATION"}}
                                 for name in _nulls_in_audit_row(method, path, body)]}
@@ -276,7 +276,7 @@ class FaultServer:
 def _nulls_in_audit_row(method: str, path: str, body: bytes | None) -> list[str]:
     """The NOT NULL columns of audit_log (deploy/directus/build_schema.py) a create sets to
     null."""
-    from credsvc.services.readiness import AUDIT_REQUIRED
+    from credsvc.services.audit import REQUIRED_FIELDS as AUDIT_REQUIRED
 
     if method != "POST" or path != "/items/audit_log" or not body:
         return []

@@ -197,3 +197,62 @@ def test_the_report_exit_state_counts_only_open_findings():
     assert adopt.Report([], [kept]).complete
     for status in adopt.OPEN:
         assert not adopt.Report([], [kept, adopt.Finding(status, "x", "m")]).complete
+
+
+# -- audit_log: its NOT NULL columns are load-bearing, never relaxed or added nullable -------------
+
+AUDIT_NOT_NULL = ("occurred_at", "action", "outcome")
+
+
+def test_the_audit_not_null_columns_are_credsvcs():
+    from credsvc.services.audit import REQUIRED_FIELDS
+
+    schema = EXPECTED.fields["audit_log"]
+    assert tuple(f for f, spec in schema.items() if spec["schema"].get("is_nullable") is False
+                 and not spec["schema"].get("is_primary_key")) == REQUIRED_FIELDS == AUDIT_NOT_NULL  # fmt: skip
+
+
+@pytest.mark.parametrize("field", AUDIT_NOT_NULL)
+def test_a_nullable_required_audit_column_blocks_with_what_to_do(field):
+    live = live_copy()
+    live.fields["audit_log"][field]["schema"]["is_nullable"] = True
+    [(status, message)] = only(adopt.schema_findings(EXPECTED, live), f"audit_log.{field}")
+    assert status == adopt.BLOCKED
+    assert "NOT NULL" in message and "is_nullable" in message  # says how to fix it
+    assert not adopt.Report([], adopt.schema_findings(EXPECTED, live)).complete
+
+
+@pytest.mark.parametrize("field", AUDIT_NOT_NULL)
+def test_a_missing_required_audit_column_blocks_and_is_never_added_nullable(field):
+    live = live_copy()
+    del live.fields["audit_log"][field]
+    [(status, message)] = only(adopt.schema_findings(EXPECTED, live), f"audit_log.{field}")
+    assert status == adopt.BLOCKED and "NOT NULL" in message
+
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        def call(self, method, path, json=None, **_):
+            self.calls.append((method, path, json))
+            return {}
+
+    api = Recorder()
+    adopt.apply_schema_changes(api, EXPECTED, live)
+    assert not [c for c in api.calls if c[1].startswith("/fields/audit_log")], api.calls
+
+
+def test_other_collections_still_get_missing_fields_added_nullable():
+    live = live_copy()
+    del live.fields["platform_connections"]["owner_platform"]
+    calls = []
+
+    class Recorder:
+        def call(self, method, path, json=None, **_):
+            calls.append((method, path, json))
+            return {}
+
+    adopt.apply_schema_changes(Recorder(), EXPECTED, live)
+    [(method, path, payload)] = calls
+    assert (method, path) == ("POST", "/fields/platform_connections")
+    assert payload["schema"]["is_nullable"] is True

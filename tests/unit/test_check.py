@@ -94,6 +94,38 @@ def test_key_formats_are_spelled_out(name, value, expected):
     assert value.partition(":")[2] not in problem
 
 
+def test_a_passphrase_as_the_encryption_key_is_told_where_it_belongs():
+    [problem] = problems_of({**TEST_ENV, "CREDENTIALS_ENCRYPTION_KEY": "node passphrase"})
+    assert problem.startswith(
+        "CREDENTIALS_ENCRYPTION_KEY must be 64 hex characters or base64 of 32 bytes "
+        "(44 characters); this value has 15 characters; if the Node service derived its "
+        "key from this string (a passphrase), set it as CREDENTIALS_LEGACY_KEY"
+    )
+    assert "keys generate" in problem and "node passphrase" not in problem
+
+
+@pytest.mark.parametrize("own_key", ["abc", TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"]])
+def test_a_derivation_without_the_legacy_key_is_a_problem(own_key):
+    # The security review's case (issue 15): the derivation used to turn
+    # CREDENTIALS_ENCRYPTION_KEY=abc into k0, the key of every new value.
+    env = {
+        **TEST_ENV,
+        "CREDENTIALS_ENCRYPTION_KEY": own_key,
+        "CREDENTIALS_LEGACY_KEY_DERIVATION": "sha256",
+    }
+    [problem] = problems_of(env)
+    assert problem.startswith(
+        "CREDENTIALS_LEGACY_KEY_DERIVATION=sha256 is set but CREDENTIALS_LEGACY_KEY is not set"
+    )
+    assert problem.endswith(
+        "CREDENTIALS_ENCRYPTION_KEY to a new random key (flask --app wsgi keys generate)"
+    )
+    lines: list[str] = []
+    assert run(env, directus=False, echo=lines.append) == 1
+    assert lines[0] == f"problem: {problem}"
+    assert TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"] not in "\n".join(lines)
+
+
 def test_the_startup_report_counts_and_lists_the_problems():
     report = ConfigError("A is wrong", "B is missing").report()
     assert report == (

@@ -122,7 +122,8 @@ SECRET_SETTINGS = {
     "CREDENTIALS_INGEST_PRIVATE_KEY": INGEST_PRIVATE,
     "CREDENTIALS_INGEST_VERIFY_KEY": VERIFY_PUBLIC,
 }
-PUBLIC_VALUES = {"http://127.0.0.1:8200", "credsvc", VERIFY_PUBLIC}
+# A legacy key derivation's name and iteration count are settings, not secrets.
+PUBLIC_VALUES = {"http://127.0.0.1:8200", "credsvc", VERIFY_PUBLIC, "pbkdf2-sha256", "1000"}
 
 
 def secret_forms(value: str) -> set[str]:
@@ -222,6 +223,14 @@ STARTUP_ERRORS = {
     },
     "ingest mode given every decrypting secret": {"CREDSVC_MODE": "ingest"},
     "worker mode given the directus secret": {"CREDSVC_MODE": "worker"},
+    # A derivation applies to CREDENTIALS_LEGACY_KEY only (issue 15 security review).
+    "passphrase as the encryption key": {"CREDENTIALS_ENCRYPTION_KEY": PASTED},
+    "derivation without the legacy key": {
+        "CREDENTIALS_ENCRYPTION_KEY": PASTED,
+        "CREDENTIALS_LEGACY_KEY_DERIVATION": "pbkdf2-sha256",
+        "CREDENTIALS_LEGACY_KEY_SALT": "ls-SECRET-salt-2d4f6b8a",
+        "CREDENTIALS_LEGACY_KEY_ITERATIONS": "1000",
+    },
 }
 
 

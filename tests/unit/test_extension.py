@@ -30,7 +30,8 @@ import package_extension  # noqa: E402
 MANIFEST = json.loads((EXTENSION / "manifest.json").read_text())
 # Granted at install for local development (`make run` serves on loopback); any other service
 # address is asked for at run time through optional_host_permissions. docs/extension.md says why.
-LOOPBACK = {"http://127.0.0.1/*", "http://localhost/*"}
+# Plain http only ever to these (lib/config.js normalizeUrl refuses it for any other host).
+LOOPBACK = {"http://127.0.0.1/*", "http://localhost/*", "http://[::1]/*"}
 
 
 def served_platforms(client) -> list[dict]:
@@ -65,7 +66,11 @@ def test_manifest_asks_for_the_documented_permissions_only():
     assert MANIFEST["manifest_version"] == 3
     assert sorted(MANIFEST["permissions"]) == ["alarms", "cookies", "notifications", "storage"]
     # The service URLs are per deployment: granted one origin at a time by the options page.
-    assert sorted(MANIFEST["optional_host_permissions"]) == ["http://*/*", "https://*/*"]
+    # https only: a service URL on plain http would carry passwords, tokens and cookies in the
+    # clear (loopback, for development, is granted at install above).
+    assert MANIFEST["optional_host_permissions"] == ["https://*/*"]
+    assert not [p for p in MANIFEST["host_permissions"] if p.startswith("http://")
+                and p not in LOOPBACK]  # fmt: skip
     assert "content_scripts" not in MANIFEST and "externally_connectable" not in MANIFEST
     assert MANIFEST["background"] == {"service_worker": "background.js", "type": "module"}
     docs = (ROOT / "docs" / "extension.md").read_text()
@@ -280,3 +285,85 @@ def test_capture_refuses_a_signed_out_browser(chrome_cookies, message):
     )
     assert got == message
     assert "b c" not in got  # names what is missing, never a value
+
+
+# -- review fixes: no plain http off loopback; the manifest, not the server, bounds the cookies --
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [
+        ("https://creds.example.com/", "https://creds.example.com"),
+        ("https://creds.example.com:8443/base/", "https://creds.example.com:8443/base"),
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+        ("http://localhost:8055/", "http://localhost:8055"),
+        ("http://[::1]:8000/", "http://[::1]:8000"),
+    ],
+)
+def test_https_anywhere_and_http_on_loopback_are_accepted(raw, normalized):
+    assert run_js("lib/config.js", f"m.normalizeUrl({raw!r})") == normalized
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "http://creds.example.com",
+        "http://10.0.0.5:8000",
+        "http://127.0.0.2:8000",  # loopback by range, but not what the manifest grants
+        "http://localhost.example.com",
+        "http://[::2]/",
+        "ftp://127.0.0.1/",
+        "https://user:pw@creds.example.com",
+    ],
+)
+def test_plain_http_elsewhere_is_refused(raw):
+    got = run_js(
+        "lib/config.js",
+        f"(async () => {{ try {{ return m.normalizeUrl({raw!r}); }} "
+        f"catch (e) {{ return 'refused: ' + e.message; }} }})()",
+    )
+    assert got.startswith("refused: "), got
+
+
+def chrome_stub(cookies_by_domain: dict[str, list[dict]]) -> str:
+    """A JS statement installing a fake `chrome` (the real manifest, canned cookies) that
+    records every chrome.cookies.getAll query in globalThis.asked."""
+    return (
+        "globalThis.asked = [];"
+        "globalThis.chrome = {"
+        f" runtime: {{ getManifest: () => ({json.dumps(MANIFEST)}) }},"
+        " cookies: { getAll: async (q) => { asked.push(q.domain);"
+        f" return ({json.dumps(cookies_by_domain)})[q.domain] || []; }} }} }};"
+    )
+
+
+def test_cookies_are_read_only_for_domains_the_manifest_grants():
+    """A compromised or misconfigured service must not choose which cookies are captured: a
+    cookie_domain outside the manifest's platform host permissions is never asked for."""
+    sid = {**CHROME_COOKIES[0]}
+    bank = {**CHROME_COOKIES[0], "name": "BANKSESSION", "domain": ".bank.example"}
+    platform = {
+        **PLATFORM,
+        "cookie_domains": ["youtube.com", "bank.example", "127.0.0.1", "com", "evilyoutube.com",
+                           "www.youtube.com", ".youtube.com"],
+    }  # fmt: skip
+    got = run_js(
+        "lib/capture.js",
+        f"(async () => {{ {chrome_stub({'youtube.com': [sid], 'bank.example': [bank]})}"
+        f" const read = await m.readCookies({json.dumps(platform)});"
+        " return {asked, names: read.map((c) => c.name)}; })()",
+    )
+    assert got["asked"] == ["youtube.com", "www.youtube.com"]
+    assert got["names"] == ["SID"]
+
+
+def test_the_granted_domains_are_the_manifest_platform_patterns():
+    got = run_js(
+        "lib/capture.js",
+        f"m.grantedCookieDomains({json.dumps(MANIFEST['host_permissions'])})",
+    )
+    assert sorted(got) == sorted(
+        p.removeprefix("*://*.").removesuffix("/*")
+        for p in MANIFEST["host_permissions"]
+        if p.startswith("*://*.")
+    )

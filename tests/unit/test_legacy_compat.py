@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -17,7 +18,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from credsvc import create_app
 from credsvc.config import Config, ConfigError, refused_settings
 from credsvc.crypto import CryptoError, Keyring, KeyringError, aesgcm, keyring_from_settings
-from credsvc.crypto.legacy_keys import DERIVATIONS, Derivation, parse_derivation
+from credsvc.crypto.legacy_keys import (
+    DERIVATIONS,
+    NEEDS_ITERATIONS,
+    NEEDS_SALT,
+    Derivation,
+    parse_derivation,
+)
 from credsvc.model import PROFILES
 from credsvc.services import legacy_probe
 from tests.conftest import DIRECTUS, INTERNAL_HEADERS, TEST_ENV, env_for_mode
@@ -184,6 +191,8 @@ def test_auto_is_todays_key_format_and_its_alias():
     "settings, message",
     [
         ({"legacy_derivation": "md5"}, "must be one of auto, raw"),
+        ({"legacy_derivation": "sha256"}, "CREDENTIALS_LEGACY_KEY is not set"),
+        ({"legacy_derivation": "raw", "legacy_key": " "}, "CREDENTIALS_LEGACY_KEY is not set"),
         ({"legacy_derivation": "scrypt"}, "needs CREDENTIALS_LEGACY_KEY_SALT"),
         ({"legacy_derivation": "pbkdf2-sha256", "legacy_salt": "s"}, "_ITERATIONS"),
         ({"legacy_derivation": "sha256", "legacy_salt": "s"}, "takes no salt"),
@@ -220,7 +229,15 @@ def test_a_32_character_key_is_not_reported_as_24_bytes():
     message = str(caught.value)
     assert "24 bytes" not in message and RAW32 not in message
     assert "32 hex characters: a 64-character hex key is expected" in message
-    assert "CREDENTIALS_LEGACY_KEY_DERIVATION=raw" in message
+    # credsvc's own key is never derived: the Node string belongs in CREDENTIALS_LEGACY_KEY
+    assert "set it as CREDENTIALS_LEGACY_KEY with CREDENTIALS_LEGACY_KEY_DERIVATION=raw" in message
+    assert "flask --app wsgi keys generate" in message
+    with pytest.raises(KeyringError) as caught:
+        keyring_from_settings(KEY.hex(), legacy_key=RAW32)
+    message = str(caught.value)
+    assert message.startswith("CREDENTIALS_LEGACY_KEY must be 64 hex characters")
+    assert "set CREDENTIALS_LEGACY_KEY_DERIVATION=raw" in message and RAW32 not in message
+    assert "keys generate" not in message
 
 
 def test_a_32_character_key_that_is_not_hex_says_its_length():
@@ -232,11 +249,94 @@ def test_a_32_character_key_that_is_not_hex_says_its_length():
     assert "24 bytes" not in message and raw not in message
 
 
-def test_the_derivation_applies_to_the_encryption_key_when_no_legacy_key_is_set():
-    ring = keyring_from_settings(PASSPHRASE, legacy_derivation="sha256")
-    node_value = node_style(VALUE, hashlib.sha256(PASSPHRASE.encode()).digest(), 16, "base64")
-    assert ring.decrypt(node_value, CTX) == VALUE
-    assert ring.encrypt(VALUE, CTX).startswith("v5:k0:")  # k0 is the derived key
+# -- a derivation applies to CREDENTIALS_LEGACY_KEY only (security review of issue 15) ------
+# credsvc's own keys are random 32-byte keys: a passphrase-derived k0 would let anyone with a
+# database dump brute-force every value, new ones included, offline (sha256/raw are unsalted).
+
+NON_AUTO = [name for name in DERIVATIONS if name != "auto"]
+
+
+def derivation_settings(name: str) -> dict[str, str]:
+    """CREDENTIALS_LEGACY_KEY_DERIVATION=name with the salt / iterations it requires."""
+    env = {"CREDENTIALS_LEGACY_KEY_DERIVATION": name}
+    if name in NEEDS_SALT:
+        env["CREDENTIALS_LEGACY_KEY_SALT"] = "pepper"
+    if name in NEEDS_ITERATIONS:
+        env["CREDENTIALS_LEGACY_KEY_ITERATIONS"] = "1000"
+    return env
+
+
+@pytest.mark.parametrize("name", NON_AUTO)
+@pytest.mark.parametrize(
+    "own_key",
+    ["abc", PASSPHRASE, RAW32, TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"]],
+    ids=["weak", "passphrase", "raw32", "random-hex"],
+)
+def test_a_derivation_without_a_legacy_key_is_refused_at_startup(name, own_key):
+    # The reviewer's case: CREDENTIALS_ENCRYPTION_KEY=abc with sha256 used to start, and the
+    # derived key became k0, the key of every new v5 value.
+    env = {**TEST_ENV, "CREDENTIALS_ENCRYPTION_KEY": own_key, **derivation_settings(name)}
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(env)
+    [message] = caught.value.problems
+    assert message.startswith(f"CREDENTIALS_LEGACY_KEY_DERIVATION={name} ")
+    assert "CREDENTIALS_LEGACY_KEY is not set" in message
+    assert "set CREDENTIALS_LEGACY_KEY to the Node service's key string" in message
+    assert "CREDENTIALS_ENCRYPTION_KEY to a new random key" in message
+    assert "flask --app wsgi keys generate" in message
+    for secret in (PASSPHRASE, RAW32, TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"], "pepper"):
+        assert secret not in message
+    with pytest.raises(ConfigError, match="CREDENTIALS_LEGACY_KEY is not set"):
+        create_app(env)
+
+
+@pytest.mark.parametrize("name", ["", "auto", "hex-or-base64", " AUTO "])
+def test_auto_without_a_legacy_key_is_todays_setup(name):
+    # A Node service that used a proper 32-byte key: its variable is copied unchanged into
+    # CREDENTIALS_ENCRYPTION_KEY, which opens its values and is the key of compatibility writes.
+    own = TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"]
+    env = {**TEST_ENV, "CREDENTIALS_LEGACY_KEY_DERIVATION": name}
+    ring = Config.from_env(env).keyring
+    assert ring.decrypt(node_style(VALUE, bytes.fromhex(own), 16, "base64"), CTX) == VALUE
+    compat = Config.from_env({**env, "CREDENTIALS_WRITE_FORMAT": "legacy"}).keyring
+    assert aesgcm.decrypt_json(compat.encrypt(VALUE, CTX), bytes.fromhex(own)) == VALUE
+
+
+@pytest.mark.parametrize("name", NON_AUTO)
+def test_the_encryption_key_is_never_derived(name):
+    # Even with a legacy key and a derivation, credsvc's own keys keep their format: a
+    # passphrase there is refused, never hashed into k0 or a CREDENTIALS_KEYS entry.
+    secret = RAW32 if name in ("raw", "raw-prefix") else PASSPHRASE
+    settings = {"legacy_key": secret, "legacy_derivation": name}
+    settings["legacy_salt"] = derivation_settings(name).get("CREDENTIALS_LEGACY_KEY_SALT", "")
+    iterations = derivation_settings(name).get("CREDENTIALS_LEGACY_KEY_ITERATIONS", "")
+    settings["legacy_iterations"] = iterations
+    for own, keys, variable in [
+        (secret, "", "CREDENTIALS_ENCRYPTION_KEY"),
+        ("", f"k1:{secret}", "CREDENTIALS_KEYS[k1]"),
+    ]:
+        with pytest.raises(KeyringError, match=rf"^{re.escape(variable)}") as caught:
+            keyring_from_settings(own, keys=keys, **settings)
+        assert secret not in str(caught.value)
+    ring = keyring_from_settings(KEY.hex(), **settings)
+    v5 = ring.encrypt(VALUE, CTX)
+    assert v5.startswith("v5:k0:")
+    assert Keyring([("k0", KEY)], active="k0").decrypt(v5, CTX) == VALUE
+    node_key = parse_derivation(name, settings["legacy_salt"], iterations).derive(secret)
+    with pytest.raises(CryptoError, match="authentication"):  # never under the derived key
+        Keyring([("k0", node_key)], active="k0").decrypt(v5, CTX)
+
+
+def test_a_passphrase_as_the_encryption_key_says_where_it_belongs():
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env({**TEST_ENV, "CREDENTIALS_ENCRYPTION_KEY": PASSPHRASE})
+    [message] = caught.value.problems
+    assert message.startswith("CREDENTIALS_ENCRYPTION_KEY must be 64 hex characters")
+    assert "set it as CREDENTIALS_LEGACY_KEY" in message
+    assert "CREDENTIALS_ENCRYPTION_KEY to a new random key (flask --app wsgi keys generate)" in (
+        message
+    )
+    assert PASSPHRASE not in message
 
 
 def test_a_separate_legacy_key_opens_legacy_values_only():
@@ -439,6 +539,9 @@ def test_legacy_probe_tries_salted_derivations_with_a_salt(tmp_path):
     result = run(env, "legacy-probe", "--file", path, "--salt", "pepper", "--iterations", "1000")
     assert result.exit_code == 0, result.output
     assert "set CREDENTIALS_LEGACY_KEY_DERIVATION=pbkdf2-sha512" in result.output
+    assert "CREDENTIALS_LEGACY_KEY set to the key string tried (CREDENTIALS_LEGACY_PROBE_KEY)" in (
+        result.output
+    )
     assert "hex 1" in result.output and "16 bytes: 1" in result.output
     assert PASSPHRASE not in result.output and "pepper" not in result.output
 
@@ -465,6 +568,55 @@ def test_legacy_probe_samples_directus(fake):
     assert report["sources"] == {collection: 1 for collection in COLLECTIONS}
     assert report["opened"]["auto"] == 4 and report["opening_all"] == ["auto"]
     assert report["not_legacy"] == 0  # filtered out by Directus, never read
+
+
+def test_legacy_probe_moves_a_derived_encryption_key_to_the_legacy_key(fake):
+    # Node hashed the very string now in CREDENTIALS_ENCRYPTION_KEY: the probe finds sha256 and
+    # says to move the string to CREDENTIALS_LEGACY_KEY (a derivation never applies to k0).
+    own = TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"]
+    node_key = hashlib.sha256(own.encode()).digest()
+    fake.insert("platform_sessions", lambda ctx: node_style(VALUE, node_key, 12, "base64"))
+    result = run({}, "legacy-probe", "--collection", "platform_sessions")
+    assert result.exit_code == 0, result.output
+    last = result.output.splitlines()[-1]
+    assert last == (
+        "set CREDENTIALS_LEGACY_KEY_DERIVATION=sha256 with CREDENTIALS_LEGACY_KEY set to the key "
+        "string tried (CREDENTIALS_ENCRYPTION_KEY), and CREDENTIALS_ENCRYPTION_KEY to a new "
+        "random key (flask --app wsgi keys generate)"
+    )
+    assert own not in result.output
+    as_advised = {
+        **TEST_ENV,
+        "CREDENTIALS_LEGACY_KEY": own,
+        "CREDENTIALS_LEGACY_KEY_DERIVATION": "sha256",
+        "CREDENTIALS_ENCRYPTION_KEY": "33" * 32,
+    }
+    ring = Config.from_env(as_advised).keyring
+    assert ring.decrypt(node_style(VALUE, node_key, 16, "hex"), CTX) == VALUE
+    with pytest.raises(ConfigError, match="CREDENTIALS_LEGACY_KEY is not set"):
+        Config.from_env({**TEST_ENV, "CREDENTIALS_LEGACY_KEY_DERIVATION": "sha256"})
+
+
+@pytest.mark.parametrize(
+    "source, derivation, expected",
+    [
+        ("CREDENTIALS_LEGACY_KEY", "sha256", "set CREDENTIALS_LEGACY_KEY_DERIVATION=sha256"),
+        (
+            "CREDENTIALS_ENCRYPTION_KEY",
+            "auto",
+            "set CREDENTIALS_LEGACY_KEY_DERIVATION=auto (the default): "
+            "CREDENTIALS_ENCRYPTION_KEY opens them as it is",
+        ),
+        (
+            "CREDENTIALS_LEGACY_PROBE_KEY",
+            "auto",
+            "set CREDENTIALS_LEGACY_KEY_DERIVATION=auto with CREDENTIALS_LEGACY_KEY set to the "
+            "key string tried (CREDENTIALS_LEGACY_PROBE_KEY)",
+        ),
+    ],
+)
+def test_probe_advice_never_derives_the_encryption_key(source, derivation, expected):
+    assert legacy_probe.advice(source, derivation) == expected
 
 
 def test_probe_counts_only():

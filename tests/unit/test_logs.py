@@ -24,6 +24,10 @@ EXTRA_SECRETS = {
     "RBAC_SYNC_SECRET_PREVIOUS": "previous-sync-secret-for-log-tests-0123",
     "INTERNAL_CALLER_DOWNLOADER_SECRET": "downloader-secret-for-log-tests-012345",
     "INTERNAL_CALLER_DOWNLOADER_SECRET_PREVIOUS": "downloader-previous-secret-0123456789",
+    "WEBHOOK_SECRET": "webhook-secret-for-log-tests-0123456789abcdef",
+    # Discord and Slack put the receiver's secret in the path: the whole URL is a secret.
+    "WEBHOOK_URL": "https://hooks.example.com/api/webhooks/42/webhook-path-token-for-log-tests",
+    "METRICS_TOKEN": "metrics-token-for-log-tests-0123456789abcdef",
 }
 SECRET_VARIABLES = [
     "DIRECTUS_TOKEN",
@@ -102,6 +106,12 @@ def test_each_caller_secret_is_given_to_the_filter(log_app, log_env, handler):
     [redacting] = [f for f in handler.filters if isinstance(f, logs.RedactingFilter)]
     configured = {log_env[name] for name in SECRET_VARIABLES}
     assert configured <= set(redacting.secrets)
+
+
+def test_the_webhook_urls_path_alone_is_masked_too(log_env, output):
+    """A log line that quotes only the path (a proxy, a library) still hides the token."""
+    logging.getLogger("credsvc.test").warning("posting to /api/webhooks/42/webhook-path-token-for-log-tests")
+    assert "webhook-path-token" not in output()
 
 
 def test_values_shorter_than_eight_characters_are_not_masked():

@@ -378,11 +378,55 @@ def test_audit_observer_maps_unknown_outcomes_and_actors_to_other():
     metrics.audit_row(
         {"outcome": CANARY_BUSINESS, "actor": "user:" + CANARY_USER, "action": "x"}, True
     )
-    metrics.audit_row({"outcome": "ok", "actor": "api-key:" + CANARY_PROFILE, "action": "r"}, True)
     metrics.audit_row(
-        {"outcome": "ok", "actor": "internal:" + CANARY_END_USER, "action": "r"}, True
+        {"outcome": "ok", "actor": "api-key:" + CANARY_PROFILE, "action": "reveal"}, True
+    )
+    metrics.audit_row(
+        {"outcome": "ok", "actor": "internal:" + CANARY_END_USER, "action": "reveal"}, True
     )
     text = metrics.exposition().decode()
     assert CANARY_BUSINESS not in text and CANARY_USER not in text and CANARY_END_USER not in text
-    assert 'credsvc_reveals_total{action="r",caller="other"} 2.0' in text
+    assert 'credsvc_reveals_total{action="reveal",caller="other"} 2.0' in text
     assert json.dumps("other") and 'outcome="other"' in text
+
+
+def test_a_worker_report_is_audited_but_not_counted_as_a_reveal(client, directus_wire):
+    """report-platform-session writes an audit row with outcome ok, but decrypts nothing."""
+    directus_wire.post(AUDIT, json={"data": {}})
+    session = "c0a1e5c3-2222-4c9d-8e7f-ca0a7c0a7c03"
+    directus_wire.get(
+        f"{DIRECTUS}/items/platform_sessions",
+        json={"data": [{"id": session, "user_id": CANARY_USER, "creator_profile_id": CANARY_PROFILE,
+                       "platform": "instagram", "revoked_at": None, "needs_recapture_at": None,
+                       "superseded_by": None}]},
+    )  # fmt: skip
+    directus_wire.patch(f"{DIRECTUS}/items/platform_sessions/{session}", json={"data": {}})
+    response = client.post(
+        "/api/credentials/report-platform-session",
+        headers=as_caller("session-reader"),
+        json={"id": session, "reason": "logged_out"},
+    )
+    assert response.status_code == 200, response.get_json()
+    samples = scrape(client)
+    assert value(samples, "credsvc_audit_writes_total", outcome="ok", result="written") == 1
+    reveals = {k: v for k, v in samples.items() if k[0] == "credsvc_reveals_total"}
+    assert not any(reveals.values()), reveals
+
+
+def test_only_the_decrypting_actions_count_as_reveals():
+    from credsvc.metrics import Metrics
+    from credsvc.services.audit import DECRYPTING_ACTIONS
+
+    assert DECRYPTING_ACTIONS == {
+        "reveal",
+        "reveal-download-cred",
+        "get-platform-session",
+        "reveal-end-user-credentials",
+    }
+    metrics = Metrics(("session-reader",))
+    for action in ("report-platform-session", "update-profile-creds", *DECRYPTING_ACTIONS):
+        metrics.audit_row({"outcome": "ok", "actor": "internal:session-reader", "action": action}, True)
+    text = metrics.exposition().decode()
+    assert "report-platform-session" not in text.split("credsvc_reveals_total")[-1]
+    for action in DECRYPTING_ACTIONS:
+        assert f'credsvc_reveals_total{{action="{action}",caller="session-reader"}} 1.0' in text

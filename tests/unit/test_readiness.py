@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
-import json
+import threading
 
 import pytest
 import requests
 
 from credsvc import create_app
-from credsvc.services.readiness import AUDIT_REQUIRED
+from credsvc.services import audit, readiness
 from tests.conftest import DIRECTUS, TEST_ENV
 from tests.unit.test_callers import mode_env
 
 PC = f"{DIRECTUS}/items/platform_connections"
-AUDIT = f"{DIRECTUS}/items/audit_log"
+PERMISSIONS = f"{DIRECTUS}/permissions/me"
 UPSTREAM_SECRET = "upstream-body-canary-0451"  # what a Directus error body might carry
-NULLS_REFUSED = {
-    "errors": [
-        {
-            "message": f'Validation failed for field "{name}". Value can\'t be null.',
-            "extensions": {"field": name, "type": "nnull", "code": "FAILED_VALIDATION"},
+
+
+def may_create_audit(fields=("*",), access="full") -> dict:
+    """GET /permissions/me as Directus 11+ answers it for a role that may create audit rows."""
+    other = {"access": "none"}
+    return {
+        "data": {
+            "platform_connections": {"read": {"access": "full", "fields": ["*"]}},
+            "audit_log": {
+                "read": other,
+                "create": {"access": access, "fields": list(fields)},
+                "update": other,
+                "delete": other,
+                "share": other,
+            },
         }
-        for name in AUDIT_REQUIRED
-    ]
-}
+    }
 
 
 def refusal(status: int, code: str) -> dict:
@@ -43,16 +51,20 @@ def not_ready(response, reason: str) -> str:
     return body["error"]
 
 
-def test_ready_when_the_read_passes_and_the_audit_probe_is_refused_for_its_nulls(
-    client, directus_wire
-):
+def test_ready_when_the_read_passes_and_the_role_may_create_audit_rows(client, directus_wire):
     read = directus_wire.get(PC, json={"data": []})
-    probe = directus_wire.post(AUDIT, status=400, json=NULLS_REFUSED)
+    permissions = directus_wire.get(PERMISSIONS, json=may_create_audit())
     response = client.get("/readyz")
     assert response.status_code == 200 and response.get_json() == {"status": "ready"}
     assert "limit=0" in read.calls[0].request.url
-    # The probe row carries only the NOT NULL columns, each null: Directus must refuse it.
-    assert json.loads(probe.calls[0].request.body) == dict.fromkeys(AUDIT_REQUIRED)
+    assert len(permissions.calls) == 1
+    # The strict wire fails the test on any call not registered: no POST to audit_log, ever.
+
+
+def test_the_fields_credsvc_writes_are_enough(client, directus_wire):
+    directus_wire.get(PC, json={"data": []})
+    directus_wire.get(PERMISSIONS, json=may_create_audit(audit.ROW_FIELDS, access="partial"))
+    assert client.get("/readyz").status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -75,37 +87,30 @@ def test_each_fault_of_the_read_has_its_reason(client, directus_wire, fault, rea
 @pytest.mark.parametrize(
     "fault, reason, says",
     [
-        (refusal(403, "FORBIDDEN"), "audit_not_writable", "may not create audit_log rows (403)"),
-        ({"status": 200, "json": {"data": {"id": "x"}}}, "audit_not_writable", "accepted a row"),
         (
-            {"status": 400, "json": {"errors": [{"extensions": {"code": "INVALID_PAYLOAD"}}]}},
-            "upstream_error",
-            "Directus answered 400",
+            {"json": {"data": {"platform_connections": {"read": {"access": "full"}}}}},
+            "audit_not_writable",
+            "may not create audit_log rows",
         ),
+        ({"json": may_create_audit(access="none")}, "audit_not_writable", "may not create"),
+        (
+            {"json": may_create_audit(fields=("occurred_at", "action", "outcome"))},
+            "audit_not_writable",
+            "may not set actor, target_collection",
+        ),
+        ({"json": {"data": []}}, "unreachable", "not reachable"),
+        (refusal(403, "FORBIDDEN"), "forbidden", "may not read its permissions (403)"),
         (refusal(401, "TOKEN_EXPIRED"), "unauthorized", "(401)"),
         (refusal(503, "SERVICE_UNAVAILABLE"), "upstream_error", "Directus answered 503"),
         ({"body": requests.ConnectionError("reset")}, "unreachable", "not reachable"),
-        (
-            {
-                "status": 400,
-                "json": {
-                    "errors": [
-                        {"extensions": {"field": "occurred_at", "code": "FAILED_VALIDATION"}},
-                        {"extensions": {"field": "tenant", "code": "FAILED_VALIDATION"}},
-                    ]
-                },
-            },
-            "upstream_error",
-            "Directus answered 400",
-        ),
     ],
-    ids=["403", "accepted", "other-400", "401", "503", "reset", "other-field-null"],
+    ids=["no-audit", "none", "too-few-fields", "not-a-mapping", "403", "401", "503", "reset"],
 )
 def test_an_audit_trail_that_cannot_be_written_is_not_ready(
     client, directus_wire, fault, reason, says
 ):
     directus_wire.get(PC, json={"data": []})
-    directus_wire.post(AUDIT, **fault)
+    directus_wire.get(PERMISSIONS, **fault)
     assert says in not_ready(client.get("/readyz"), reason)
 
 
@@ -118,7 +123,7 @@ def test_an_ingest_process_writes_no_audit_rows_so_it_does_not_probe_them(direct
 
 def test_a_worker_probes_the_audit_trail(directus_wire):
     directus_wire.get(PC, json={"data": []})
-    directus_wire.post(AUDIT, **refusal(403, "FORBIDDEN"))
+    directus_wire.get(PERMISSIONS, json=may_create_audit(access="none"))
     client = create_app(mode_env("worker")).test_client()
     not_ready(client.get("/readyz"), "audit_not_writable")
 
@@ -126,3 +131,41 @@ def test_a_worker_probes_the_audit_trail(directus_wire):
 def test_healthz_never_asks_directus(client, directus_wire):
     # Nothing registered: any Directus call would fail the test at teardown.
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_anonymous_readyz_calls_reach_directus_once_per_cache_window(client, directus_wire):
+    """/readyz needs no auth: without the cache every call would cost Directus two
+    authenticated requests. Concurrent callers share the one probe in flight."""
+    read = directus_wire.get(PC, json={"data": []})
+    permissions = directus_wire.get(PERMISSIONS, json=may_create_audit())
+    answers = []
+    workers = [
+        threading.Thread(target=lambda: answers.append(client.get("/readyz").status_code))
+        for _ in range(8)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    for _ in range(20):
+        answers.append(client.get("/readyz").status_code)
+    assert answers == [200] * 28
+    assert len(read.calls) == 1 and len(permissions.calls) == 1
+    assert 1 <= readiness.CACHE_SECONDS <= 10
+
+
+def test_a_failure_is_cached_too_and_the_probe_runs_again_after_the_window():
+    calls = []
+    clock = [1000.0]
+
+    def probe():
+        calls.append(clock[0])
+        return readiness.NotReady("unreachable", "Directus is not reachable")
+
+    cached = readiness.CachedProbe(seconds=5, clock=lambda: clock[0])
+    assert str(cached(probe)) == "unreachable: Directus is not reachable"
+    clock[0] += 4.9
+    assert cached(probe) is not None and len(calls) == 1
+    clock[0] += 0.2
+    cached(probe)
+    assert calls == [1000.0, 1005.1]

@@ -470,3 +470,95 @@ def test_a_capture_is_stored_even_when_superseding_fails(client, directus_wire, 
     assert "superseded failed (DirectusResponseError)" in caplog.text
     assert COOKIE_VALUE not in caplog.text
     assert events.events == []
+
+
+# -- review fixes: timestamps without a zone, reasons read back from Directus ----------------
+
+
+@pytest.mark.parametrize(
+    "changes, status",
+    [
+        ({"expires_at": "2026-11-25T10:00:00"}, "expired"),  # naive: read as UTC
+        ({"cookies_expire_at": "2099-01-01T00:00:00"}, "active"),
+        ({"expires_at": (NOW + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")}, "expiring_soon"),
+        ({"expires_at": "2099-01-01T00:00:00", "cookies_expire_at": at(-1)}, "expired"),
+    ],
+)
+def test_timestamps_without_a_zone_are_utc(changes, status):
+    assert session_health.status_of(row(**changes), NOW, SOON) == status
+
+
+def test_a_listing_with_a_naive_timestamp_answers(client, directus_wire):
+    directus_wire.get(
+        PC, json={"data": [{"id": PROFILE, "platform": "instagram", "platform_username": None}]}
+    )
+    directus_wire.get(PS, json={"data": [row(expires_at="2026-11-25T10:00:00")]})
+    response = client.get("/api/credentials/platform-sessions", headers=user_headers(OWNER))
+    assert response.status_code == 200, response.get_json()
+    [listed] = response.get_json()["sessions"]
+    assert listed["status"] in ("expired", "expiring_soon", "active")
+
+
+CRAFTED = "<img src=x onerror=alert(1)> call +1-555-0100"  # what someone wrote in Directus
+
+
+@pytest.mark.parametrize(
+    "stored, read_back",
+    [("challenge", "challenge"), (CRAFTED, "other"), ("", "other"), (None, "other"), (7, "other")],
+)
+def test_a_stored_reason_outside_the_closed_set_reads_back_as_other(stored, read_back):
+    assert session_health.stored_reason({"needs_recapture_at": at(-1), "recapture_reason": stored}) == read_back
+    # Not flagged and nothing stored: no reason at all.
+    assert session_health.stored_reason({"recapture_reason": None}) is None
+
+
+def test_the_listing_never_returns_a_reason_outside_the_closed_set(client, directus_wire):
+    directus_wire.get(
+        PC, json={"data": [{"id": PROFILE, "platform": "instagram", "platform_username": None}]}
+    )
+    directus_wire.get(
+        PS, json={"data": [row(needs_recapture_at=at(-1), recapture_reason=CRAFTED)]}
+    )
+    response = client.get("/api/credentials/platform-sessions", headers=user_headers(OWNER))
+    assert response.get_json()["sessions"][0]["reason"] == "other"
+    assert "onerror" not in response.get_data(as_text=True)
+
+
+def test_the_404_never_quotes_a_reason_outside_the_closed_set(client, directus_wire, audit_rows):
+    directus_wire.get(PC, json={"data": [{"id": PROFILE, "user_id": OWNER, "platform": "instagram",
+                                          "platform_username": None}]})  # fmt: skip
+    directus_wire.get(PS, json={"data": []}, match=[filter_has('"needs_recapture_at":{"_null"')])
+    directus_wire.get(
+        PS,
+        json={"data": [row(needs_recapture_at=at(-1), recapture_reason=CRAFTED)]},
+        match=[filter_has('"needs_recapture_at":{"_nnull"')],
+    )
+    response = client.post(
+        "/api/credentials/get-platform-session",
+        headers=INTERNAL_HEADERS,
+        json={"creator_profile_id": PROFILE, "platform": "instagram"},
+    )
+    assert response.status_code == 404
+    assert "(reported: other)" in response.get_json()["error"]
+    assert "onerror" not in response.get_data(as_text=True)
+
+
+def test_the_recaptured_webhook_never_carries_a_reason_outside_the_closed_set(
+    client, directus_wire, events
+):
+    directus_wire.get(PC, json={"data": [{"id": PROFILE, "user_id": OWNER, "platform": "instagram",
+                                          "platform_username": None}]})  # fmt: skip
+    directus_wire.post(PS, json={"data": {}})
+    old = str(uuid.uuid4())
+    directus_wire.get(
+        PS, json={"data": [row(id=old, needs_recapture_at=at(-1), recapture_reason=CRAFTED)]}
+    )
+    directus_wire.patch(PS, json={"data": []})
+    response = client.post(
+        "/api/credentials/store-platform-session",
+        headers=user_headers(OWNER),
+        json={"creator_profile_id": PROFILE, "platform": "instagram", "cookies": [COOKIE]},
+    )
+    assert response.status_code == 200, response.get_json()
+    [(type_, data)] = events.events
+    assert type_ == "platform_session.recaptured" and data["reason"] == "other"

@@ -244,3 +244,102 @@ def test_a_full_queue_drops_new_events_and_says_so(receiver_factory, caplog):
         assert out.flush(10)
     assert "queue full" in caplog.text
     assert 1 <= len(receiver.requests) < 5
+
+
+# -- review fixes: crafted signatures, the signed event id, redirects, what logs name ----------
+
+
+@pytest.mark.parametrize(
+    "v1", ["é", "\u00e9" * 64, "zz" * 32, "ÿ" + "0" * 63, "0" * 63 + "\x00", "A" * 64]
+)
+def test_a_crafted_v1_is_refused_not_raised(v1):
+    """hmac.compare_digest raises TypeError on a non-ASCII str: the verifier must say False."""
+    now = 1_800_000_000
+    assert webhooks.verify_signature(SECRET, b"{}", f"t={now},v1={v1}", now=now) is False
+    assert webhooks.verified_event_id(SECRET, b"{}", f"t={now},v1={v1}", now=now) is None
+
+
+def test_the_documented_standalone_verifier_refuses_a_crafted_v1():
+    """docs/webhooks.md's snippet, run as printed."""
+    import re
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    [snippet] = re.findall(r"```python\n(.*?)```", docs, flags=re.S)
+    scope: dict = {}
+    exec(snippet, scope)  # noqa: S102 (the project's own documentation)
+    verify = scope["verify_event"]
+    body = webhooks.encode(webhooks.new_event("platform_session.needs_recapture", EVENT_DATA))
+    now = int(time.time())
+    good = webhooks.signature(SECRET, body, now)
+    assert verify(SECRET.encode(), body, good) == json.loads(body)["id"]
+    assert verify(SECRET.encode(), body, f"t={now},v1=é") is None
+    assert verify(SECRET.encode(), body + b" ", good) is None
+
+
+def test_the_event_id_to_dedup_on_is_the_signed_one():
+    """X-Credsvc-Event-Id is not covered by the HMAC: a replay with a new header value must not
+    pass dedup. The receiver keys on the id inside the signed body."""
+    event = webhooks.new_event("platform_session.needs_recapture", EVENT_DATA)
+    body = webhooks.encode(event)
+    now = 1_800_000_000
+    signed = webhooks.signature(SECRET, body, now)
+    assert webhooks.verified_event_id(SECRET, body, signed, now=now) == event["id"]
+    assert webhooks.verified_event_id("w" * 40, body, signed, now=now) is None
+    assert webhooks.verified_event_id(SECRET, body, signed, now=now + 10_000) is None
+    # Signed, but no usable id in the body: nothing to dedup on, refused.
+    for odd in (b"[]", b"not json", b'{"id": 5}', b"{}"):
+        assert webhooks.verified_event_id(SECRET, odd, webhooks.signature(SECRET, odd, now), now=now) is None
+
+
+
+
+class RedirectingReceiver:
+    """Answers a POST to /hooks with a redirect to /elsewhere, which would take it (200)."""
+
+    def __init__(self, status: int):
+        self.paths: list[str] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                receiver.paths.append(f"{self.command} {self.path}")
+                self.send_response(status if self.path.startswith("/hooks") else 200)
+                self.send_header("Location", "/elsewhere")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_POST = do_GET = _any  # noqa: N815
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/credsvc"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_followed_and_counts_as_a_failure(caplog, status):
+    receiver = RedirectingReceiver(status)
+    try:
+        out = sender(receiver.url, max_attempts=2)
+        with caplog.at_level(logging.WARNING, logger="credsvc.webhooks"):
+            out.emit("platform_session.needs_recapture", EVENT_DATA)
+            assert out.flush(10)
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+    # Both attempts to the configured path, nothing to where the redirect pointed.
+    assert receiver.paths == ["POST /hooks/credsvc"] * 2
+    assert f"HTTP {status}" in caplog.text and "giving up" in caplog.text
+
+
+def test_logs_name_the_target_by_scheme_host_and_port_only(caplog):
+    url = "https://discord.example:8443/api/webhooks/123/path-secret-token?wait=true"
+    out = webhooks.WebhookSender(webhooks.parse_target(url, SECRET), max_attempts=1)
+    assert "path-secret-token" not in repr(out)
+    assert repr(out) == "WebhookSender('https://discord.example:8443')"
+    assert webhooks._safe_url("http://[::1]:9000/x/y") == "http://[::1]:9000"
