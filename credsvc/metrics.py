@@ -111,7 +111,7 @@ class Metrics:
         )
         self.reveals = Counter(
             "credsvc_reveals",
-            "Decrypted values handed out (audited ok, decrypting actions only), by named caller and action.",
+            "Decrypted values handed out (audited ok, decrypting actions), by caller and action.",
             ("caller", "action"),
             registry=r,
         )

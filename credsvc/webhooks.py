@@ -20,9 +20,10 @@ Events carry ids, a platform and a reason code, never a cookie or any other valu
 
 Delivery is off the request thread: `WebhookSender.emit` queues the event and returns; one
 daemon thread per process posts it, and retries a failure (connection error, timeout, any
-non-2xx, a redirect included: redirects are never followed) with exponential backoff and jitter, MAX_ATTEMPTS times in all, re-signing each attempt
-with a fresh timestamp. Durability is best-effort: the queue lives in memory, so events still
-queued when the process stops are lost (docs/webhooks.md). Failures are logged with the event
+non-2xx, a redirect included: redirects are never followed) with exponential backoff and
+jitter, MAX_ATTEMPTS times in all, re-signing each attempt with a fresh timestamp. Durability
+is best-effort: the queue lives in memory, so events still queued when the process stops are
+lost (docs/webhooks.md). Failures are logged with the event
 id, the attempt and the status or exception class: never the secret, the body, or the URL's
 path or query (Discord and Slack put their secret in the path): scheme://host:port only.
 
@@ -42,8 +43,8 @@ import json
 import logging
 import os
 import random
-import threading
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field

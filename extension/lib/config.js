@@ -32,7 +32,7 @@ export function normalizeUrl(raw) {
     throw new Error(`${raw}: use https (plain http only to ${LOOPBACK_HOSTS.join(", ")})`);
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new Error(`${raw} is not an https URL`);
+    throw new Error(`${raw} is not an http(s) URL`);
   }
   if (url.username || url.password || url.search || url.hash) {
     throw new Error(`${raw}: give the base URL only (no credentials, query or fragment)`);

@@ -59,7 +59,7 @@ def test_a_role_without_audit_create_is_not_ready(directus):
     env = directus.service_env(DIRECTUS_TOKEN=directus.role_tokens["ingest"])
     reason = reason_of(readyz(env))
     assert reason.startswith("not ready: audit_not_writable: "), reason
-    assert "audit_log" in reason and "(403)" in reason
+    assert reason.endswith("DIRECTUS_TOKEN's role may not create audit_log rows"), reason
 
 
 def test_a_user_with_no_permission_is_forbidden(directus):

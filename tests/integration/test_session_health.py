@@ -41,21 +41,24 @@ class Receiver:
         self.events: list[dict] = []
         self.raw: list[bytes] = []
         self.refused = 0
+        self.seen: set[str] = set()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.raw.append(body)
-                signed = webhooks.verify_signature(
+                event_id = webhooks.verified_event_id(
                     WEBHOOK_SECRET, body, self.headers.get("X-Credsvc-Signature", "")
                 )
-                event = json.loads(body)
-                if not signed or self.headers.get("X-Credsvc-Event-Id") != event["id"]:
+                if event_id is None:
                     receiver.refused += 1
                     self.send_response(401)
+                elif event_id in receiver.seen:  # dedup on the signed id, never the header
+                    self.send_response(204)
                 else:
-                    receiver.events.append(event)
+                    receiver.seen.add(event_id)
+                    receiver.events.append(json.loads(body))
                     self.send_response(204)
                 self.end_headers()
 

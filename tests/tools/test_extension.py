@@ -218,6 +218,11 @@ def test_sign_in_capture_report_recapture(browser, directus, credsvc_url, user, 
     options.wait_for_selector("#settings-status.error", timeout=TIMEOUT_MS)
     assert "not an http(s) URL" in options.inner_text("#settings-status")
     assert "settings" not in storage(worker, "local")
+    # Plain http off loopback would carry the password, tokens and cookies in the clear.
+    options.fill("#credsvc-url", "http://creds.example.com/")
+    options.click("#save")
+    options.wait_for_selector("#settings-status:text('use https')", timeout=TIMEOUT_MS)
+    assert "settings" not in storage(worker, "local")
     options.fill("#credsvc-url", credsvc_url + "/")
     options.click("#save")
     options.wait_for_selector("#settings-status:text('Saved.')", timeout=TIMEOUT_MS)
@@ -388,3 +393,16 @@ def directus_sessions(credsvc_url: str, worker) -> list[dict]:
     )
     assert response.status_code == 200, response.text
     return response.json()["sessions"]
+
+
+def test_chromium_grants_loopback_http_and_no_other_plain_http(browser):
+    """The manifest's loopback patterns are valid to Chromium (a malformed one is dropped with
+    a warning only), and nothing grants plain http elsewhere, at install or optionally."""
+    _context, worker, _id = browser
+    granted = worker.evaluate("chrome.permissions.getAll()")["origins"]
+    assert {"http://127.0.0.1/*", "http://localhost/*", "http://[::1]/*"} <= set(granted)
+    plain = [o for o in granted if o.startswith("http://")]
+    assert sorted(plain) == ["http://127.0.0.1/*", "http://[::1]/*", "http://localhost/*"]
+    assert worker.evaluate("chrome.permissions.contains({origins: ['http://[::1]:8000/x']})")
+    optional = worker.evaluate("chrome.runtime.getManifest().optional_host_permissions")
+    assert optional == ["https://*/*"]

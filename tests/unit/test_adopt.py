@@ -208,8 +208,12 @@ def test_the_audit_not_null_columns_are_credsvcs():
     from credsvc.services.audit import REQUIRED_FIELDS
 
     schema = EXPECTED.fields["audit_log"]
-    assert tuple(f for f, spec in schema.items() if spec["schema"].get("is_nullable") is False
-                 and not spec["schema"].get("is_primary_key")) == REQUIRED_FIELDS == AUDIT_NOT_NULL  # fmt: skip
+    not_null = tuple(
+        name
+        for name, spec in schema.items()
+        if spec["schema"].get("is_nullable") is False and not spec["schema"].get("is_primary_key")
+    )
+    assert not_null == REQUIRED_FIELDS == AUDIT_NOT_NULL
 
 
 @pytest.mark.parametrize("field", AUDIT_NOT_NULL)

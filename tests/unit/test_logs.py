@@ -110,7 +110,9 @@ def test_each_caller_secret_is_given_to_the_filter(log_app, log_env, handler):
 
 def test_the_webhook_urls_path_alone_is_masked_too(log_env, output):
     """A log line that quotes only the path (a proxy, a library) still hides the token."""
-    logging.getLogger("credsvc.test").warning("posting to /api/webhooks/42/webhook-path-token-for-log-tests")
+    logging.getLogger("credsvc.test").warning(
+        "posting to /api/webhooks/42/webhook-path-token-for-log-tests"
+    )
     assert "webhook-path-token" not in output()
 
 

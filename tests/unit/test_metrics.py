@@ -284,6 +284,7 @@ def drive_canary_requests(client, directus_wire) -> None:
     directus_wire.add(responses.POST, ITEMS, json={"data": {}})
     directus_wire.add(responses.PATCH, ITEMS, json={"data": {}})
     directus_wire.add(responses.GET, f"{DIRECTUS}/users/me", json={"data": {"id": CANARY_USER}})
+    directus_wire.add(responses.GET, f"{DIRECTUS}/permissions/me", json={"data": {}})  # /readyz
     user = {"Authorization": f"Bearer {mint_token(CANARY_USER)}"}
     calls = [
         (
@@ -425,7 +426,9 @@ def test_only_the_decrypting_actions_count_as_reveals():
     }
     metrics = Metrics(("session-reader",))
     for action in ("report-platform-session", "update-profile-creds", *DECRYPTING_ACTIONS):
-        metrics.audit_row({"outcome": "ok", "actor": "internal:session-reader", "action": action}, True)
+        metrics.audit_row(
+            {"outcome": "ok", "actor": "internal:session-reader", "action": action}, True
+        )
     text = metrics.exposition().decode()
     assert "report-platform-session" not in text.split("credsvc_reveals_total")[-1]
     for action in DECRYPTING_ACTIONS:

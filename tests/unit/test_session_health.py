@@ -507,7 +507,10 @@ CRAFTED = "<img src=x onerror=alert(1)> call +1-555-0100"  # what someone wrote 
     [("challenge", "challenge"), (CRAFTED, "other"), ("", "other"), (None, "other"), (7, "other")],
 )
 def test_a_stored_reason_outside_the_closed_set_reads_back_as_other(stored, read_back):
-    assert session_health.stored_reason({"needs_recapture_at": at(-1), "recapture_reason": stored}) == read_back
+    assert (
+        session_health.stored_reason({"needs_recapture_at": at(-1), "recapture_reason": stored})
+        == read_back
+    )
     # Not flagged and nothing stored: no reason at all.
     assert session_health.stored_reason({"recapture_reason": None}) is None
 
@@ -516,9 +519,7 @@ def test_the_listing_never_returns_a_reason_outside_the_closed_set(client, direc
     directus_wire.get(
         PC, json={"data": [{"id": PROFILE, "platform": "instagram", "platform_username": None}]}
     )
-    directus_wire.get(
-        PS, json={"data": [row(needs_recapture_at=at(-1), recapture_reason=CRAFTED)]}
-    )
+    directus_wire.get(PS, json={"data": [row(needs_recapture_at=at(-1), recapture_reason=CRAFTED)]})
     response = client.get("/api/credentials/platform-sessions", headers=user_headers(OWNER))
     assert response.get_json()["sessions"][0]["reason"] == "other"
     assert "onerror" not in response.get_data(as_text=True)

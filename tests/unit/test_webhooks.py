@@ -289,9 +289,10 @@ def test_the_event_id_to_dedup_on_is_the_signed_one():
     assert webhooks.verified_event_id(SECRET, body, signed, now=now + 10_000) is None
     # Signed, but no usable id in the body: nothing to dedup on, refused.
     for odd in (b"[]", b"not json", b'{"id": 5}', b"{}"):
-        assert webhooks.verified_event_id(SECRET, odd, webhooks.signature(SECRET, odd, now), now=now) is None
-
-
+        assert (
+            webhooks.verified_event_id(SECRET, odd, webhooks.signature(SECRET, odd, now), now=now)
+            is None
+        )
 
 
 class RedirectingReceiver:
