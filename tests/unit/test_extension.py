@@ -2,7 +2,7 @@
 asks for exactly what docs/extension.md says, its cookie host permissions match the platform
 table the service serves, and `make extension` packs it deterministically.
 
-The extension itself runs in a real Chromium in tests/tools/test_extension.py.
+The extension itself runs in a real Chromium in tests/integration/test_extension.py.
 """
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# ruff: noqa: F811
 """The browser extension (extension/) in Debian's Chromium, end to end against the real stack.
 
 Chromium (new headless mode, which runs extensions) loads the unpacked extension. A real
@@ -7,9 +8,10 @@ Netscape file that real yt-dlp loads; the worker reports it dead; the popup, the
 notification say so; a re-capture with new cookie values replaces it, and the worker only ever
 gets the new cookies again.
 
-The stack: the integration suite's `directus` fixture (a throw-away Directus; imported here,
-so a run that also collects tests/integration starts a second one for this module) and credsvc
-built by the app factory, served by werkzeug on a loopback port.
+The stack: the integration suite's `directus` fixture (the session's throw-away Directus, shared
+with the other integration modules) and credsvc built by the app factory, served by werkzeug on
+a loopback port. Chromium, Playwright and yt-dlp come from the real-tool fixtures of
+tests/tools/conftest.py (missing: the test fails, never skips).
 
 Screenshots of the popup in each state go to var/test-artefacts/extension/; with
 CREDSVC_UPDATE_SCREENSHOTS=1 (or when missing) they are also copied to docs/img/extension-*.png,
@@ -31,7 +33,9 @@ from werkzeug.serving import make_server
 
 from credsvc import create_app
 from credsvc.platforms import PLATFORMS
-from tests.integration.conftest import *  # noqa: F403  (the real Directus fixture and those it needs)
+
+# The real-tool fixtures, shared with tests/tools (fixture parameters shadow these names).
+from tests.tools.conftest import chromium_args, chromium_path, sync_playwright, yt_dlp  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
