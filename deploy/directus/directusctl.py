@@ -64,11 +64,17 @@ class DirectusNotInstalled(DirectusError):
     """Node 22 or Directus is missing from deploy/directus."""
 
 
-# Directus settings chosen by measurement (docs/benchmarks.md, bench/tune.py). Directus's
-# default hands every request a deep copy of the whole schema (lodash cloneDeep: about half
-# of its CPU time per credsvc request in bench/profile_directus.py); frozen, it hands out the
-# shared read-only schema. The full integration suite runs with it.
-DIRECTUS_TUNING = {"CACHE_SCHEMA_FREEZE_ENABLED": "true"}
+# Directus settings chosen by measurement, applied to every Directus the project starts (make
+# run, the tests, the Directus app, the benches); a caller's `extra` settings still win.
+# - CACHE_SCHEMA_FREEZE_ENABLED: Directus's default hands every request a deep copy of the
+#   whole schema (lodash cloneDeep: about half its CPU time per credsvc reveal in
+#   bench/profile_directus.py); frozen, it hands out the shared read-only schema. The full
+#   integration suite runs with it (docs/benchmarks.md).
+# - PRESSURE_LIMITER_ENABLED: on by default, Directus answers 503 to everything while its event
+#   loop lags (e.g. the first seconds after a restart under load): errors past the outage in
+#   bench/restart.py (docs/operations.md). credsvc's instances are its callers and bound their
+#   own concurrency (gunicorn workers x threads, each call with a timeout).
+DIRECTUS_TUNING = {"CACHE_SCHEMA_FREEZE_ENABLED": "true", "PRESSURE_LIMITER_ENABLED": "false"}
 
 
 def ensure_installed() -> None:
