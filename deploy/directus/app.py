@@ -40,6 +40,7 @@ DIRECTUS_PREFIXES = (
     "REDIS",
     "SYNCHRONIZATION_",
     "RATE_LIMITER_",
+    "PRESSURE_LIMITER_",
     "WEBSOCKETS_",
     "EMAIL_",
     "CORS_",
