@@ -1,7 +1,7 @@
 # credsvc — the two commands:
 #   make run    set up what is missing, then Directus (127.0.0.1:8055) + credsvc (127.0.0.1:$PORT)
 #   make test   set up what is missing, then all the tests (SQLite, PostgreSQL, multi-instance)
-# Other targets: make lint | make mutants | make reset | make schema | make setup | make lock | make extension | make bench | make help
+# Other targets: make unit | make lint | make mutants | make reset | make schema | make setup | make lock | make extension | make bench | make help
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -11,7 +11,7 @@ VENV_STAMP := $(VENV)/.credsvc-setup-stamp
 APT_PACKAGES := deploy/apt-packages.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test bench test-postgres test-multi lint lock mutants reset schema setup venv apt directus extension
+.PHONY: help run test unit bench test-postgres test-multi lint lock mutants reset schema setup venv apt directus extension
 
 help:
 	@sed -n '2,4p' Makefile | sed 's/^# *//'; echo; grep -E '^## ' Makefile | sed 's/^## /  make /'
@@ -28,6 +28,10 @@ extension:
 test: setup
 	$(PY) -m pytest --ignore=tests/multi
 	$(MAKE) --no-print-directory test-postgres test-multi
+
+## unit: the unit tests only (no Directus, Directus mocked at the wire), on two processes
+unit: setup
+	$(PY) -m pytest -q -n 2 tests/unit
 
 ## test-postgres: the integration tests against Directus on a throwaway PostgreSQL (deploy/localdb.py)
 test-postgres: setup
@@ -47,9 +51,10 @@ bench: setup
 lock: venv
 	$(PY) deploy/lock.py
 
-## lint: ruff over the Python code
+## lint: ruff's checks and its formatter (check only) over the Python code; needs only .venv
 lint: venv
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 ## mutants: deliberate breaks of the security code; each must fail a unit test (tests/mutants.py)
 mutants: setup
@@ -65,11 +70,11 @@ reset:
 schema: setup
 	$(PY) deploy/directus/build_schema.py
 
-setup: venv directus
+setup: apt venv directus
 
 # .venv with the package and its test extras, the runtime dependencies at the versions of
 # requirements.txt (`make lock`); reinstalled when setup.cfg, pyproject.toml or the lock change.
-venv: apt
+venv:
 	@want=$$(cat setup.cfg pyproject.toml requirements.txt | sha256sum | cut -d' ' -f1); \
 	if [ -x $(PY) ] && [ "$$(cat $(VENV_STAMP) 2>/dev/null)" = "$$want" ]; then exit 0; fi; \
 	set -e; \

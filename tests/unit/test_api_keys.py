@@ -207,7 +207,7 @@ def test_cli_revoke_already_revoked(cli, directus_wire):
     assert "already revoked at 2026-01-02T00:00:00.000Z" in result.stdout
 
 
-@pytest.mark.parametrize("key_id", [str(uuid.uuid4()), "not-a-uuid"])
+@pytest.mark.parametrize("key_id", [str(uuid.uuid4()), "not-a-uuid"], ids=["unknown", "not-a-uuid"])
 def test_cli_revoke_unknown_key(cli, directus_wire, key_id):
     directus_wire.get(AK, json={"data": []})
     result = cli.invoke(args=["api-keys", "revoke", key_id])

@@ -123,6 +123,7 @@ def test_missing_authorization_header_is_401(client, directus_wire, method):
         "Bearer sk_" + KEY[4:],
         f"Token {KEY}",
     ],
+    ids=["basic", "bearer-alone", "not-a-key", "cut", "extended", "other-prefix", "token-scheme"],
 )
 def test_malformed_key_is_401_without_a_lookup(client, directus_wire, header):
     response = client.get(URL, headers={"Authorization": header})

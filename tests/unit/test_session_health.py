@@ -360,6 +360,7 @@ def filter_has(text: str):
             f"No active instagram session for creator profile {PROFILE}",
         ),
     ],
+    ids=["flagged", "none-stored", "flagged-of-another-owner"],
 )
 def test_with_no_usable_session_the_404_says_whether_it_needs_recapture(
     client, directus_wire, audit_rows, flagged, message
