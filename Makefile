@@ -78,7 +78,8 @@ venv:
 	@want=$$(cat setup.cfg pyproject.toml requirements.txt | sha256sum | cut -d' ' -f1); \
 	if [ -x $(PY) ] && [ "$$(cat $(VENV_STAMP) 2>/dev/null)" = "$$want" ]; then exit 0; fi; \
 	set -e; \
-	if [ ! -x $(PY) ]; then echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); fi; \
+	if [ ! -x $(PY) ]; then echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV) \
+	  || { echo "$(PYTHON) -m venv failed: \`make setup\` installs python3-venv (deploy/apt-packages.txt)"; exit 1; }; fi; \
 	$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	  || { echo "$(VENV) needs Python >= 3.11 (PYTHON=$(PYTHON))"; exit 1; }; \
 	echo "installing credsvc into $(VENV)"; \
