@@ -267,8 +267,10 @@ def _build(app: Flask) -> dict[str, Any]:
         by_path.setdefault(openapi_path(rule), {})[method.lower()] = _operation(
             rule, endpoint, operation, auth
         )
-    for blueprint in sorted(blueprints):
-        spec.tag(_tag(app, blueprint) if blueprint in app.blueprints else {"name": blueprint})
+    # Tags in the order the blueprints are registered (credsvc.api.BLUEPRINTS): probes first.
+    for blueprint in [*app.blueprints, *sorted(blueprints - set(app.blueprints))]:
+        if blueprint in blueprints:
+            spec.tag(_tag(app, blueprint) if blueprint in app.blueprints else {"name": blueprint})
     for path, path_operations in by_path.items():
         spec.path(path=path, operations=path_operations)
     return spec.to_dict()

@@ -32,7 +32,10 @@ bp.after_request(no_store)
 @requires_scope("creator-credentials")
 @operation(
     request=schemas.store,
-    request_example={"creatorProfileId": PROFILE_ID, "credentials": {"api_key": "sk-abc123"}},
+    request_example={
+        "creatorProfileId": PROFILE_ID,
+        "credentials": {"api_key": "sk-proj-abc123xyz"},
+    },
     response=res.StoreResponseSchema,
     example={"success": True, "creatorProfileId": PROFILE_ID, "updated": PROFILE_ID},
     errors=DIRECTUS_ERRORS,

@@ -118,7 +118,7 @@ def run_matrix(get: str, write: str, rows: bool, expect_for) -> tuple[int, list[
 
 def failing_on_every_call(mode: str) -> tuple[int, list[str]]:
     def expect(endpoint):
-        if endpoint.name == "readyz":
+        if endpoint.name == "health.readyz":
             return {503}
         return {504} if mode == "hang" else {502}
 
@@ -191,10 +191,10 @@ def test_the_catalog_reaches_every_write_when_directus_works():
 GET_ATTEMPTS = 3
 
 
-REVEAL = next(e for e in ENDPOINTS if e.name == "reveal")
-CREATE = next(e for e in ENDPOINTS if e.name == "create-profile")
-STORE = next(e for e in ENDPOINTS if e.name == "store")
-END_USER_SET = next(e for e in ENDPOINTS if e.name == "end-user set")
+REVEAL = next(e for e in ENDPOINTS if e.name == "internal_credentials.reveal")
+CREATE = next(e for e in ENDPOINTS if e.name == "user_credentials.create_profile")
+STORE = next(e for e in ENDPOINTS if e.name == "internal_credentials.store")
+END_USER_SET = next(e for e in ENDPOINTS if e.name == "end_users.set_credentials")
 
 
 @pytest.mark.parametrize("mode, retried", [("503", True), ("502", True), ("500", False),
