@@ -115,7 +115,7 @@ def declarations(app: Flask) -> list[tuple[str, str, str, Operation | NotInTheAp
         declared = operation_of(app.view_functions[rule.endpoint])
         for method in sorted((rule.methods or set()) - IGNORED_METHODS):
             found.append((rule.rule, method, rule.endpoint, declared))
-    return sorted(found)
+    return sorted(found, key=lambda item: item[:3])
 
 
 def operations(app: Flask) -> dict[tuple[str, str], tuple[str, Operation]]:
