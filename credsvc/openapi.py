@@ -1,9 +1,14 @@
-"""The OpenAPI 3 document of both API families, built with apispec from the marshmallow schemas.
+"""The OpenAPI 3 document of both API families, built from the views' own declarations.
 
-One table, `ROUTES`, says for every (Flask rule, method) which request schema the view loads,
-what it answers on success (schema + example), which errors it can answer and which guard
-protects it. Views stay untouched; a unit test checks that the table and `app.url_map` list
-the same routes, so a new view cannot go undocumented.
+Each view states its contract once, with `@operation` (credsvc.api.operations): request schema,
+success response schema and example, the errors its work can answer; summary and description
+are its docstring. This module walks `app.url_map` and adds what follows from where the view
+lives: the path and method, the path parameters, the auth scheme of the blueprint's guard
+(`GUARD_SCHEMES`) with its 401 (and 403 for a caller outside a shared-secret route's scope),
+400/413/415 for a JSON body, the error shape of the path's family (credsvc.errors.error_body),
+an operationId (the Flask endpoint, e.g. `internal_credentials.reveal`) and a tag per blueprint
+(described by the first line of the blueprint module's docstring). A view with no declaration
+stops the build (`Undeclared`); a unit test builds every mode's document.
 
 The document is built once per app and cached in `app.extensions`.
 """
@@ -11,7 +16,7 @@ The document is built once per app and cached in `app.extensions`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import sys
 from typing import Any
 
 from apispec import APISpec
@@ -19,8 +24,9 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 from marshmallow import Schema, fields
 
-from credsvc.schemas import credentials as req
-from credsvc.schemas import end_users as end_user_req
+from credsvc.api.operations import NotInTheApi, Operation, operation_of
+from credsvc.auth import require_api_key, require_internal, require_user
+from credsvc.errors import error_body
 from credsvc.schemas import responses as res
 
 TITLE = "credsvc"
@@ -80,307 +86,18 @@ ERROR_DESCRIPTIONS = {
 }
 
 BODY_ERRORS = (400, 413, 415)
-DIRECTUS_ERRORS = (404, 409, 422, 500, 502, 504)
-
-
-@dataclass(frozen=True)
-class Operation:
-    """What one (rule, method) takes and answers."""
-
-    summary: str
-    tag: str
-    response: type[Schema]
-    example: dict[str, Any] | None = None
-    request: Schema | None = None
-    auth: str | None = None
-    errors: tuple[int, ...] = ()
-    status: int = 200
-    description: str | None = None
-    extra_responses: dict[int, tuple[type[Schema], str]] = field(default_factory=dict)
-
-    def error_statuses(self) -> list[int]:
-        statuses = set(self.errors)
-        if self.auth:
-            statuses.add(401)
-        if self.auth == SHARED_SECRET:
-            statuses.add(403)  # a known caller outside the route's scope
-        if self.request is not None:
-            statuses.update(BODY_ERRORS)
-        return sorted(statuses - {self.status} - set(self.extra_responses))
-
-
-PROFILE_ID = "d3f21c8e-4a5b-4c9d-8e7f-1a2b3c4d5e6f"
-CREDENTIAL_ID = "a1b2c3d4-5e6f-4a8b-9c0d-e1f2a3b4c5d6"
-SESSION_ID = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
-COOKIE = {
-    "name": "sessionid",
-    "value": "123456789%3AabcXYZ%3A28",
-    "domain": ".instagram.com",
-    "path": "/",
-    "expires": 1735689600,
-    "httpOnly": True,
-    "secure": True,
-}
-
-CRED = "credentials"
-END_USERS = "end-users"
-WORKERS = "workers"
-PROBES = "probes"
-END_USER_CREDENTIALS = "/v1/end-users/<path:end_user_id>/credentials"
-END_USER_ERRORS = (400, 403, *DIRECTUS_ERRORS)  # 400: a bad endUserId; 403: a revoked key
-
-ROUTES: dict[tuple[str, str], Operation] = {
-    # -- probes and the document ------------------------------------------------------------
-    ("/healthz", "GET"): Operation(
-        "Liveness: the process is alive", PROBES, res.HealthSchema, {"status": "ok"}
-    ),
-    ("/readyz", "GET"): Operation(
-        "Readiness: Directus takes the token, grants the reads and (auditing modes) audit rows",
-        PROBES,
-        res.ReadySchema,
-        {"status": "ready"},
-        errors=(500,),
-        extra_responses={503: (res.CredentialsErrorSchema, ERROR_DESCRIPTIONS[503])},
-    ),
-    ("/openapi.json", "GET"): Operation(
-        "This document", PROBES, res.OpenApiDocumentSchema, errors=(500,)
-    ),
-    # -- credentials API, Directus user JWT ---------------------------------------------------
-    ("/api/credentials/create-profile", "POST"): Operation(
-        "Create or update the caller's connection for a platform",
-        CRED,
-        res.CreateProfileResponseSchema,
-        {"success": True, "id": PROFILE_ID, "updated": False},
-        request=req.create_profile,
-        auth=USER_JWT,
-        errors=DIRECTUS_ERRORS,
-    ),
-    ("/api/credentials/update-profile-creds", "POST"): Operation(
-        "Replace the credentials of a connection the caller owns",
-        CRED,
-        res.IdResponseSchema,
-        {"success": True, "id": PROFILE_ID},
-        request=req.update_profile_creds,
-        auth=USER_JWT,
-        errors=(403, *DIRECTUS_ERRORS),
-    ),
-    ("/api/credentials/create-download-cred", "POST"): Operation(
-        "Store a yt-dlp password or Netscape cookie file for one of the caller's profiles",
-        CRED,
-        res.IdResponseSchema,
-        {"success": True, "id": CREDENTIAL_ID},
-        request=req.create_download_cred,
-        auth=USER_JWT,
-        errors=(403, *DIRECTUS_ERRORS),
-    ),
-    ("/api/credentials/store-platform-session", "POST"): Operation(
-        "Store browser cookies captured by the extension",
-        CRED,
-        res.StorePlatformSessionResponseSchema,
-        {"success": True, "id": SESSION_ID, "platform": "instagram", "cookie_count": 1},
-        request=req.store_platform_session,
-        auth=USER_JWT,
-        errors=(403, *DIRECTUS_ERRORS),
-    ),
-    ("/api/credentials/revoke-platform-session", "POST"): Operation(
-        "Mark one of the caller's sessions revoked",
-        CRED,
-        res.IdResponseSchema,
-        {"success": True, "id": SESSION_ID},
-        request=req.revoke_platform_session,
-        auth=USER_JWT,
-        errors=(403, *DIRECTUS_ERRORS),
-    ),
-    ("/api/credentials/platforms", "GET"): Operation(
-        "The supported platforms: cookie domains, login page, the cookies of a session",
-        CRED,
-        res.PlatformsResponseSchema,
-        {
-            "success": True,
-            "platforms": [
-                {
-                    "platform": "instagram",
-                    "name": "Instagram",
-                    "cookie_domains": ["instagram.com"],
-                    "login_url": "https://www.instagram.com/accounts/login/",
-                    "session_cookies": ["sessionid"],
-                }
-            ],
-        },
-        auth=USER_JWT,
-        description="From the one platform table (credsvc/platforms.py); docs/extension-api.md",
-    ),
-    ("/api/credentials/platform-sessions", "GET"): Operation(
-        "The caller's creator profiles and their sessions' health, newest first (no values)",
-        CRED,
-        res.PlatformSessionsResponseSchema,
-        {
-            "success": True,
-            "profiles": [{"id": PROFILE_ID, "platform": "instagram", "platform_username": "me"}],
-            "sessions": [
-                {
-                    "id": SESSION_ID,
-                    "creator_profile_id": PROFILE_ID,
-                    "platform": "instagram",
-                    "status": "needs_recapture",
-                    "reason": "logged_out",
-                    "captured_at": "2026-01-15T10:30:00.000Z",
-                    "expires_at": "2026-12-31T23:59:59.000Z",
-                    "cookie_count": 3,
-                    "reported_at": "2026-01-20T08:00:00.000Z",
-                    "superseded_by": None,
-                }
-            ],
-        },
-        auth=USER_JWT,
-        errors=(502, 504),
-        description="status: active, expiring_soon (within SESSION_EXPIRING_SOON_HOURS), "
-        "expired, revoked, needs_recapture, superseded. docs/extension-api.md",
-    ),
-    # -- credentials API, shared secret ------------------------------------------------------
-    ("/api/credentials/store", "POST"): Operation(
-        "Encrypt and save credentials on an existing profile",
-        CRED,
-        res.StoreResponseSchema,
-        {"success": True, "creatorProfileId": PROFILE_ID, "updated": PROFILE_ID},
-        request=req.store,
-        auth=SHARED_SECRET,
-        errors=DIRECTUS_ERRORS,
-    ),
-    ("/api/credentials/reveal", "POST"): Operation(
-        "Decrypt a profile's credentials (audited)",
-        CRED,
-        res.RevealResponseSchema,
-        {
-            "success": True,
-            "creatorProfileId": PROFILE_ID,
-            "credentials": {"api_key": "sk-proj-abc123xyz"},
-        },
-        request=req.reveal,
-        auth=SHARED_SECRET,
-        errors=DIRECTUS_ERRORS,
-    ),
-    ("/api/credentials/reveal-download-cred", "POST"): Operation(
-        "Decrypt a download credential, optionally converted for yt-dlp or Playwright (audited)",
-        CRED,
-        res.RevealDownloadCredResponseSchema,
-        {
-            "success": True,
-            "id": CREDENTIAL_ID,
-            "platform": "youtube",
-            "auth_type": "password",
-            "username": "me@example.com",
-            "format": "json",
-            "credentials": {"password": "MyYouTubePassword123"},
-        },
-        request=req.reveal_download_cred,
-        auth=SHARED_SECRET,
-        errors=DIRECTUS_ERRORS,
-    ),
-    ("/api/credentials/get-platform-session", "POST"): Operation(
-        "The newest usable session's cookies for (profile, platform) (audited)",
-        CRED,
-        res.GetPlatformSessionResponseSchema,
-        {
-            "success": True,
-            "id": SESSION_ID,
-            "platform": "instagram",
-            "cookies": [COOKIE],
-            "format": "json",
-            "captured_at": "2026-01-15T10:30:00.000Z",
-            "expires_at": "2026-12-31T23:59:59.000Z",
-            "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36",
-            "expired": False,
-        },
-        request=req.get_platform_session,
-        auth=SHARED_SECRET,
-        errors=DIRECTUS_ERRORS,
-        description="Never a session reported as needing re-capture, or superseded: the next "
-        "usable one, else 404 saying the session needs re-capture. docs/extension-api.md",
-    ),
-    ("/api/credentials/report-platform-session", "POST"): Operation(
-        "A worker reports a session dead: it needs re-capture and is never served again (audited)",
-        CRED,
-        res.ReportPlatformSessionResponseSchema,
-        {"success": True, "id": SESSION_ID, "status": "needs_recapture"},
-        request=req.report_platform_session,
-        auth=SHARED_SECRET,
-        errors=DIRECTUS_ERRORS,
-        description="Idempotent: a second report keeps the first time and reason. A revoked "
-        "session stays revoked (answered as such). docs/extension-api.md",
-    ),
-    # -- end-user API, business API key -------------------------------------------------------
-    (END_USER_CREDENTIALS, "PUT"): Operation(
-        "Set credentials: the fields sent are set (null clears one), others stay",
-        END_USERS,
-        res.OkSchema,
-        {"ok": True},
-        request=end_user_req.set_credentials,
-        auth=BUSINESS_KEY,
-        errors=END_USER_ERRORS,
-    ),
-    (END_USER_CREDENTIALS, "GET"): Operation(
-        "Which platforms and fields are configured (flags only, never values)",
-        END_USERS,
-        res.CredentialStatusResponseSchema,
-        {
-            "ok": True,
-            "endUserId": "alice",
-            "platforms": {
-                "twitter": {
-                    "configured": True,
-                    "fields": {"twitterAuthToken": True, "twitterCt0": False},
-                }
-            },
-        },
-        auth=BUSINESS_KEY,
-        errors=END_USER_ERRORS,
-    ),
-    (END_USER_CREDENTIALS, "DELETE"): Operation(
-        "Delete every credential of the end user",
-        END_USERS,
-        res.OkSchema,
-        {"ok": True},
-        auth=BUSINESS_KEY,
-        errors=END_USER_ERRORS,
-    ),
-    # -- workers, shared secret ---------------------------------------------------------------
-    ("/api/end-user-credentials/reveal", "POST"): Operation(
-        "An end user's cookies per platform, ready for a browser (audited)",
-        WORKERS,
-        res.RevealEndUserResponseSchema,
-        {
-            "success": True,
-            "businessId": "acme",
-            "endUserId": "alice",
-            "format": "json",
-            "platforms": {
-                "reddit": {
-                    "cookies": [
-                        {
-                            "name": "reddit_session",
-                            "value": "...",
-                            "domain": ".reddit.com",
-                            "path": "/",
-                            "httpOnly": True,
-                            "secure": True,
-                        }
-                    ],
-                    "missing": [],
-                }
-            },
-        },
-        request=end_user_req.reveal,
-        auth=SHARED_SECRET,
-        errors=DIRECTUS_ERRORS,
-    ),
-}
 
 # -- building ---------------------------------------------------------------------------------
 
 RULE_ARGUMENT = re.compile(r"<(?:[a-zA-Z_][a-zA-Z0-9_]*(?:\([^)]*\))?:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 PATH_PARAMETER_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 256}
+# Flask's own static route, were the app ever given a static folder.
+FLASK_ENDPOINTS = ("static",)
+
+
+class Undeclared(LookupError):
+    """A served view without @operation or @not_in_the_api."""
 
 
 def openapi_path(rule: str) -> str:
@@ -388,22 +105,74 @@ def openapi_path(rule: str) -> str:
     return RULE_ARGUMENT.sub(lambda m: "{" + m.group(1) + "}", rule)
 
 
-# Served but not API: the Prometheus exposition (text format; docs/operations.md "Metrics").
-NOT_API_ENDPOINTS = ("static", "metrics.exposition")
+def declarations(app: Flask) -> list[tuple[str, str, str, Operation | NotInTheApi | None]]:
+    """(rule, method, endpoint, declaration) for every route the app serves, HEAD and OPTIONS
+    apart, sorted; the declaration is None for a view that has none."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in FLASK_ENDPOINTS:
+            continue
+        declared = operation_of(app.view_functions[rule.endpoint])
+        for method in sorted((rule.methods or set()) - IGNORED_METHODS):
+            found.append((rule.rule, method, rule.endpoint, declared))
+    return sorted(found, key=lambda item: item[:3])
 
 
-def app_routes(app: Flask) -> set[tuple[str, str]]:
-    """Every (rule, method) the app serves, apart from NOT_API_ENDPOINTS, HEAD and OPTIONS."""
+def operations(app: Flask) -> dict[tuple[str, str], tuple[str, Operation]]:
+    """(rule, method) -> (endpoint, Operation) for every API route; Undeclared names the views
+    that declare nothing."""
+    undeclared = sorted({e for _, _, e, declared in declarations(app) if declared is None})
+    if undeclared:
+        raise Undeclared(
+            f"views without @operation or @not_in_the_api (credsvc.api.operations): {undeclared}"
+        )
     return {
-        (rule.rule, method)
-        for rule in app.url_map.iter_rules()
-        if rule.endpoint not in NOT_API_ENDPOINTS
-        for method in (rule.methods or ()) - IGNORED_METHODS
+        (rule, method): (endpoint, declared)
+        for rule, method, endpoint, declared in declarations(app)
+        if isinstance(declared, Operation)
     }
 
 
+def app_routes(app: Flask) -> set[tuple[str, str]]:
+    """Every (rule, method) of the JSON API the app serves."""
+    return set(operations(app))
+
+
+# The guards of credsvc.auth, by the scheme they check.
+GUARD_SCHEMES = {
+    require_user: USER_JWT,
+    require_internal: SHARED_SECRET,
+    require_api_key: BUSINESS_KEY,
+}
+
+
+def blueprint_of(endpoint: str) -> str | None:
+    return endpoint.rpartition(".")[0] or None
+
+
+def auth_scheme(app: Flask, endpoint: str) -> str | None:
+    """The scheme of the guard the endpoint's blueprint runs before every request, if any."""
+    guards = app.before_request_funcs.get(blueprint_of(endpoint), [])
+    schemes = {GUARD_SCHEMES[guard] for guard in guards if guard in GUARD_SCHEMES}
+    if len(schemes) > 1:
+        raise ValueError(f"{endpoint}: more than one guard ({sorted(schemes)})")
+    return schemes.pop() if schemes else None
+
+
+def error_statuses(operation: Operation, auth: str | None) -> list[int]:
+    statuses = set(operation.errors)
+    if auth:
+        statuses.add(401)
+    if auth == SHARED_SECRET:
+        statuses.add(403)  # a known caller outside the route's scope
+    if operation.request is not None:
+        statuses.update(BODY_ERRORS)
+    return sorted(statuses - {operation.status})
+
+
 def error_schema_for(rule: str) -> type[Schema]:
-    return res.EndUserErrorSchema if rule.startswith("/v1/") else res.CredentialsErrorSchema
+    """The family's error shape, as the renderer decides it for this path."""
+    return res.EndUserErrorSchema if "ok" in error_body("", rule) else res.CredentialsErrorSchema
 
 
 def _json(schema: Any, example: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -413,7 +182,7 @@ def _json(schema: Any, example: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"application/json": media}
 
 
-def _operation(rule: str, operation: Operation, path_parameters: list[str]) -> dict[str, Any]:
+def _operation(rule: str, endpoint: str, operation: Operation, auth: str | None) -> dict[str, Any]:
     error_schema = error_schema_for(rule)
     responses: dict[str, Any] = {
         str(operation.status): {
@@ -421,28 +190,31 @@ def _operation(rule: str, operation: Operation, path_parameters: list[str]) -> d
             "content": _json(operation.response, operation.example),
         }
     }
-    for status, (schema, description) in operation.extra_responses.items():
-        responses[str(status)] = {"description": description, "content": _json(schema)}
-    for status in operation.error_statuses():
+    for status in error_statuses(operation, auth):
         responses[str(status)] = {
             "description": ERROR_DESCRIPTIONS[status],
             "content": _json(error_schema),
         }
     spec: dict[str, Any] = {
+        "operationId": endpoint,
         "summary": operation.summary,
-        "tags": [operation.tag],
+        "tags": [blueprint_of(endpoint) or "app"],
         "responses": responses,
-        "security": [{operation.auth: []}] if operation.auth else [],
+        "security": [{auth: []}] if auth else [],
     }
     if operation.description:
         spec["description"] = operation.description
+    path_parameters = RULE_ARGUMENT.findall(rule)
     if path_parameters:
         spec["parameters"] = [
             {"name": name, "in": "path", "required": True, "schema": dict(PATH_PARAMETER_SCHEMA)}
             for name in path_parameters
         ]
     if operation.request is not None:
-        spec["requestBody"] = {"required": True, "content": _json(type(operation.request))}
+        spec["requestBody"] = {
+            "required": True,
+            "content": _json(type(operation.request), operation.request_example),
+        }
     return spec
 
 
@@ -471,22 +243,36 @@ def _new_spec() -> APISpec:
     plugin.converter.add_attribute_function(_dict_length)
     for name, scheme in SECURITY_SCHEMES.items():
         spec.components.security_scheme(name, scheme)
+    for name, schema in res.REFERENCED_SCHEMAS.items():
+        spec.components.schema(name, schema=schema)
     return spec
+
+
+def _tag(app: Flask, blueprint: str) -> dict[str, str]:
+    module = sys.modules.get(app.blueprints[blueprint].import_name)
+    doc = (module.__doc__ or "").strip() if module else ""
+    tag = {"name": blueprint}
+    if doc:
+        tag["description"] = " ".join(doc.split("\n\n")[0].split())
+    return tag
 
 
 def _build(app: Flask) -> dict[str, Any]:
     spec = _new_spec()
-    served = app_routes(app)
     by_path: dict[str, dict[str, Any]] = {}
-    parameters: dict[str, list[str]] = {}
-    for (rule, method), operation in sorted(ROUTES.items()):
-        if (rule, method) not in served:
-            continue  # documented but not registered in this app: never advertise it
-        path = openapi_path(rule)
-        parameters[path] = RULE_ARGUMENT.findall(rule)
-        by_path.setdefault(path, {})[method.lower()] = _operation(rule, operation, parameters[path])
-    for path, operations in by_path.items():
-        spec.path(path=path, operations=operations)
+    blueprints = set()
+    for (rule, method), (endpoint, operation) in sorted(operations(app).items()):
+        auth = auth_scheme(app, endpoint)
+        blueprints.add(blueprint_of(endpoint) or "app")
+        by_path.setdefault(openapi_path(rule), {})[method.lower()] = _operation(
+            rule, endpoint, operation, auth
+        )
+    # Tags in the order the blueprints are registered (credsvc.api.BLUEPRINTS): probes first.
+    for blueprint in [*app.blueprints, *sorted(blueprints - set(app.blueprints))]:
+        if blueprint in blueprints:
+            spec.tag(_tag(app, blueprint) if blueprint in app.blueprints else {"name": blueprint})
+    for path, path_operations in by_path.items():
+        spec.path(path=path, operations=path_operations)
     return spec.to_dict()
 
 

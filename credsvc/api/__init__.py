@@ -1,13 +1,14 @@
 """HTTP layer: one blueprint per audience and resource family, each with one guard.
 
 health                  /healthz /readyz                       no auth
-openapi                 /openapi.json                          no auth
+openapi                 /openapi.json /docs                    no auth
 user_credentials        /api/credentials/*  (7 endpoints)      Directus user JWT
 internal_credentials    /api/credentials/*  (5 endpoints)      X-RBAC-SYNC-SECRET + scope
 end_users               /v1/end-users/{endUserId}/credentials  business API key
 workers                 /api/end-user-credentials/reveal       X-RBAC-SYNC-SECRET + scope
 
-Which of them a process serves depends on CREDSVC_MODE: `BLUEPRINTS` below.
+Which of them a process serves depends on CREDSVC_MODE: `BLUEPRINTS` below. Each view declares
+its contract with `@operation` (credsvc.api.operations); /openapi.json is built from those.
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ def no_store(response):
 
 # The blueprints each CREDSVC_MODE serves (credsvc.config.MODES): the one place that decides.
 # A blueprint left out is not registered at all, so its paths answer the JSON 404.
+# Every mode serves the probes, its own /openapi.json and the /docs page rendering it (static,
+# no data, no auth: a worker's page documents the internal routes its callers use).
 PROBES = ("health", "openapi")
 BLUEPRINTS: dict[str, tuple[str, ...]] = {
     "full": (*PROBES, "user_credentials", "internal_credentials", "end_users", "workers"),

@@ -9,19 +9,23 @@ It needs no auth, so its answer is reused for readiness.CACHE_SECONDS (per app, 
 from flask import Blueprint, current_app
 
 from credsvc.api import services
+from credsvc.api.operations import operation
 from credsvc.errors import ApiError
+from credsvc.schemas import responses as res
 from credsvc.services import readiness
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@operation(response=res.HealthSchema, example={"status": "ok"})
 def healthz():
     """The process is alive."""
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
+@operation(response=res.ReadySchema, example={"status": "ready"}, errors=(500, 503))
 def readyz():
     """Directus is reachable, takes the token, grants the reads and (auditing modes) audit rows."""
     app = services()

@@ -10,9 +10,17 @@ from datetime import UTC, datetime
 from flask import Blueprint
 
 from credsvc import cookies
-from credsvc.api import audit, load_body, no_store, services
+from credsvc.api import audit, no_store, services
+from credsvc.api.operations import (
+    CREDENTIAL_ID,
+    DIRECTUS_ERRORS,
+    PROFILE_ID,
+    SESSION_ID,
+    operation,
+)
 from credsvc.auth import require_internal, requires_scope
 from credsvc.schemas import credentials as schemas
+from credsvc.schemas import responses as res
 from credsvc.services import download_credentials, platform_sessions, profiles, session_health
 
 bp = Blueprint("internal_credentials", __name__, url_prefix="/api/credentials")
@@ -22,9 +30,18 @@ bp.after_request(no_store)
 
 @bp.post("/store")
 @requires_scope("creator-credentials")
-def store():
+@operation(
+    request=schemas.store,
+    request_example={
+        "creatorProfileId": PROFILE_ID,
+        "credentials": {"api_key": "sk-proj-abc123xyz"},
+    },
+    response=res.StoreResponseSchema,
+    example={"success": True, "creatorProfileId": PROFILE_ID, "updated": PROFILE_ID},
+    errors=DIRECTUS_ERRORS,
+)
+def store(body):
     """Encrypt and save credentials on an existing profile."""
-    body = load_body(schemas.store)
     app = services()
     profile_id = body["creatorProfileId"]
     profile = profiles.get_profile(app.directus, profile_id)
@@ -34,9 +51,19 @@ def store():
 
 @bp.post("/reveal")
 @requires_scope("creator-credentials")
-def reveal():
-    """Decrypt a profile's credentials."""
-    body = load_body(schemas.reveal)
+@operation(
+    request=schemas.reveal,
+    request_example={"creatorProfileId": PROFILE_ID},
+    response=res.RevealResponseSchema,
+    example={
+        "success": True,
+        "creatorProfileId": PROFILE_ID,
+        "credentials": {"api_key": "sk-proj-abc123xyz"},
+    },
+    errors=DIRECTUS_ERRORS,
+)
+def reveal(body):
+    """Decrypt a profile's credentials (audited)."""
     app = services()
     profile_id = body["creatorProfileId"]
     with audit("reveal", target_collection=profiles.COLLECTION, target_id=profile_id):
@@ -46,9 +73,27 @@ def reveal():
 
 @bp.post("/reveal-download-cred")
 @requires_scope("download-credentials")
-def reveal_download_cred():
-    """Decrypt a download credential; `format` converts cookie files for yt-dlp/Playwright."""
-    body = load_body(schemas.reveal_download_cred)
+@operation(
+    request=schemas.reveal_download_cred,
+    request_example={"id": CREDENTIAL_ID, "format": "json"},
+    response=res.RevealDownloadCredResponseSchema,
+    example={
+        "success": True,
+        "id": CREDENTIAL_ID,
+        "platform": "youtube",
+        "auth_type": "password",
+        "username": "me@example.com",
+        "format": "json",
+        "credentials": {"password": "MyYouTubePassword123"},
+    },
+    errors=DIRECTUS_ERRORS,
+)
+def reveal_download_cred(body):
+    """Decrypt a download credential, optionally converted for yt-dlp or Playwright (audited).
+
+    `format` converts a cookie file for yt-dlp (netscape) or Playwright, or adds yt-dlp options
+    to a password (ytdlp).
+    """
     app = services()
     with audit(
         "reveal-download-cred",
@@ -63,9 +108,29 @@ def reveal_download_cred():
 
 @bp.post("/get-platform-session")
 @requires_scope("platform-sessions")
-def get_platform_session():
-    """The newest non-revoked session's cookies for (profile, platform)."""
-    body = load_body(schemas.get_platform_session)
+@operation(
+    request=schemas.get_platform_session,
+    request_example={"creator_profile_id": PROFILE_ID, "platform": "instagram"},
+    response=res.GetPlatformSessionResponseSchema,
+    example={
+        "success": True,
+        "id": SESSION_ID,
+        "platform": "instagram",
+        "cookies": [res.COOKIE_EXAMPLE],
+        "format": "json",
+        "captured_at": "2026-01-15T10:30:00.000Z",
+        "expires_at": "2026-12-31T23:59:59.000Z",
+        "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36",
+        "expired": False,
+    },
+    errors=DIRECTUS_ERRORS,
+)
+def get_platform_session(body):
+    """The newest usable session's cookies for (profile, platform) (audited).
+
+    Never a session reported as needing re-capture, or superseded: the next usable one, else
+    404 saying the session needs re-capture. docs/extension-api.md
+    """
     app = services()
     profile_id = body["creator_profile_id"]
     with audit(
@@ -92,9 +157,19 @@ def get_platform_session():
 
 @bp.post("/report-platform-session")
 @requires_scope("platform-sessions")
-def report_platform_session():
-    """A worker found a session dead: it needs re-capture and is never served again."""
-    body = load_body(schemas.report_platform_session)
+@operation(
+    request=schemas.report_platform_session,
+    request_example={"id": SESSION_ID, "reason": "logged_out"},
+    response=res.ReportPlatformSessionResponseSchema,
+    example={"success": True, "id": SESSION_ID, "status": "needs_recapture"},
+    errors=DIRECTUS_ERRORS,
+)
+def report_platform_session(body):
+    """A worker reports a session dead: it needs re-capture and is never served again (audited).
+
+    Idempotent: a second report keeps the first time and reason. A revoked session stays
+    revoked (answered as such). docs/extension-api.md
+    """
     app = services()
     with audit(
         "report-platform-session",

@@ -12,6 +12,7 @@ import hmac
 from flask import Blueprint, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from credsvc.api.operations import not_in_the_api
 from credsvc.errors import Unauthorized
 
 bp = Blueprint("metrics", __name__)
@@ -31,6 +32,7 @@ bp.before_request(require_metrics_token)
 
 
 @bp.get("/metrics")
+@not_in_the_api("the Prometheus text format, for a scraper (docs/operations.md)")
 def exposition():
     """Every counter and histogram, summed over the gunicorn workers."""
     from credsvc.metrics import EXTENSION

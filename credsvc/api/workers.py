@@ -11,9 +11,11 @@ from __future__ import annotations
 from flask import Blueprint
 
 from credsvc import cookies, platforms
-from credsvc.api import audit, load_body, no_store, services
+from credsvc.api import audit, no_store, services
+from credsvc.api.operations import DIRECTUS_ERRORS, operation
 from credsvc.auth import authorize_business, require_internal, requires_scope
 from credsvc.schemas import end_users as schemas
+from credsvc.schemas import responses as res
 from credsvc.services import end_users
 
 bp = Blueprint("workers", __name__, url_prefix="/api/end-user-credentials")
@@ -23,9 +25,39 @@ bp.after_request(no_store)
 
 @bp.post("/reveal")
 @requires_scope("end-users")
-def reveal():
-    """An end user's cookies per platform, in `format` (json, netscape or playwright)."""
-    body = load_body(schemas.reveal)
+@operation(
+    request=schemas.reveal,
+    request_example={"businessId": "acme", "endUserId": "alice"},
+    response=res.RevealEndUserResponseSchema,
+    example={
+        "success": True,
+        "businessId": "acme",
+        "endUserId": "alice",
+        "format": "json",
+        "platforms": {
+            "reddit": {
+                "cookies": [
+                    {
+                        "name": "reddit_session",
+                        "value": "eyJhbGciOiJIUzI1NiJ9.example",
+                        "domain": ".reddit.com",
+                        "path": "/",
+                        "expires": -1,
+                        "httpOnly": True,
+                        "secure": True,
+                    }
+                ],
+                "missing": [],
+            }
+        },
+    },
+    errors=DIRECTUS_ERRORS,
+)
+def reveal(body):
+    """An end user's cookies per platform, ready for a browser (audited).
+
+    `format`: json (the extension's objects), netscape (a cookies.txt) or playwright.
+    """
     business_id, end_user_id = authorize_business(body["businessId"]), body["endUserId"]
     app = services()
     fmt = body.get("format", cookies.DEFAULT_FORMAT)

@@ -127,10 +127,44 @@ class RevealDownloadCredSchema(Schema):
     format = fields.String(validate=validate.OneOf(OUTPUT_FORMATS + ("ytdlp",)))
 
 
+# What credsvc.cookies.from_extension reads (documentation only: validation is that function's,
+# so its messages name the cookie's index and field). Unknown keys are ignored.
+_BOOL = {"type": "boolean", "nullable": True}
+_SECONDS = {"type": "number", "nullable": True}
+COOKIE_INPUT = {
+    "description": "A cookie in the extension's shape, Chrome's chrome.cookies.Cookie or "
+    "Playwright's; expires/expirationDate in unix seconds (missing, null, -1 or 0: a session "
+    "cookie). Either domain (+ path, default /) or url. docs/cookies.md",
+    "required": ["name", "value"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "value": {"type": "string"},
+        "domain": {"type": "string", "minLength": 1},
+        "path": {"type": "string", "pattern": "^/"},
+        "url": {"type": "string", "description": "Playwright: instead of domain and path."},
+        "expires": _SECONDS,
+        "expirationDate": _SECONDS,
+        "session": _BOOL,
+        "hostOnly": _BOOL,
+        "httpOnly": _BOOL,
+        "secure": _BOOL,
+        "sameSite": {
+            "type": "string",
+            "nullable": True,
+            "description": "Strict, Lax or None; Chrome's no_restriction, lax, strict, "
+            "unspecified (any case).",
+        },
+    },
+    "additionalProperties": True,
+}
+
+
 class StorePlatformSessionSchema(Schema):
     creator_profile_id = Uuid(required=True)
     platform = fields.String(required=True, validate=PLATFORM)
-    cookies = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1, max=1000))
+    cookies = fields.List(
+        fields.Dict(metadata=COOKIE_INPUT), required=True, validate=validate.Length(min=1, max=1000)
+    )
     user_agent = _text(1024, allow_none=True)
     expires_at = fields.AwareDateTime(allow_none=True, default_timezone=None)
 

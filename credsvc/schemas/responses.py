@@ -67,11 +67,68 @@ class OpenApiDocumentSchema(Schema):
 CREDENTIALS_OBJECT = {
     "description": "The decrypted credentials object, as it was stored.",
 }
-PROBLEM = {
-    "type": "object",
-    "description": "Something a cookie format could not represent, or a stored cookie that "
-    "today's validation refuses (dropped: true); index is its stored position. Never a value.",
+
+
+# -- cookies, as credsvc.cookies writes them --------------------------------------------------
+
+
+class CookieSchema(Schema):
+    """One cookie as the json and playwright formats write it (credsvc.cookies.to_extension,
+    to_playwright): Playwright's `add_cookies` entry in its domain + path form."""
+
+    name = fields.String(required=True)
+    value = fields.String(required=True)
+    domain = fields.String(
+        required=True, metadata={"description": "A leading dot: the domain and its subdomains."}
+    )
+    path = fields.String(required=True, metadata={"pattern": "^/"})
+    expires = fields.Float(
+        required=True, metadata={"description": "Unix seconds; -1 for a session cookie."}
+    )
+    httpOnly = fields.Boolean(required=True)
+    secure = fields.Boolean(required=True)
+    sameSite = fields.String(
+        validate=validate.OneOf(["Strict", "Lax", "None"]),
+        metadata={"description": "Absent when unknown."},
+    )
+
+
+class ProblemSchema(Schema):
+    """Something a cookie format could not represent, or a stored cookie that today's validation
+    refuses (dropped: true); index is its stored position. Never a value."""
+
+    index = fields.Integer(
+        required=True,
+        validate=validate.Range(min=-1),
+        metadata={"description": "Position in the input; -1: the stored value as a whole."},
+    )
+    name = fields.String(required=True)
+    domain = fields.String(required=True)
+    reason = fields.String(required=True)
+    dropped = fields.Boolean(
+        required=True, metadata={"description": "Left out of the output (true) or kept."}
+    )
+
+
+COOKIE_REF = {"$ref": "#/components/schemas/Cookie"}
+# `cookies` of a session: cookie objects (json, playwright) or a cookies.txt (netscape).
+COOKIES = {
+    "description": "A list of cookie objects (json, playwright) or a Netscape cookies.txt "
+    "(netscape).",
+    "oneOf": [{"type": "array", "items": COOKIE_REF}, {"type": "string"}],
 }
+COOKIE_EXAMPLE = {
+    "name": "sessionid",
+    "value": "123456789%3AabcXYZ%3A28",
+    "domain": ".instagram.com",
+    "path": "/",
+    "expires": 1924992000,
+    "httpOnly": True,
+    "secure": True,
+    "sameSite": "Lax",
+}
+# Schemas referenced by name from metadata (the `oneOf`s above): registered by credsvc.openapi.
+REFERENCED_SCHEMAS = {"Cookie": CookieSchema}
 
 
 class CreateProfileResponseSchema(Schema):
@@ -113,7 +170,7 @@ class RevealDownloadCredResponseSchema(Schema):
     )
     credentials = fields.Dict(required=True, metadata=CREDENTIALS_OBJECT)
     ytdlp_options = fields.Nested(YtdlpOptionsSchema)
-    problems = fields.List(fields.Dict(metadata=PROBLEM))
+    problems = fields.List(fields.Nested(ProblemSchema))
 
 
 class StorePlatformSessionResponseSchema(Schema):
@@ -127,20 +184,13 @@ class GetPlatformSessionResponseSchema(Schema):
     success = _true()
     id = fields.UUID(required=True)
     platform = fields.String(required=True)
-    cookies = fields.Raw(
-        required=True,
-        metadata={
-            "description": "A list of cookie objects (json, playwright) or a Netscape "
-            "cookies.txt (netscape).",
-            "oneOf": [{"type": "array", "items": {"type": "object"}}, {"type": "string"}],
-        },
-    )
+    cookies = fields.Raw(required=True, metadata=COOKIES)
     format = fields.String(required=True, validate=validate.OneOf(COOKIE_FORMATS))
     captured_at = fields.String(required=True, allow_none=True)
     expires_at = fields.String(required=True, allow_none=True)
     user_agent = fields.String(required=True, allow_none=True)
     expired = fields.Boolean(required=True)
-    problems = fields.List(fields.Dict(metadata=PROBLEM))
+    problems = fields.List(fields.Nested(ProblemSchema))
 
 
 class PlatformSchema(Schema):
@@ -234,13 +284,7 @@ class CredentialStatusResponseSchema(Schema):
 
 
 class RevealedPlatformSchema(Schema):
-    cookies = fields.Raw(
-        required=True,
-        metadata={
-            "description": "Cookie objects (json, playwright) or a Netscape cookies.txt.",
-            "oneOf": [{"type": "array", "items": {"type": "object"}}, {"type": "string"}],
-        },
-    )
+    cookies = fields.Raw(required=True, metadata=COOKIES)
     missing = fields.List(
         fields.String(),
         required=True,

@@ -104,7 +104,7 @@ END_USER_IDS = {
 @pytest.mark.parametrize("case", sorted(END_USER_IDS))
 def test_end_user_id_limits(client, case):
     end_user_id, status = END_USER_IDS[case]
-    key = next(e for e in ENDPOINTS if e.name == "end-user status").headers
+    key = next(e for e in ENDPOINTS if e.name == "end_users.credential_status").headers
     response = client.get(f"/v1/end-users/{end_user_id}/credentials", headers=key)
     ok = response.status_code == status and (status == 200 or shape_ok(response, "end-user",
                                                                        status))
@@ -126,3 +126,18 @@ def test_counts():
     failed = [name for name, ok in RESULTS if not ok]
     print(f"\ninput limits and shapes: cases={len(RESULTS)} failed={len(failed)}")
     assert RESULTS and not failed, failed
+
+
+def test_the_catalog_comes_from_the_views():
+    """Every Directus-backed view is in the catalog, with its guard's headers and a body."""
+    names = {e.name for e in ENDPOINTS}
+    assert {"health.readyz", "user_credentials.create_profile", "workers.reveal",
+            "end_users.set_credentials", "end_users.delete_credentials"} <= names
+    assert not names & {"health.healthz", "openapi.openapi_document",
+                        "user_credentials.list_platforms"}
+    assert len(ENDPOINTS) == 16
+    for endpoint in ENDPOINTS:
+        assert endpoint.path.startswith("/") and "<" not in endpoint.path, endpoint
+        if endpoint.path.startswith("/api/"):
+            assert endpoint.headers, endpoint.name
+    assert len(BODY_ENDPOINTS) == 12

@@ -17,7 +17,7 @@ import pytest
 
 from credsvc import create_app
 from tests.conftest import TEST_ENV
-from tests.faults.catalog import ENDPOINTS, SECRET_VALUES, Endpoint, rows_for
+from tests.faults.catalog import ENDPOINTS, Endpoint, rows_for
 from tests.faults.server import FaultServer
 
 CONNECT_TIMEOUT, READ_TIMEOUT = 0.5, 1.0
@@ -32,7 +32,8 @@ WRITE_FAULTS = ["reset", "hang", "500", "503", "garbage", "truncated"]
 
 # The four decrypting reads also write an audit row; on a Directus that hangs they must still
 # answer within one read timeout (AuditTrail.audited skips the failure row on transport errors).
-AUDITED = {"reveal", "reveal-download-cred", "get-platform-session", "workers reveal"}
+AUDITED = {"internal_credentials.reveal", "internal_credentials.reveal_download_cred",
+           "internal_credentials.get_platform_session", "workers.reveal"}
 
 
 def fault_env(url: str) -> dict[str, str]:
@@ -79,7 +80,7 @@ def problems_with(endpoint: Endpoint, response, elapsed: float, seen, *,
             if set(body) != {flag, "error"} or body[flag] is not False:
                 problems.append(f"error body not in the {endpoint.family} shape: {body}")
     problems += [f"leaks {marker!r}" for marker in LEAK_MARKERS if marker in text]
-    problems += ["leaks a credential value" for value in SECRET_VALUES if value in text]
+    problems += ["leaks a credential value" for value in endpoint.secrets if value in text]
     problems += write_problems(seen)
     return problems
 
@@ -117,7 +118,7 @@ def run_matrix(get: str, write: str, rows: bool, expect_for) -> tuple[int, list[
 
 def failing_on_every_call(mode: str) -> tuple[int, list[str]]:
     def expect(endpoint):
-        if endpoint.name == "readyz":
+        if endpoint.name == "health.readyz":
             return {503}
         return {504} if mode == "hang" else {502}
 
@@ -160,6 +161,7 @@ def test_directus_failing_on_writes(mode):
 
 def test_decrypting_reads_within_one_timeout_when_directus_hangs():
     audited = [e for e in ENDPOINTS if e.name in AUDITED]
+    assert len(audited) == len(AUDITED), "AUDITED names an endpoint the catalog lacks"
     with ThreadPoolExecutor(max_workers=len(audited)) as pool:
         elapsed = list(pool.map(lambda e: run_one(e, "hang", "hang", False)[1], audited))
     print(f"\ndecrypting reads on a hanging Directus: cases={len(elapsed)} "
@@ -189,10 +191,10 @@ def test_the_catalog_reaches_every_write_when_directus_works():
 GET_ATTEMPTS = 3
 
 
-REVEAL = next(e for e in ENDPOINTS if e.name == "reveal")
-CREATE = next(e for e in ENDPOINTS if e.name == "create-profile")
-STORE = next(e for e in ENDPOINTS if e.name == "store")
-END_USER_SET = next(e for e in ENDPOINTS if e.name == "end-user set")
+REVEAL = next(e for e in ENDPOINTS if e.name == "internal_credentials.reveal")
+CREATE = next(e for e in ENDPOINTS if e.name == "user_credentials.create_profile")
+STORE = next(e for e in ENDPOINTS if e.name == "internal_credentials.store")
+END_USER_SET = next(e for e in ENDPOINTS if e.name == "end_users.set_credentials")
 
 
 @pytest.mark.parametrize("mode, retried", [("503", True), ("502", True), ("500", False),
