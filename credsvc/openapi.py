@@ -19,6 +19,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 from marshmallow import Schema, fields
 
+from credsvc.errors import envelope_key
 from credsvc.schemas import credentials as req
 from credsvc.schemas import end_users as end_user_req
 from credsvc.schemas import responses as res
@@ -403,7 +404,7 @@ def app_routes(app: Flask) -> set[tuple[str, str]]:
 
 
 def error_schema_for(rule: str) -> type[Schema]:
-    return res.EndUserErrorSchema if rule.startswith("/v1/") else res.CredentialsErrorSchema
+    return res.EndUserErrorSchema if envelope_key(rule) == "ok" else res.CredentialsErrorSchema
 
 
 def _json(schema: Any, example: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -464,8 +465,8 @@ def _new_spec() -> APISpec:
         plugins=[plugin],
         info={
             "description": "Third-party credentials encrypted at rest in Directus. "
-            "/api/credentials/* answers errors as {success: false, error}; /v1/* as "
-            "{ok: false, error}."
+            "/api/credentials/* answers errors as {success: false, error}; the end-user API "
+            "as {ok: false, error}."
         },
     )
     plugin.converter.add_attribute_function(_dict_length)

@@ -9,7 +9,7 @@ It needs no auth, so its answer is reused for readiness.CACHE_SECONDS (per app, 
 from flask import Blueprint, current_app
 
 from credsvc.api import services
-from credsvc.errors import ApiError
+from credsvc.errors import Unavailable
 from credsvc.services import readiness
 
 bp = Blueprint("health", __name__)
@@ -30,5 +30,5 @@ def readyz():
         lambda: readiness.probe(app.directus, audits=app.config.mode in readiness.AUDITING_MODES)
     )
     if problem is not None:
-        raise ApiError(f"not ready: {problem}", 503)
+        raise Unavailable(f"not ready: {problem}")
     return {"status": "ready"}
