@@ -196,6 +196,13 @@ def test_health(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_the_probes_answer_errors_through_the_one_renderer(client, path):
+    response = client.post(path)
+    assert response.status_code == 405 and "GET" in response.headers["Allow"]
+    assert response.get_json() == {"success": False, "error": "Method not allowed"}
+
+
 def test_a_filter_value_directus_would_reinterpret_is_400_and_never_sent(client, directus_wire):
     """The client's backstop: a business id stored before the input checks existed ("null")
     would have filtered `business_id IS NULL`. It stops at the client, as a 400 naming the
