@@ -138,6 +138,37 @@ def test_every_werkzeug_exception_renders_json(app, cls, path, key):
     assert response.get_json() == {key: False, "error": expected}
 
 
+def raised_in_a_view(app, exc: BaseException, path: str):
+    """Answer of a request whose view raises `exc`: what the app's registered handler does."""
+
+    def view(**_):
+        raise exc
+
+    app.add_url_rule(path, "raises", view, methods=["GET"])
+    return app.test_client().get(path)
+
+
+@pytest.mark.parametrize("path, key", [("/api/raises", "success"), ("/v1/raises", "ok")])
+@pytest.mark.parametrize("cls", ALL_HTTP_ERRORS, ids=lambda cls: cls.__name__)
+def test_every_werkzeug_exception_raised_in_a_view_reaches_the_handler(app, cls, path, key):
+    try:
+        error = cls()
+    except TypeError:
+        error = cls(None)
+    response = raised_in_a_view(app, error, path)
+    assert response.status_code == cls.code
+    assert response.get_json() == {
+        key: False, "error": errors.HTTP_MESSAGES.get(cls.code, error.name)}
+
+
+@pytest.mark.parametrize("path, key", [("/api/raises", "success"), ("/v1/raises", "ok")])
+@pytest.mark.parametrize("cls, status, outcome", TREE, ids=lambda v: getattr(v, "__name__", v))
+def test_every_class_raised_in_a_view_reaches_the_handler(app, cls, status, outcome, path, key):
+    response = raised_in_a_view(app, cls("said"), path)
+    assert response.status_code == status
+    assert response.get_json() == {key: False, "error": "said"}
+
+
 def test_end_user_paths_use_the_ok_shape(app):
     with app.test_request_context("/v1/end-users/alice/credentials"):
         response = render_error(exceptions.NotFound())
