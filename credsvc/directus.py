@@ -5,14 +5,20 @@ Exception tree:
     DirectusError                       anything that went wrong talking to Directus
     ├── DirectusTransportError          no usable answer: refused, reset, garbage
     │   └── DirectusTimeout             connect or read timeout
-    └── DirectusResponseError           Directus answered with a 4xx/5xx status
-                                        (keeps .status, .method, .path, .body, .code)
+    └── DirectusResponseError           Directus answered with a 4xx/5xx status: .status,
+                                        .method, .path; the whole body parsed once into
+                                        .code and .message (the first error's) and .errors
 
     DirectusFilterError (ValueError)    refused before sending: a filter value Directus would
                                         not read as the string it is (keeps .field)
 
 "Not found" is not an error here: Directus answers 403 for a missing item, so lookups go
 through filtered list queries and return None when nothing matches.
+
+Callers use the helpers below and never write a Directus path: items (`get_item`, `find_one`,
+`find_items`, `search_items`, `count_items`, `create_item(s)`, `update_item(s)`,
+`delete_items`, `check_access`) and the token's own user and permissions (`current_user_id`,
+`user_id_for_token`, `permissions`). `request` is the transport they share.
 """
 
 from __future__ import annotations
@@ -95,22 +101,39 @@ class DirectusTimeout(DirectusTransportError):
 
 
 class DirectusResponseError(DirectusError):
-    """Directus answered with an error status; the upstream status and body are kept."""
+    """Directus answered with an error status.
+
+    The whole body is parsed here, once: `errors` holds the objects of its `errors` array
+    (empty when the body is not Directus's error JSON); `code` and `message` are the first
+    object's `extensions.code` and `message`. Directus's message is not public (it may quote
+    a stored value). str() quotes the first MAX_BODY_IN_MESSAGE characters of the body, which
+    are all that is kept of it, as `body`.
+    """
 
     def __init__(self, status: int, method: str, path: str, body: str):
         self.status = status
         self.method = method
         self.path = path
+        self.errors = _error_objects(body)
+        first = self.errors[0] if self.errors else {}
+        extensions = first.get("extensions")
+        code = extensions.get("code") if isinstance(extensions, dict) else None
+        self.code: str | None = code if isinstance(code, str) else None
+        message = first.get("message")
+        self.message: str | None = message if isinstance(message, str) else None
         self.body = body[:MAX_BODY_IN_MESSAGE]
         super().__init__(f"Directus {status} {path}: {self.body}")
 
-    @property
-    def code(self) -> str | None:
-        """The first `extensions.code` of the Directus error body, if any."""
-        try:
-            return json.loads(self.body)["errors"][0]["extensions"]["code"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            return None
+
+def _error_objects(body: str) -> tuple[dict[str, Any], ...]:
+    """The objects of a Directus error body's `errors` array; () for any other body."""
+    try:
+        errors = json.loads(body)["errors"]
+    except (ValueError, KeyError, TypeError):
+        return ()
+    if not isinstance(errors, list):
+        return ()
+    return tuple(error for error in errors if isinstance(error, dict))
 
 
 @dataclass(frozen=True)
@@ -298,8 +321,35 @@ class DirectusClient:
         """Batch create; all-or-nothing in Directus."""
         return self.request("POST", f"/items/{collection}", json_body=list(items)) or []
 
-    def update_item(self, collection: str, item_id: str, data: Mapping[str, Any]) -> dict:
-        return self.request("PATCH", f"/items/{collection}/{item_id}", json_body=dict(data))
+    def search_items(
+        self,
+        collection: str,
+        filter: Mapping[str, Any],
+        *,
+        fields: Iterable[str],
+        sort: Iterable[str] = (),
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """A query too long for a URL (e.g. a filter listing many ids): `SEARCH /items`
+        carries it, filter included, in the body."""
+        query: dict[str, Any] = {"filter": dict(filter), "fields": list(fields)}
+        if sort:
+            query["sort"] = list(sort)
+        query["limit"] = limit
+        return self.request("SEARCH", f"/items/{collection}", json_body={"query": query}) or []
+
+    def update_item(
+        self,
+        collection: str,
+        item_id: str,
+        data: Mapping[str, Any],
+        fields: tuple[str, ...] | None = None,
+    ) -> dict:
+        """`fields` limits what Directus reads back and returns (e.g. ("id",))."""
+        params = {"fields": ",".join(fields)} if fields else None
+        return self.request(
+            "PATCH", f"/items/{collection}/{item_id}", params=params, json_body=dict(data)
+        )
 
     def update_items(
         self,
@@ -319,9 +369,36 @@ class DirectusClient:
         if ids:
             self.request("DELETE", f"/items/{collection}", json_body=list(ids))
 
-    def check_access(self, collection: str) -> None:
-        """Raise unless Directus answers an authenticated read of `collection`."""
-        self.request("GET", f"/items/{collection}", params={"limit": 0})
+    def check_access(self, collection: str, fields: Iterable[str] | None = None) -> None:
+        """Raise unless Directus answers an authenticated read of `collection`, and of
+        `fields` when given (Directus answers 403 naming a field the role may not read or
+        that does not exist). Reads no row."""
+        params: dict[str, Any] = {"limit": 0}
+        if fields:
+            params["fields"] = ",".join(fields)
+        self.request("GET", f"/items/{collection}", params=params)
+
+    # -- the token's own user and permissions -------------------------------------------
+
+    def current_user_id(self) -> str:
+        """The id of the user this client's token belongs to (`GET /users/me`). A token
+        Directus refuses raises DirectusResponseError (401), as any call would."""
+        return self._user_id(None)
+
+    def permissions(self) -> Any:
+        """What the token's role may do (`GET /permissions/me`, Directus 11+): collection ->
+        action -> {"access": "none" | "partial" | "full", "fields": [...]}, as Directus
+        answers it; the caller checks the shape."""
+        return self.request("GET", "/permissions/me")
+
+    def _user_id(self, token: str | None) -> str:
+        """`GET /users/me` with the client's token, or with `token` for this call only."""
+        headers = None if token is None else {"Authorization": f"Bearer {token}"}
+        data = self.request("GET", "/users/me", params={"fields": "id"}, headers=headers)
+        user_id = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(user_id, str):
+            raise DirectusTransportError("Directus answered GET /users/me without a user id")
+        return user_id
 
     # -- users' own tokens --------------------------------------------------------------
 
@@ -333,19 +410,10 @@ class DirectusClient:
         Any other answer neither confirms nor refuses the token, so it is no usable answer
         (DirectusTransportError). The token travels only in the Authorization header."""
         try:
-            data = self.request(
-                "GET",
-                "/users/me",
-                params={"fields": "id"},
-                headers={"Authorization": f"Bearer {token}"},
-            )
+            return self._user_id(token)
         except DirectusResponseError as exc:
             if exc.status in (401, 403):
                 return None
             raise DirectusTransportError(
                 f"Directus answered {exc.status} when asked who a token belongs to"
             ) from exc
-        user_id = data.get("id") if isinstance(data, dict) else None
-        if not isinstance(user_id, str):
-            raise DirectusTransportError("Directus answered GET /users/me without a user id")
-        return user_id

@@ -26,7 +26,7 @@ from marshmallow import Schema, fields
 
 from credsvc.api.operations import NotInTheApi, Operation, operation_of
 from credsvc.auth import require_api_key, require_internal, require_user
-from credsvc.errors import error_body
+from credsvc.errors import envelope_key
 from credsvc.schemas import responses as res
 
 TITLE = "credsvc"
@@ -171,8 +171,8 @@ def error_statuses(operation: Operation, auth: str | None) -> list[int]:
 
 
 def error_schema_for(rule: str) -> type[Schema]:
-    """The family's error shape, as the renderer decides it for this path."""
-    return res.EndUserErrorSchema if "ok" in error_body("", rule) else res.CredentialsErrorSchema
+    """The family\'s error shape, as the renderer decides it for this path."""
+    return res.EndUserErrorSchema if envelope_key(rule) == "ok" else res.CredentialsErrorSchema
 
 
 def _json(schema: Any, example: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -236,8 +236,8 @@ def _new_spec() -> APISpec:
         plugins=[plugin],
         info={
             "description": "Third-party credentials encrypted at rest in Directus. "
-            "/api/credentials/* answers errors as {success: false, error}; /v1/* as "
-            "{ok: false, error}."
+            "/api/credentials/* answers errors as {success: false, error}; the end-user API "
+            "as {ok: false, error}."
         },
     )
     plugin.converter.add_attribute_function(_dict_length)

@@ -257,8 +257,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "logs-carry-exception-messages",
         "credsvc/errors.py",
-        '            "request failed",\n',
-        '            f"request failed: {exc}",\n',
+        '        log.error("request failed", extra=',
+        '        log.error(f"request failed: {exc}", extra=',
         LOG_TESTS,
     ),
     Mutant(
@@ -301,7 +301,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "profile-owner-unchecked",
         "credsvc/services/profiles.py",
-        '    if profile["user_id"] != user_id:\n        raise forbidden()',
+        '    if profile["user_id"] != user_id:\n        raise Forbidden()',
         "    pass",
         (U + "test_api_credentials.py",),
     ),
@@ -371,7 +371,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "session-revoke-owner-unchecked",
         "credsvc/services/platform_sessions.py",
-        '    if (profile or session)["user_id"] != user_id:\n        raise forbidden()',
+        '    if (profile or session)["user_id"] != user_id:\n        raise Forbidden()',
         "    pass",
         (U + "test_api_credentials.py",),
     ),
@@ -431,6 +431,20 @@ MUTANTS: tuple[Mutant, ...] = (
         "status_forcelist=(502, 503),",
         "status_forcelist=(500, 502, 503),",
         (U + "test_directus.py",),
+    ),
+    Mutant(
+        "upstream-code-read-from-the-cut-body",
+        "credsvc/directus.py",
+        "        self.errors = _error_objects(body)\n",
+        "        self.errors = _error_objects(body[:MAX_BODY_IN_MESSAGE])\n",
+        (U + "test_directus.py",),
+    ),
+    Mutant(
+        "end-user-envelope-widened",
+        "credsvc/errors.py",
+        'return "ok" if path.startswith("/v1/") else "success"',
+        'return "ok" if path.startswith("/v1") else "success"',
+        (U + "test_errors.py",),
     ),
     # -- routing -----------------------------------------------------------------------------
     Mutant(

@@ -3,7 +3,7 @@
 Guard: a business API key (`Authorization: Bearer csk_...`), checked against Directus on every
 request. The key decides the business; nothing in the request can name another one.
 No answer of this blueprint ever carries a credential value or ciphertext. Errors are
-`{"ok": false, "error": "..."}` (credsvc.errors renders every path under /v1/ that way).
+`{"ok": false, "error": "..."}` (the envelope of this prefix: credsvc.errors.envelope_key).
 """
 
 from __future__ import annotations

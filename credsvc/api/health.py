@@ -10,7 +10,7 @@ from flask import Blueprint, current_app
 
 from credsvc.api import services
 from credsvc.api.operations import operation
-from credsvc.errors import ApiError
+from credsvc.errors import Unavailable
 from credsvc.schemas import responses as res
 from credsvc.services import readiness
 
@@ -34,5 +34,5 @@ def readyz():
         lambda: readiness.probe(app.directus, audits=app.config.mode in readiness.AUDITING_MODES)
     )
     if problem is not None:
-        raise ApiError(f"not ready: {problem}", 503)
+        raise Unavailable(f"not ready: {problem}")
     return {"status": "ready"}

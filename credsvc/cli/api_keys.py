@@ -12,8 +12,9 @@ import click
 from flask.cli import with_appcontext
 
 from credsvc.cli import operator_directus, refusal_explained
+from credsvc.exceptions import NotFound
 from credsvc.schemas.end_users import business_id_problem
-from credsvc.services import DomainError, api_keys
+from credsvc.services import api_keys
 
 group = click.Group("api-keys", help="Create, list and revoke business API keys.")
 
@@ -89,7 +90,7 @@ def revoke(key_id):
     try:
         with refusal_explained():
             key, already = api_keys.revoke_key(_directus(), key_id)
-    except DomainError as exc:
+    except NotFound as exc:
         raise click.ClickException(exc.message) from None
     if already:
         click.echo(f"API key {key['id']} was already revoked at {key['revoked_at']}.")

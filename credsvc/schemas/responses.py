@@ -36,7 +36,7 @@ class CredentialsErrorSchema(Schema):
 
 
 class EndUserErrorSchema(Schema):
-    """Every error under /v1/: `{"ok": false, "error": "..."}`."""
+    """Every error of the end-user API: `{"ok": false, "error": "..."}` (errors.envelope_key)."""
 
     ok = _false()
     error = fields.String(required=True, metadata={"description": "A public message."})

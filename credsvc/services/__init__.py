@@ -1,28 +1,13 @@
 """Domain logic: plain functions that take the Directus client and the keyring as arguments.
 
-Views translate HTTP into these calls; nothing here imports Flask.
+Views translate HTTP into these calls; nothing here imports Flask. A request that cannot be
+served raises a class of credsvc.exceptions (`NotFound`, `Forbidden`, `Conflict`, `Invalid`),
+which carries its HTTP status; Directus is reached through the client's helpers only.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-
-
-class DomainError(Exception):
-    """A request that is well-formed but cannot be served; `kind` picks the HTTP status."""
-
-    def __init__(self, kind: str, message: str):
-        super().__init__(message)
-        self.kind = kind  # "invalid" | "not_found" | "forbidden" | "conflict"
-        self.message = message
-
-
-def not_found(message: str) -> DomainError:
-    return DomainError("not_found", message)
-
-
-def forbidden() -> DomainError:
-    return DomainError("forbidden", "Forbidden")
 
 
 def utc_now() -> str:

@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from credsvc.directus import DirectusClient, DirectusError
-from credsvc.services import iso, not_found, utc_now
+from credsvc.exceptions import NotFound
+from credsvc.services import iso, utc_now
 
 COLLECTION = "api_keys"
 KEY_PREFIX = "csk_"
@@ -84,14 +85,14 @@ def list_keys(directus: DirectusClient, business_id: str | None = None) -> list[
 
 
 def revoke_key(directus: DirectusClient, key_id: str) -> tuple[dict[str, Any], bool]:
-    """Revoke a key by id. Returns (key, was_already_revoked); 404 DomainError if unknown."""
+    """Revoke a key by id. Returns (key, was_already_revoked); NotFound if unknown."""
     try:
         key_id = str(uuid.UUID(key_id))
     except ValueError:
-        raise not_found(f"API key {key_id} not found") from None
+        raise NotFound(f"API key {key_id} not found") from None
     key = directus.get_item(COLLECTION, key_id, fields=LIST_FIELDS)
     if key is None:
-        raise not_found(f"API key {key_id} not found")
+        raise NotFound(f"API key {key_id} not found")
     if key.get("revoked_at"):
         return key, True
     key["revoked_at"] = utc_now()

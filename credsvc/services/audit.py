@@ -18,7 +18,8 @@ from typing import Any
 
 from credsvc.crypto import CryptoError
 from credsvc.directus import DirectusClient, DirectusError, DirectusTransportError
-from credsvc.services import DomainError, utc_now
+from credsvc.exceptions import ServiceError
+from credsvc.services import utc_now
 
 COLLECTION = "audit_log"
 # The audited actions that hand out a decrypted value (the views' `audit(<action>)` names).
@@ -184,8 +185,8 @@ REQUIRED_FIELDS = ("occurred_at", "action", "outcome")
 
 
 def outcome_of(exc: BaseException) -> str:
-    if isinstance(exc, DomainError):
-        return exc.kind
+    if isinstance(exc, ServiceError):
+        return exc.outcome
     if isinstance(exc, CryptoError):
         return "decrypt_failed"
     if isinstance(exc, DirectusError):

@@ -55,7 +55,7 @@ def check_directus(
     usable: dict[str, DirectusClient] = {}
     for name, client in clients.items():
         try:
-            client.request("GET", "/users/me", params={"fields": "id"})
+            client.current_user_id()
         except DirectusError as exc:
             if name != "DIRECTUS_TOKEN" or problem is None:
                 found.append(Finding(False, f"{name}: {_refused(exc, name, role_of[name])}"))
@@ -78,7 +78,7 @@ def _refused(exc: DirectusError, name: str, role: str) -> str:
 def _permissions(client: DirectusClient) -> dict:
     """collection -> action -> access, as `GET /permissions/me` states it ({} when refused)."""
     try:
-        data = client.request("GET", "/permissions/me")
+        data = client.permissions()
     except DirectusError:
         return {}
     return data if isinstance(data, dict) else {}
@@ -136,9 +136,7 @@ def _missing_fields(client: DirectusClient, collection: str, fields) -> list[str
 
     def refused(chosen) -> bool | None:
         try:
-            client.request(
-                "GET", f"/items/{collection}", params={"limit": 0, "fields": ",".join(chosen)}
-            )
+            client.check_access(collection, fields=chosen)
         except DirectusResponseError as exc:
             return True if exc.status == 403 else None
         except DirectusError:

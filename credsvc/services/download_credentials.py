@@ -8,8 +8,8 @@ from typing import Any
 from credsvc import cookies
 from credsvc.crypto import Keyring
 from credsvc.directus import DirectusClient
+from credsvc.exceptions import Conflict, Invalid, NotFound
 from credsvc.model import DOWNLOAD_CREDENTIALS, PROFILES
-from credsvc.services import DomainError, not_found
 from credsvc.services.profiles import get_owned_profile
 
 COLLECTION = DOWNLOAD_CREDENTIALS.collection
@@ -45,14 +45,14 @@ def reveal_download_credential(
     fields = tuple(dict.fromkeys(PUBLIC_FIELDS + DOWNLOAD_CREDENTIALS.row_fields))
     record = directus.get_item(COLLECTION, credential_id, fields=fields)
     if record is None:
-        raise not_found(f"Download credential {credential_id} not found")
+        raise NotFound(f"Download credential {credential_id} not found")
     # Stored by whoever owned the profile then; served only while that is still its owner (a
     # credential planted while the profile was relabelled in Directus is not the owner's).
     profile = directus.get_item(
         PROFILES.collection, record["creator_profile_id"], fields=("user_id",)
     )
     if profile is None or profile.get("user_id") != record["user_id"]:
-        raise DomainError("conflict", MISMATCHED_OWNER)
+        raise Conflict(MISMATCHED_OWNER)
     credentials = keyring.decrypt(record[FIELD], DOWNLOAD_CREDENTIALS.context(record))
     return {**{name: record[name] for name in PUBLIC_FIELDS}, "credentials": credentials}
 
@@ -88,4 +88,4 @@ def present(record: dict[str, Any], fmt: str) -> dict[str, Any]:
             "credentials": {key: converted.output},
             "problems": converted.problems_as_json(),
         }
-    raise DomainError("invalid", f"format {fmt!r} is not available for auth_type {auth_type!r}")
+    raise Invalid(f"format {fmt!r} is not available for auth_type {auth_type!r}")

@@ -27,8 +27,8 @@ from credsvc import model, platforms
 from credsvc.cookies import Cookie
 from credsvc.crypto import Keyring, RecordContext
 from credsvc.directus import DirectusClient, DirectusError, DirectusResponseError
+from credsvc.exceptions import Conflict, NotFound
 from credsvc.model import END_USER_CREDENTIALS
-from credsvc.services import DomainError, not_found
 
 COLLECTION = END_USER_CREDENTIALS.collection
 FIELD = END_USER_CREDENTIALS.field
@@ -121,8 +121,8 @@ def set_credentials(
             if attempt + 1 == ATTEMPTS:
                 if isinstance(cause, DirectusResponseError) and cause.status == 403:
                     raise cause from None
-                raise DomainError(
-                    "conflict", "The credentials changed during this request, please retry"
+                raise Conflict(
+                    "The credentials changed during this request, please retry"
                 ) from None
 
 
@@ -241,7 +241,7 @@ def reveal_cookies(
 ) -> dict[str, list[Cookie]]:
     """Decrypted cookies per platform (of `wanted`, default all), in the cookie table's order.
 
-    Platforms with nothing stored are left out; 404 DomainError when none has anything.
+    Platforms with nothing stored are left out; NotFound when none has anything.
     Raises CryptoError when a stored value does not decrypt.
     """
     names = set(wanted) if wanted is not None else set(platforms.PLATFORMS)
@@ -259,5 +259,5 @@ def reveal_cookies(
         if found:
             result[platform.name] = found
     if not result:
-        raise not_found("No credentials stored for this end user")
+        raise NotFound("No credentials stored for this end user")
     return result

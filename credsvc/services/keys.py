@@ -93,18 +93,6 @@ def _scan(
         page += 1
 
 
-def _search(
-    directus: DirectusClient,
-    collection: str,
-    flt: dict[str, Any],
-    fields: tuple[str, ...],
-    limit: int,
-) -> list[dict]:
-    """SEARCH /items: the query travels in the body (a list of ids would not fit in a URL)."""
-    query = {"filter": flt, "fields": list(fields), "sort": ["id"], "limit": limit}
-    return directus.request("SEARCH", f"/items/{collection}", json_body={"query": query}) or []
-
-
 def _pending_pages(
     directus: DirectusClient,
     keyring: Keyring,
@@ -123,7 +111,14 @@ def _pending_pages(
         flt: dict[str, Any] = _pending_filter(keyring, fld)
         if excluded:
             flt = {"_and": [flt, {"id": {"_nin": sorted(excluded)}}]}
-        rows = _search(directus, collection, flt, _column(collection).rewrap_fields, batch_size)
+        # SEARCH: the excluded ids travel in the body, where any number of them fits.
+        rows = directus.search_items(
+            collection,
+            flt,
+            fields=_column(collection).rewrap_fields,
+            sort=("id",),
+            limit=batch_size,
+        )
         if not rows:
             return
         yield rows
@@ -177,16 +172,12 @@ def is_guard_abort(exc: Exception, collection: str) -> bool:
     """
     if not isinstance(exc, DirectusResponseError) or exc.status != 400:
         return False
-    try:
-        errors = json.loads(exc.body)["errors"]
-        return bool(errors) and all(
-            error["extensions"]["code"] == "NOT_NULL_VIOLATION"
-            and error["extensions"]["field"] == GUARD_FIELD
-            and error["extensions"]["collection"] == collection
-            for error in errors
-        )
-    except (ValueError, KeyError, TypeError):
-        return False
+    expected = {"code": "NOT_NULL_VIOLATION", "field": GUARD_FIELD, "collection": collection}
+    return bool(exc.errors) and all(
+        isinstance(extensions := error.get("extensions"), dict)
+        and all(extensions.get(name) == value for name, value in expected.items())
+        for error in exc.errors
+    )
 
 
 class GuardMissing(RuntimeError):
@@ -327,9 +318,7 @@ def _write_each(directus, collection, items, result) -> list[str]:
         row_id = item["id"]
         data = {k: v for k, v in item.items() if k != "id"}
         try:
-            directus.request(
-                "PATCH", f"/items/{collection}/{row_id}", params={"fields": "id"}, json_body=data
-            )
+            directus.update_item(collection, row_id, data, fields=("id",))
         except DirectusResponseError as exc:
             if is_guard_abort(exc, collection):
                 result.skipped_changed += 1

@@ -10,8 +10,9 @@ from typing import Any
 from credsvc import cookies
 from credsvc.crypto import Keyring
 from credsvc.directus import DirectusClient, DirectusError
+from credsvc.exceptions import Forbidden, NotFound
 from credsvc.model import PLATFORM_SESSIONS
-from credsvc.services import forbidden, iso, not_found, profiles, session_health, utc_now
+from credsvc.services import iso, profiles, session_health, utc_now
 from credsvc.services.profiles import get_owned_profile
 
 log = logging.getLogger("credsvc.platform_sessions")
@@ -107,17 +108,17 @@ def get_platform_session(
     if record is None or record.get("user_id") != owner:
         reason = session_health.recapture_reason(directus, profile_id, owner, platform)
         if reason is not None:
-            raise not_found(
+            raise NotFound(
                 f"The {platform} session of creator profile {profile_id} needs re-capture "
                 f"(reported: {reason}); no other usable session is stored"
             )
-        raise not_found(f"No active {platform} session for creator profile {profile_id}")
+        raise NotFound(f"No active {platform} session for creator profile {profile_id}")
     stored = keyring.decrypt(record[FIELD], PLATFORM_SESSIONS.context(record))
     if stored == REVOKED:
-        raise not_found(f"No active {platform} session for creator profile {profile_id}")
+        raise NotFound(f"No active {platform} session for creator profile {profile_id}")
     session_cookies = cookies.read_stored(stored)
     if not session_cookies.usable and session_cookies.problems:
-        raise not_found(
+        raise NotFound(
             f"The stored {platform} session of creator profile {profile_id} has no usable "
             f"cookie ({len(session_cookies.problems)} refused); capture it again"
         )
@@ -133,13 +134,13 @@ def revoke_platform_session(
         COLLECTION, session_id, fields=("revoked_at", *PLATFORM_SESSIONS.row_fields[:-1])
     )
     if session is None:
-        raise not_found(f"Platform session {session_id} not found")
+        raise NotFound(f"Platform session {session_id} not found")
     # The owner is the owner of the session's connection (the capturing user if it is gone).
     profile = directus.get_item(
         profiles.COLLECTION, session["creator_profile_id"], fields=("user_id",)
     )
     if (profile or session)["user_id"] != user_id:
-        raise forbidden()
+        raise Forbidden()
     if session["revoked_at"] is None:
         tombstone = keyring.encrypt(REVOKED, PLATFORM_SESSIONS.context(session))
         directus.update_item(COLLECTION, session_id, {"revoked_at": utc_now(), FIELD: tombstone})

@@ -8,8 +8,8 @@ from typing import Any
 from credsvc import model
 from credsvc.crypto import Keyring
 from credsvc.directus import DirectusClient, DirectusResponseError
+from credsvc.exceptions import Conflict, Forbidden, NotFound
 from credsvc.model import PROFILES
-from credsvc.services import DomainError, forbidden, not_found
 
 COLLECTION = PROFILES.collection
 FIELD = PROFILES.field
@@ -22,7 +22,7 @@ owner_key = model.owner_key
 def get_profile(directus: DirectusClient, profile_id: str) -> dict[str, Any]:
     profile = directus.get_item(COLLECTION, profile_id, fields=PROFILE_FIELDS)
     if profile is None:
-        raise not_found(f"Creator profile {profile_id} not found")
+        raise NotFound(f"Creator profile {profile_id} not found")
     return profile
 
 
@@ -30,7 +30,7 @@ def get_owned_profile(directus: DirectusClient, profile_id: str, user_id: str) -
     """The profile, if `user_id` owns it: 404 when missing, 403 when someone else's."""
     profile = get_profile(directus, profile_id)
     if profile["user_id"] != user_id:
-        raise forbidden()
+        raise Forbidden()
     return profile
 
 
@@ -68,10 +68,10 @@ def create_or_update_profile(
             COLLECTION, {"owner_platform": {"_eq": key}}, fields=PROFILE_FIELDS
         )
         if existing is None:
-            raise DomainError("conflict", "Concurrent update, please retry")
+            raise Conflict("Concurrent update, please retry")
     if existing["user_id"] != user_id or existing["platform"] != platform:
         # owner_platform says one owner, the owner columns another: a relabelled row.
-        raise forbidden()
+        raise Forbidden()
     update_credentials(directus, keyring, existing, credentials, platform_username)
     return existing["id"], True
 
@@ -94,7 +94,7 @@ def update_credentials(
 def reveal_credentials(directus: DirectusClient, keyring: Keyring, profile_id: str) -> dict:
     profile = directus.get_item(COLLECTION, profile_id, fields=PROFILES.row_fields)
     if profile is None:
-        raise not_found(f"Creator profile {profile_id} not found")
+        raise NotFound(f"Creator profile {profile_id} not found")
     if not profile.get(FIELD):
-        raise not_found("No encrypted_credentials found")
+        raise NotFound("No encrypted_credentials found")
     return keyring.decrypt(profile[FIELD], PROFILES.context(profile))

@@ -42,8 +42,6 @@ from credsvc.services import audit
 
 # Every role reads it (deploy/directus/policies.py): an authenticated read any mode may make.
 READ_PROBE = "platform_connections"
-# What the token's role may do, per collection and action (Directus 11+).
-PERMISSIONS_ROUTE = "/permissions/me"
 # Modes whose requests append audit rows: the decrypting reads and the scope guard's denials.
 AUDITING_MODES = ("full", "worker")
 # How long one /readyz answer is reused (per process); see the module docstring.
@@ -75,7 +73,7 @@ def audit_writable(directus: DirectusClient, token_name: str = "DIRECTUS_TOKEN")
     """None when the role may create audit rows with every field credsvc writes; writes nothing."""
     collection = audit.COLLECTION
     try:
-        access = directus.request("GET", PERMISSIONS_ROUTE)
+        access = directus.permissions()
     except DirectusError as exc:
         return refusal(exc, token_name, "read its permissions")
     if not isinstance(access, dict):

@@ -22,8 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from credsvc.directus import DirectusClient
+from credsvc.exceptions import NotFound
 from credsvc.model import PLATFORM_SESSIONS
-from credsvc.services import iso, not_found, profiles
+from credsvc.services import iso, profiles
 
 COLLECTION = PLATFORM_SESSIONS.collection
 
@@ -177,7 +178,7 @@ def report_platform_session(
         raise ValueError(f"unknown reason {reason!r}")  # the request schema refuses it first
     row = directus.get_item(COLLECTION, session_id, fields=HEALTH_FIELDS)
     if row is None:
-        raise not_found(f"Platform session {session_id} not found")
+        raise NotFound(f"Platform session {session_id} not found")
     if row.get("revoked_at") or row.get("needs_recapture_at") or row.get("superseded_by"):
         return status_of(row, now, timedelta(0))
     reported_at = iso(now)

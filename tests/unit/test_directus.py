@@ -94,6 +94,220 @@ def test_error_body_is_truncated(client, wire):
     with pytest.raises(DirectusResponseError) as info:
         client.create_item("c", {})
     assert len(info.value.body) == 500 and info.value.code is None
+    assert info.value.errors == () and info.value.message is None
+    assert str(info.value) == "Directus 400 /items/c: " + "x" * 500
+
+
+def test_a_long_body_is_parsed_whole_before_the_message_is_cut(client, wire):
+    """The code of a long answer comes after the first 500 characters: it is still read."""
+    long_message = "Value " + "v" * 700 + " has to be unique."
+    body = json.dumps(
+        {
+            "errors": [
+                {"message": long_message, "extensions": {"code": "RECORD_NOT_UNIQUE"}},
+                {"message": "second", "extensions": {"code": "OTHER", "field": "f"}},
+            ]
+        }
+    )
+    assert body.index("RECORD_NOT_UNIQUE") > 500
+    wire.post(f"{BASE}/items/c", status=400, body=body)
+    with pytest.raises(DirectusResponseError) as info:
+        client.create_item("c", {})
+    error = info.value
+    assert (error.status, error.code, error.message) == (400, "RECORD_NOT_UNIQUE", long_message)
+    assert [e["extensions"]["code"] for e in error.errors] == ["RECORD_NOT_UNIQUE", "OTHER"]
+    assert str(error) == f"Directus 400 /items/c: {body[:500]}"  # the message stays bounded
+    assert error.body == body[:500]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "<html>502 Bad Gateway</html>",
+        "[1, 2]",
+        '{"errors": "nope"}',
+        '{"errors": []}',
+        '{"errors": [1, "x"]}',
+        '{"errors": [{"message": 5, "extensions": {"code": 7}}]}',
+        '{"errors": [{"extensions": "x"}]}',
+    ],
+)
+def test_a_body_without_a_directus_error_has_no_code_or_message(client, wire, body):
+    wire.get(f"{BASE}/items/c", status=500, body=body)
+    with pytest.raises(DirectusResponseError) as info:
+        client.find_items("c")
+    assert (info.value.status, info.value.code, info.value.message) == (500, None, None)
+
+
+# -- helpers at the wire: every path the services need, written by the client only -----------
+
+
+def test_find_items_sends_filter_fields_sort_limit_and_page(client, wire):
+    wire.get(
+        f"{BASE}/items/c",
+        match=[
+            matchers.query_param_matcher(
+                {
+                    "filter": '{"a":{"_eq":"x"}}',
+                    "fields": "id,a",
+                    "sort": "-created_at,id",
+                    "limit": "-1",
+                    "page": "3",
+                }
+            )
+        ],
+        json={"data": [{"id": "1", "a": "x"}]},
+    )
+    rows = client.find_items(
+        "c", {"a": {"_eq": "x"}}, fields=("id", "a"), sort=("-created_at", "id"), limit=-1,
+        page=3,
+    )
+    assert rows == [{"id": "1", "a": "x"}]
+
+
+def test_search_items_carries_the_query_in_the_body(client, wire):
+    ids = [f"{n:08d}-0000-0000-0000-000000000000" for n in range(300)]  # too long for a URL
+    flt = {"_and": [{"f": {"_nnull": True}}, {"id": {"_nin": ids}}]}
+    call = wire.add(
+        "SEARCH",
+        f"{BASE}/items/c",
+        match=[
+            matchers.query_string_matcher(""),
+            matchers.json_params_matcher(
+                {"query": {"filter": flt, "fields": ["id", "f"], "sort": ["id"], "limit": 50}}
+            ),
+        ],
+        json={"data": [{"id": "a", "f": "v"}]},
+    )
+    assert client.search_items("c", flt, fields=("id", "f"), sort=("id",), limit=50) == [
+        {"id": "a", "f": "v"}
+    ]
+    assert call.call_count == 1
+
+
+def test_search_items_without_sort_and_with_nothing_found(client, wire):
+    wire.add(
+        "SEARCH",
+        f"{BASE}/items/c",
+        match=[matchers.json_params_matcher({"query": {"filter": {}, "fields": ["id"],
+                                                       "limit": 100}})],
+        json={"data": []},
+    )
+    assert client.search_items("c", {}, fields=("id",)) == []
+
+
+def test_create_items_is_one_batch(client, wire):
+    wire.post(
+        f"{BASE}/items/c",
+        match=[matchers.json_params_matcher([{"a": 1}, {"a": 2}])],
+        json={"data": [{"id": "1"}, {"id": "2"}]},
+    )
+    assert client.create_items("c", [{"a": 1}, {"a": 2}]) == [{"id": "1"}, {"id": "2"}]
+
+
+def test_updates_may_limit_what_directus_reads_back(client, wire):
+    wire.patch(
+        f"{BASE}/items/c/1",
+        match=[
+            matchers.query_param_matcher({"fields": "id"}),
+            matchers.json_params_matcher({"a": 2}),
+        ],
+        json={"data": {"id": "1"}},
+    )
+    wire.patch(
+        f"{BASE}/items/c",
+        match=[
+            matchers.query_param_matcher({"fields": "id"}),
+            matchers.json_params_matcher([{"id": "1", "a": 3}]),
+        ],
+        json={"data": [{"id": "1"}]},
+    )
+    assert client.update_item("c", "1", {"a": 2}, fields=("id",)) == {"id": "1"}
+    assert client.update_items("c", [{"id": "1", "a": 3}], fields=("id",)) == [{"id": "1"}]
+
+
+def test_check_access_reads_no_row(client, wire):
+    plain = wire.get(
+        f"{BASE}/items/c",
+        match=[matchers.query_param_matcher({"limit": "0"})],
+        json={"data": []},
+    )
+    named = wire.get(
+        f"{BASE}/items/c",
+        match=[matchers.query_param_matcher({"limit": "0", "fields": "id,rewrap_guard"})],
+        json={"data": []},
+    )
+    client.check_access("c")
+    client.check_access("c", fields=("id", "rewrap_guard"))
+    assert plain.call_count == named.call_count == 1
+
+
+def test_check_access_raises_what_directus_refuses(client, wire):
+    forbidden = {"errors": [{"message": "no", "extensions": {"code": "FORBIDDEN"}}]}
+    wire.get(f"{BASE}/items/c", status=403, json=forbidden)
+    with pytest.raises(DirectusResponseError) as info:
+        client.check_access("c", fields=("missing",))
+    assert (info.value.status, info.value.code) == (403, "FORBIDDEN")
+
+
+def test_current_user_id_asks_with_the_clients_own_token(client, wire):
+    wire.get(
+        f"{BASE}/users/me",
+        match=[
+            matchers.query_param_matcher({"fields": "id"}),
+            matchers.header_matcher({"Authorization": "Bearer svc-token"}),
+        ],
+        json={"data": {"id": "user-1"}},
+    )
+    assert client.current_user_id() == "user-1"
+
+
+def test_current_user_id_raises_when_the_token_is_refused(client, wire):
+    wire.get(f"{BASE}/users/me", status=401, json={"errors": [{"message": "Invalid token"}]})
+    with pytest.raises(DirectusResponseError) as info:
+        client.current_user_id()
+    assert info.value.status == 401 and "svc-token" not in str(info.value)
+
+
+@pytest.mark.parametrize("data", [None, {}, {"id": 5}, ["user-1"]])
+def test_current_user_id_without_an_id_is_no_usable_answer(client, wire, data):
+    wire.get(f"{BASE}/users/me", json={"data": data})
+    with pytest.raises(DirectusTransportError):
+        client.current_user_id()
+
+
+def test_user_id_for_token_sends_that_token_only(client, wire):
+    wire.get(
+        f"{BASE}/users/me",
+        match=[matchers.header_matcher({"Authorization": "Bearer user-jwt"})],
+        json={"data": {"id": "user-2"}},
+    )
+    assert client.user_id_for_token("user-jwt") == "user-2"
+    assert client.session.headers["Authorization"] == "Bearer svc-token"
+
+
+@pytest.mark.parametrize("status, expected", [(401, None), (403, None)])
+def test_user_id_for_a_refused_token_is_none(client, wire, status, expected):
+    wire.get(f"{BASE}/users/me", status=status, json={"errors": []})
+    assert client.user_id_for_token("user-jwt") is expected
+
+
+def test_user_id_for_token_on_another_status_is_no_usable_answer(client, wire):
+    wire.get(f"{BASE}/users/me", status=400, body="user-jwt echoed")
+    with pytest.raises(DirectusTransportError) as info:
+        client.user_id_for_token("user-jwt")
+    assert "user-jwt" not in str(info.value)
+
+
+def test_permissions_are_the_roles_own(client, wire):
+    answer = {"audit_log": {"create": {"access": "full", "fields": ["*"]}}}
+    wire.get(
+        f"{BASE}/permissions/me",
+        match=[matchers.header_matcher({"Authorization": "Bearer svc-token"})],
+        json={"data": answer},
+    )
+    assert client.permissions() == answer
 
 
 @pytest.mark.parametrize(

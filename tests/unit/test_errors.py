@@ -1,12 +1,120 @@
-"""One error shape for everything: werkzeug errors, limits, media types, bad JSON."""
+"""One error shape for everything: the exception tree, werkzeug errors, limits, media types,
+bad JSON; and the one function that picks the envelope of a path."""
 
 from __future__ import annotations
 
 import pytest
 from werkzeug import exceptions
 
-from credsvc.errors import render_error
+from credsvc import errors
+from credsvc import exceptions as tree
+from credsvc.crypto import CryptoError, DecryptionUnavailable
+from credsvc.directus import (
+    DirectusFilterError,
+    DirectusResponseError,
+    DirectusTimeout,
+    DirectusTransportError,
+)
+from credsvc.errors import envelope_key, error_body, render_error
+from credsvc.services import audit
 from tests.conftest import INTERNAL_HEADERS
+
+CREDENTIALS_PATH = "/api/credentials/reveal"
+END_USER_PATH = "/v1/end-users/alice/credentials"
+
+# Every class of the tree, with the status and audit outcome the contract gives it.
+TREE = [
+    (tree.ServiceError, 500, "error"),
+    (tree.Invalid, 400, "invalid"),
+    (tree.Unauthorized, 401, "error"),
+    (tree.Forbidden, 403, "forbidden"),
+    (tree.NotFound, 404, "not_found"),
+    (tree.Conflict, 409, "conflict"),
+    (tree.UnsupportedMedia, 415, "error"),
+    (tree.Unavailable, 503, "error"),
+]
+
+
+def every_subclass(cls: type) -> set[type]:
+    found = set()
+    for sub in cls.__subclasses__():
+        found |= {sub, *every_subclass(sub)}
+    return found
+
+
+def test_the_table_lists_the_whole_tree():
+    """A class added to credsvc.exceptions without a row here fails, so it gets tested."""
+    assert {cls for cls, _, _ in TREE} == {tree.ServiceError, *every_subclass(tree.ServiceError)}
+
+
+@pytest.mark.parametrize("path, key", [(CREDENTIALS_PATH, "success"), (END_USER_PATH, "ok")])
+@pytest.mark.parametrize("cls, status, outcome", TREE, ids=lambda v: getattr(v, "__name__", v))
+def test_every_class_of_the_tree_renders_its_status_and_message(app, cls, status, outcome,
+                                                                 path, key):
+    with app.test_request_context(path):
+        given = render_error(cls("a public message"))
+        default = render_error(cls())
+    assert given.status_code == default.status_code == status
+    assert given.get_json() == {key: False, "error": "a public message"}
+    assert default.get_json() == {key: False, "error": cls.message}
+    assert audit.outcome_of(cls()) == outcome
+
+
+def test_the_domain_classes_keep_the_contract_defaults():
+    assert tree.Forbidden().message == "Forbidden"
+    assert tree.Unauthorized().message == "Unauthorized"
+    assert tree.UnsupportedMedia().message == "Content-Type must be application/json"
+    assert tree.ServiceError().message == "Internal server error"
+    assert errors.BadRequest is tree.Invalid  # one node, two names: the views' and the services'
+
+
+@pytest.mark.parametrize(
+    "exc, status, message",
+    [
+        (DirectusResponseError(404, "GET", "/items/x", '{"errors": []}'), 404,
+         'Directus 404 /items/x: {"errors": []}'),
+        (DirectusResponseError(409, "POST", "/items/x", "dup"), 409, "Directus 409 /items/x: dup"),
+        (DirectusResponseError(401, "GET", "/items/x", "internals"), 502, "Directus 401 /items/x"),
+        (DirectusResponseError(500, "GET", "/items/x", "stack trace"), 502,
+         "Directus 500 /items/x"),
+        (DirectusTimeout("slow"), 504, "Directus did not answer in time"),
+        (DirectusTransportError("reset"), 502, "Directus is unavailable"),
+        (DirectusFilterError("business_id"), 400,
+         "business_id must not be true, false or null, in any case, or start with '$' "
+         "(Directus reads them as keywords)"),
+        (DecryptionUnavailable("no key here"), 503, "This deployment cannot decrypt"),
+        (CryptoError("tag mismatch"), 409, "Stored credentials could not be decrypted"),
+        (RuntimeError("secret detail"), 500, "Internal server error"),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else None,
+)
+def test_foreign_exceptions_are_mapped_once(app, exc, status, message):
+    assert errors.public_error(exc) == (status, message)
+    with app.test_request_context(CREDENTIALS_PATH):
+        response = render_error(exc)
+    assert response.status_code == status
+    assert response.get_json() == {"success": False, "error": message}
+
+
+@pytest.mark.parametrize(
+    "path, key",
+    [
+        ("/v1/end-users/alice/credentials", "ok"),
+        ("/v1/", "ok"),
+        ("/v1/nope", "ok"),
+        ("/api/credentials/reveal", "success"),
+        ("/api/end-user-credentials/reveal", "success"),
+        ("/healthz", "success"),
+        ("/readyz", "success"),
+        ("/", "success"),
+        ("/v1", "success"),  # not under /v1/
+        ("/v10/end-users", "success"),
+        ("/api/v1/x", "success"),
+    ],
+)
+def test_envelope_key_is_decided_by_the_path(path, key):
+    assert envelope_key(path) == key
+    assert error_body("m", path) == {key: False, "error": "m"}
 
 ALL_HTTP_ERRORS = [
     cls for cls in vars(exceptions).values()
@@ -15,17 +123,50 @@ ALL_HTTP_ERRORS = [
 ]
 
 
+@pytest.mark.parametrize("path, key", [(CREDENTIALS_PATH, "success"), (END_USER_PATH, "ok")])
 @pytest.mark.parametrize("cls", ALL_HTTP_ERRORS, ids=lambda cls: cls.__name__)
-def test_every_werkzeug_exception_renders_json(app, cls):
-    with app.test_request_context("/api/credentials/reveal"):
+def test_every_werkzeug_exception_renders_json(app, cls, path, key):
+    with app.test_request_context(path):
         try:
             error = cls()
         except TypeError:
             error = cls(None)
         response = render_error(error)
     assert response.status_code == cls.code
-    body = response.get_json()
-    assert body["success"] is False and isinstance(body["error"], str)
+    assert response.mimetype == "application/json"
+    expected = errors.HTTP_MESSAGES.get(cls.code, error.name)
+    assert response.get_json() == {key: False, "error": expected}
+
+
+def raised_in_a_view(app, exc: BaseException, path: str):
+    """Answer of a request whose view raises `exc`: what the app's registered handler does."""
+
+    def view(**_):
+        raise exc
+
+    app.add_url_rule(path, "raises", view, methods=["GET"])
+    return app.test_client().get(path)
+
+
+@pytest.mark.parametrize("path, key", [("/api/raises", "success"), ("/v1/raises", "ok")])
+@pytest.mark.parametrize("cls", ALL_HTTP_ERRORS, ids=lambda cls: cls.__name__)
+def test_every_werkzeug_exception_raised_in_a_view_reaches_the_handler(app, cls, path, key):
+    try:
+        error = cls()
+    except TypeError:
+        error = cls(None)
+    response = raised_in_a_view(app, error, path)
+    assert response.status_code == cls.code
+    assert response.get_json() == {
+        key: False, "error": errors.HTTP_MESSAGES.get(cls.code, error.name)}
+
+
+@pytest.mark.parametrize("path, key", [("/api/raises", "success"), ("/v1/raises", "ok")])
+@pytest.mark.parametrize("cls, status, outcome", TREE, ids=lambda v: getattr(v, "__name__", v))
+def test_every_class_raised_in_a_view_reaches_the_handler(app, cls, status, outcome, path, key):
+    response = raised_in_a_view(app, cls("said"), path)
+    assert response.status_code == status
+    assert response.get_json() == {key: False, "error": "said"}
 
 
 def test_end_user_paths_use_the_ok_shape(app):
@@ -84,6 +225,13 @@ def test_unexpected_exception_is_json_500_without_details(app):
 
 def test_health(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_the_probes_answer_errors_through_the_one_renderer(client, path):
+    response = client.post(path)
+    assert response.status_code == 405 and "GET" in response.headers["Allow"]
+    assert response.get_json() == {"success": False, "error": "Method not allowed"}
 
 
 def test_a_filter_value_directus_would_reinterpret_is_400_and_never_sent(client, directus_wire):

@@ -403,6 +403,13 @@ def test_is_guard_abort_recognises_only_the_guard_trigger():
     assert not key_service.is_guard_abort(error(400, "<html>"), "platform_sessions")
     assert not key_service.is_guard_abort(error(400, '{"errors":[]}'), "platform_sessions")
     assert not key_service.is_guard_abort(DirectusTimeout("t"), "platform_sessions")
+    # A batch whose every row hit the guard: the answer runs past 500 characters and is still
+    # read whole (the client parses the body before it cuts it for the message).
+    many = json.dumps({"errors": json.loads(body)["errors"] * 8})
+    assert len(many) > 500
+    assert key_service.is_guard_abort(error(400, many), "platform_sessions")
+    mixed = json.dumps({"errors": json.loads(body)["errors"] * 7 + json.loads(internal)["errors"]})
+    assert not key_service.is_guard_abort(error(400, mixed), "platform_sessions")
 
 
 def test_undecryptable_rows_are_reported_and_the_job_still_finishes(fake):

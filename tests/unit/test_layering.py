@@ -26,6 +26,8 @@ FLASK_FREE = (
     "credsvc.cookies",
     "credsvc.crypto",
     "credsvc.directus",
+    "credsvc.exceptions",
+    "credsvc.services",
     "credsvc.callers",
     "credsvc.model",
     "credsvc.accesslog",
