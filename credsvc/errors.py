@@ -5,7 +5,7 @@ views, and each states its status; everything else is mapped by `public_error`:
 
     Exception
     ├── ServiceError (credsvc.exceptions)  its status and message; bare: 500
-    │   ├── Invalid (BadRequest)    400     invalid JSON, validation failures (naming the
+    │   ├── Invalid                 400     invalid JSON, validation failures (naming the
     │   │                                   field), a format an auth type does not offer
     │   ├── Unauthorized            401     "Unauthorized", or what the API key guard says
     │   ├── Forbidden               403     "Forbidden", a revoked key, a refused Origin
@@ -58,12 +58,7 @@ from credsvc.exceptions import (
     UnsupportedMedia,
 )
 
-# The HTTP layer's name for Invalid (views raise it for a body or path they refuse): the same
-# class, so a service's Invalid and a view's BadRequest are one node of the tree.
-BadRequest = Invalid
-
 __all__ = [
-    "BadRequest",
     "Conflict",
     "Forbidden",
     "Invalid",

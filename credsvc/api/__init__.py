@@ -21,7 +21,7 @@ from flask import Flask, current_app, g, request
 from marshmallow import Schema, ValidationError
 from werkzeug.routing import RequestRedirect
 
-from credsvc.errors import BadRequest, NotFound, UnsupportedMedia
+from credsvc.errors import Invalid, NotFound, UnsupportedMedia
 
 
 def services():
@@ -68,15 +68,15 @@ def read_json_object() -> dict[str, Any]:
         # parser read the same text.
         text = raw.decode(json.detect_encoding(raw), "surrogatepass")
     except UnicodeDecodeError:
-        raise BadRequest("Invalid JSON body") from None
+        raise Invalid("Invalid JSON body") from None
     if nested_deeper_than(text, MAX_JSON_DEPTH):
-        raise BadRequest(f"JSON body is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
+        raise Invalid(f"JSON body is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
     try:
         data = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):  # RecursionError: unbalanced, e.g. "[" * 100_000
-        raise BadRequest("Invalid JSON body") from None
+        raise Invalid("Invalid JSON body") from None
     if not isinstance(data, dict):
-        raise BadRequest("JSON body must be an object")
+        raise Invalid("JSON body must be an object")
     return data
 
 
@@ -100,7 +100,7 @@ def load_body(schema: Schema) -> dict[str, Any]:
     try:
         return schema.load(read_json_object())
     except ValidationError as exc:
-        raise BadRequest(validation_message(exc.messages)) from None
+        raise Invalid(validation_message(exc.messages)) from None
 
 
 def audit(action: str, **target: str):

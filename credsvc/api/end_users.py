@@ -13,7 +13,7 @@ from flask import Blueprint, g, request
 from credsvc.api import no_store, services
 from credsvc.api.operations import DIRECTUS_ERRORS, operation
 from credsvc.auth import require_api_key
-from credsvc.errors import BadRequest
+from credsvc.errors import Invalid
 from credsvc.schemas import end_users as schemas
 from credsvc.schemas import responses as res
 from credsvc.services import end_users
@@ -26,7 +26,7 @@ def check_end_user_id() -> None:
     end_user_id = (request.view_args or {}).get("end_user_id")
     problem = None if end_user_id is None else schemas.end_user_id_problem(end_user_id)
     if problem:
-        raise BadRequest(problem)
+        raise Invalid(problem)
 
 
 bp.before_request(require_api_key)
