@@ -11,7 +11,15 @@ from credsvc import cookies
 from credsvc.crypto import Keyring
 from credsvc.directus import DirectusClient, DirectusError
 from credsvc.model import PLATFORM_SESSIONS
-from credsvc.services import forbidden, iso, not_found, profiles, session_health, utc_now
+from credsvc.services import (
+    forbidden,
+    iso,
+    not_found,
+    parse_timestamp,
+    profiles,
+    session_health,
+    utc_now,
+)
 from credsvc.services.profiles import get_owned_profile
 
 log = logging.getLogger("credsvc.platform_sessions")
@@ -149,8 +157,7 @@ def is_expired(
     record: dict[str, Any], session_cookies: list[cookies.Cookie], now: datetime
 ) -> bool:
     """Expired when the session's `expires_at` has passed, or every cookie has expired."""
-    expires_at = record.get("expires_at")
-    if expires_at:
-        if datetime.fromisoformat(expires_at.replace("Z", "+00:00")) <= now:
-            return True
+    expires_at = parse_timestamp(record.get("expires_at"))  # unreadable: the cookies decide
+    if expires_at is not None and expires_at <= now:
+        return True
     return cookies.session_expired(session_cookies, now)
