@@ -149,7 +149,10 @@ def revoke_platform_session(
     if (profile or session)["user_id"] != user_id:
         raise forbidden()
     if session["revoked_at"] is None:
-        tombstone = keyring.encrypt(REVOKED, PLATFORM_SESSIONS.context(session))
+        # The Node service never serves a revoked row: the marker stays owner-bound even in
+        # compatibility write mode.
+        context = PLATFORM_SESSIONS.context(session, node_readable=False)
+        tombstone = keyring.encrypt(REVOKED, context)
         directus.update_item(COLLECTION, session_id, {"revoked_at": utc_now(), FIELD: tombstone})
 
 
