@@ -102,6 +102,7 @@ def report_platform_session():
         "report-platform-session",
         target_collection=platform_sessions.COLLECTION,
         target_id=body["id"],
+        detail=body["reason"],  # one of session_health.REASONS (the schema refuses others)
     ):
         status = session_health.report_platform_session(
             app.directus, body["id"], body["reason"], datetime.now(UTC), notify=app.events.emit

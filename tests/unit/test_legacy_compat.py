@@ -749,12 +749,7 @@ def test_sha256_hex_32_is_the_first_32_hex_characters_as_the_key():
         KEY.hex(), legacy_key=PASSPHRASE, legacy_derivation="sha256-hex-32"
     )
     assert ring.decrypt(node_style(VALUE, node_key, 12, "hex"), CTX) == VALUE
-    assert aesgcm.decrypt_json(
-        keyring_from_settings(
-            KEY.hex(),
-            legacy_key=PASSPHRASE,
-            legacy_derivation="sha256-hex-32",
-            write_format="legacy",
-        ).encrypt(VALUE, CTX),
-        node_key,
-    ) == VALUE
+    writer = keyring_from_settings(
+        KEY.hex(), legacy_key=PASSPHRASE, legacy_derivation="sha256-hex-32", write_format="legacy"
+    )
+    assert aesgcm.decrypt_json(writer.encrypt(VALUE, CTX), node_key) == VALUE
