@@ -58,6 +58,10 @@ class EncryptedColumn:
     # before the rewrap is not laundered into a valid binding (where a collection has them).
     restating_columns: tuple[str, ...] = ()
     restates_owner: Callable[[Mapping[str, Any]], bool] = lambda row: True
+    # The Node service reads this column (credentials-api.txt: /reveal, /reveal-download-cred,
+    # /get-platform-session). Only such values are written in the Node's legacy format under
+    # CREDENTIALS_WRITE_FORMAT=legacy; every other value stays owner-bound.
+    node_reads: bool = False
 
     @property
     def row_fields(self) -> tuple[str, ...]:
@@ -68,13 +72,17 @@ class EncryptedColumn:
     def rewrap_fields(self) -> tuple[str, ...]:
         return (*self.row_fields, *self.restating_columns)
 
-    def context(self, row: Mapping[str, Any]) -> RecordContext:
-        """The binding of `row`'s value; `row` must carry `id` and every owner column."""
+    def context(self, row: Mapping[str, Any], *, node_readable: bool = True) -> RecordContext:
+        """The binding of `row`'s value; `row` must carry `id` and every owner column.
+        `node_readable=False` for a value of a Node-read column that the Node service never
+        reads (a revocation marker), so that compatibility mode keeps it owner-bound."""
         missing = [name for name in ("id", *self.owner_columns) if name not in row]
         if missing:
             raise CryptoError(f"{self.collection}: row lacks {', '.join(missing)} for its binding")
         owner = tuple((name, row[name]) for name in self.owner_columns)
-        return RecordContext(self.collection, row["id"], self.field, owner)
+        return RecordContext(
+            self.collection, row["id"], self.field, owner, self.node_reads and node_readable
+        )
 
 
 PROFILES = EncryptedColumn(
@@ -83,14 +91,19 @@ PROFILES = EncryptedColumn(
     ("user_id", "platform"),
     restating_columns=("owner_platform",),
     restates_owner=_profile_restated,
+    node_reads=True,
 )
 DOWNLOAD_CREDENTIALS = EncryptedColumn(
     "download_credentials",
     "encrypted_credentials",
     ("user_id", "creator_profile_id", "platform", "auth_type"),
+    node_reads=True,
 )
 PLATFORM_SESSIONS = EncryptedColumn(
-    "platform_sessions", "encrypted_cookies", ("user_id", "creator_profile_id", "platform")
+    "platform_sessions",
+    "encrypted_cookies",
+    ("user_id", "creator_profile_id", "platform"),
+    node_reads=True,
 )
 END_USER_CREDENTIALS = EncryptedColumn(
     "end_user_credentials",

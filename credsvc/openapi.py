@@ -74,7 +74,8 @@ ERROR_DESCRIPTIONS = {
     "caller lacks the route's scope",
     404: "No such record",
     409: "A concurrent change (retry); or, on a decrypting read, a stored value that cannot "
-    "be decrypted (`Stored credentials could not be decrypted`: store it again)",
+    "be decrypted (`Stored credentials could not be decrypted`: store it again), or a stored "
+    "download credential the requested format cannot be made from (store it again)",
     413: "Request body too large",
     415: "Content-Type must be application/json",
     422: "Directus refused the data (its status is relayed)",

@@ -555,6 +555,57 @@ MUTANTS: tuple[Mutant, ...] = (
         "cookies.to_extension(cookies.from_extension(stored)))",
         STORED_COOKIE_TESTS,
     ),
+    # Review of issue 15: Node-era download cookie files, legacy writes only where Node reads,
+    # Node's lenient base64 keys, timestamps without a zone.
+    Mutant(
+        "stored-netscape-all-or-nothing",
+        "credsvc/services/download_credentials.py",
+        "stored = cookies.read_stored_netscape(text)",
+        "stored = cookies.read_stored_netscape(cookies.to_netscape(cookies.parse_netscape(text)))",
+        STORED_COOKIE_TESTS,
+    ),
+    Mutant(
+        "stored-netscape-no-usable-cookie-served",
+        "credsvc/services/download_credentials.py",
+        "        if not stored.usable:\n",
+        "        if False:\n",
+        STORED_COOKIE_TESTS,
+    ),
+    Mutant(
+        "legacy-write-for-every-column",
+        "credsvc/crypto/keyring.py",
+        "if self._legacy_write_key is not None and context.node_readable:",
+        "if self._legacy_write_key is not None:",
+        LEGACY_TESTS,
+    ),
+    Mutant(
+        "legacy-write-for-revocation-markers",
+        "credsvc/services/platform_sessions.py",
+        "PLATFORM_SESSIONS.context(session, node_readable=False)",
+        "PLATFORM_SESSIONS.context(session)",
+        LEGACY_TESTS,
+    ),
+    Mutant(
+        "legacy-auto-takes-mixed-base64",
+        "credsvc/crypto/legacy_keys.py",
+        "if not any(pattern.fullmatch(text) for pattern in _NODE_BASE64):",
+        'if not re.fullmatch(r"[A-Za-z0-9+/_ .-]{43,44}=?", text):',
+        LEGACY_TESTS,
+    ),
+    Mutant(
+        "timestamp-naive-left-naive",
+        "credsvc/services/__init__.py",
+        "else moment.replace(tzinfo=UTC)",
+        "else moment",
+        (U + "test_timestamps.py",),
+    ),
+    Mutant(
+        "report-audits-no-reason",
+        "credsvc/api/internal_credentials.py",
+        'detail=body["reason"],',
+        "",
+        (U + "test_session_health.py",),
+    ),
     # Defence in depth behind refuse_redirects (a merged "//" is a redirect, refused as 404):
     # only test_url_map_merges_no_slashes sees this one.
     Mutant(

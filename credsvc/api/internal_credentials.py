@@ -103,7 +103,9 @@ def reveal_download_cred(body):
         record = download_credentials.reveal_download_credential(
             app.directus, app.keyring, body["id"]
         )
-    return {"success": True, **download_credentials.present(record, body.get("format", "json"))}
+        # Inside the audit: a stored value the format cannot be made from is a refusal (409).
+        presented = download_credentials.present(record, body.get("format", "json"))
+    return {"success": True, **presented}
 
 
 @bp.post("/get-platform-session")
@@ -175,6 +177,7 @@ def report_platform_session(body):
         "report-platform-session",
         target_collection=platform_sessions.COLLECTION,
         target_id=body["id"],
+        detail=body["reason"],  # one of session_health.REASONS (the schema refuses others)
     ):
         status = session_health.report_platform_session(
             app.directus, body["id"], body["reason"], datetime.now(UTC), notify=app.events.emit

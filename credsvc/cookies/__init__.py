@@ -28,7 +28,7 @@ from ._model import (
 )
 from ._netscape import HEADER as NETSCAPE_HEADER
 from ._netscape import parse_netscape, to_netscape
-from ._stored import StoredCookies, read_stored, render_stored
+from ._stored import StoredCookies, read_stored, read_stored_netscape, render_stored
 
 __all__ = [
     "DEFAULT_FORMAT",
@@ -48,6 +48,7 @@ __all__ = [
     "from_playwright",
     "parse_netscape",
     "read_stored",
+    "read_stored_netscape",
     "render",
     "render_stored",
     "session_expired",

@@ -21,7 +21,7 @@ would take (see :func:`credsvc.cookies._model.cookie_problem`), naming the first
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from ._model import MAX_EXPIRES, Cookie, CookieFormatError, NetscapeFormatError
 
@@ -97,21 +97,10 @@ def _parse_cookie_line(line: str, http_only: bool) -> Cookie:
         raise _LineError(error.reason) from None
 
 
-def parse_netscape(text: str, *, allow_empty: bool = False) -> list[Cookie]:
-    """Parse a Netscape cookies.txt document into cookies, in file order.
-
-    Raises :class:`NetscapeFormatError` for the first line that yt-dlp or MozillaCookieJar would
-    reject, skip or misread. A file without any cookie line is an error unless ``allow_empty``.
-    CRLF and CR line ends are accepted (both consumers read with universal newlines).
-    """
-    if not isinstance(text, str):
-        raise NetscapeFormatError(f"cookies file must be text, got {type(text).__name__}")
-    lines = _NEWLINE.split(text)
-    problem = _header_problem(lines[0], text)
-    if problem:
-        raise NetscapeFormatError(problem, 1)
-    cookies: list[Cookie] = []
-    for number, raw in enumerate(lines[1:], start=2):
+def _read_lines(lines: list[str], start: int = 2) -> Iterator[tuple[int, Cookie | str]]:
+    """Each cookie line of `lines` (line `start` onwards of a file): (line number, the cookie
+    or why the line is refused). Blank lines and comments yield nothing."""
+    for number, raw in enumerate(lines, start=start):
         line, http_only = raw, False
         if line.startswith(HTTPONLY_PREFIX):
             line, http_only = line[len(HTTPONLY_PREFIX) :], True
@@ -134,12 +123,47 @@ def parse_netscape(text: str, *, allow_empty: bool = False) -> list[Cookie]:
                 raise _LineError("a comment must start with '#' in the first column")
             if stripped.startswith("$"):
                 raise _LineError("a line starting with '$' is ignored by MozillaCookieJar")
-            cookies.append(_parse_cookie_line(line, http_only))
+            yield number, _parse_cookie_line(line, http_only)
         except _LineError as error:
-            raise NetscapeFormatError(str(error), number) from None
+            yield number, str(error)
+
+
+def parse_netscape(text: str, *, allow_empty: bool = False) -> list[Cookie]:
+    """Parse a Netscape cookies.txt document into cookies, in file order.
+
+    Raises :class:`NetscapeFormatError` for the first line that yt-dlp or MozillaCookieJar would
+    reject, skip or misread. A file without any cookie line is an error unless ``allow_empty``.
+    CRLF and CR line ends are accepted (both consumers read with universal newlines).
+    """
+    if not isinstance(text, str):
+        raise NetscapeFormatError(f"cookies file must be text, got {type(text).__name__}")
+    lines = _NEWLINE.split(text)
+    problem = _header_problem(lines[0], text)
+    if problem:
+        raise NetscapeFormatError(problem, 1)
+    cookies: list[Cookie] = []
+    for number, read in _read_lines(lines[1:]):
+        if isinstance(read, str):
+            raise NetscapeFormatError(read, number)
+        cookies.append(read)
     if not cookies and not allow_empty:
         raise NetscapeFormatError("the file holds no cookie, only the header, comments or blanks")
     return cookies
+
+
+def read_netscape_lines(text: str) -> tuple[str | None, list[tuple[int, Cookie | str]]]:
+    """The lenient reading of a stored file (credsvc.cookies._stored.read_stored_netscape):
+    why its header is refused (None when it is fine) and every cookie line read as in
+    `parse_netscape`, refused ones as their reason. A file without its header (pasted from line
+    2) has its first line read as a cookie line; a byte-order mark is skipped."""
+    lines = _NEWLINE.split(text)
+    problem = _header_problem(lines[0], text)
+    if problem is None:
+        return None, list(_read_lines(lines[1:]))
+    first = lines[0].removeprefix("\ufeff")
+    if _MAGIC.match(first):
+        return problem, list(_read_lines(lines[1:]))
+    return problem, list(_read_lines([first, *lines[1:]], start=1))
 
 
 def to_netscape(cookies: Iterable[Cookie]) -> str:

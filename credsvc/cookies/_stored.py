@@ -1,9 +1,10 @@
 """Reading cookies back from storage, where refusing the whole list is not an option.
 
-Rows written by the Node service (or by an earlier credsvc) may hold cookie objects that
-today's validation refuses. A stored session is served with the cookies that are valid and one
-:class:`Problem` per refused cookie (its position, its name and domain when they are safe to
-show, and why: never a value); the caller refuses the session only when nothing is usable.
+Rows written by the Node service (or by an earlier credsvc) may hold cookie objects, or Netscape
+files, that today's validation refuses. A stored session or cookie file is served with the
+cookies that are valid and one :class:`Problem` per refused cookie (its position, its name and
+domain when they are safe to show, and why: never a value); the caller refuses the value only
+when nothing is usable.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime
 from ._convert import Conversion, Problem, render
 from ._json import from_extension
 from ._model import Cookie, CookieFormatError, domain_problem
+from ._netscape import read_netscape_lines
 
 # A name shown in a problem: a plain cookie-name token of sensible length. Anything else (a
 # name holding "=" and a value, control characters, a very long string) is left out.
@@ -69,6 +71,35 @@ def read_stored(items: object) -> StoredCookies:
             continue
         cookies.append(cookie)
         positions.append(index)
+    return StoredCookies(tuple(cookies), tuple(positions), tuple(problems))
+
+
+def read_stored_netscape(text: object) -> StoredCookies:
+    """Read a stored Netscape cookies file line by line; a refused line becomes a Problem.
+
+    Positions and problem indexes are line numbers (from 1). A missing header or a byte-order
+    mark is a problem that drops nothing (the file is rendered anew with its header). A stored
+    value that is not text, is JSON, or holds no cookie line gives no cookies and one problem
+    (index -1, or 1 for JSON). Problems never name a cookie: a refused line cannot be split
+    safely into a name and a value.
+    """
+    if not isinstance(text, str):
+        problem = Problem(-1, "", "", "the stored cookies file is not text", True)
+        return StoredCookies((), (), (problem,))
+    header, lines = read_netscape_lines(text)
+    if header is not None and text.lstrip()[:1] in ("[", "{"):
+        return StoredCookies((), (), (Problem(1, "", "", header, True),))
+    cookies: list[Cookie] = []
+    positions: list[int] = []
+    problems = [Problem(1, "", "", header, False)] if header is not None else []
+    for number, read in lines:
+        if isinstance(read, str):
+            problems.append(Problem(number, "", "", read, True))
+        else:
+            cookies.append(read)
+            positions.append(number)
+    if not cookies and not problems:
+        problems.append(Problem(-1, "", "", "the stored cookies file holds no cookie", True))
     return StoredCookies(tuple(cookies), tuple(positions), tuple(problems))
 
 

@@ -27,7 +27,8 @@ Settings (see README.md "Rotating keys"):
                                  derived from its string (credsvc.crypto.legacy_keys); the
                                  derivation never applies to the keys above
     CREDENTIALS_WRITE_FORMAT     `legacy`: write the Node three-part format (compatibility mode,
-                                 no key id, no binding), in CREDENTIALS_LEGACY_ENCODING
+                                 no key id, no binding), in CREDENTIALS_LEGACY_ENCODING, for
+                                 the values the Node service reads (RecordContext.node_readable)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -80,13 +82,16 @@ class RecordContext:
     """Where a ciphertext lives and who owns it; it becomes part of the associated data.
 
     `owner` is the row's owner columns as (column, value) pairs in a fixed order per
-    collection (credsvc.model); a value is a string or None.
+    collection (credsvc.model); a value is a string or None. `node_readable` (not part of the
+    associated data) says the Node service reads this value: only such a value is written in
+    the legacy format under CREDENTIALS_WRITE_FORMAT=legacy; credsvc.model sets it per column.
     """
 
     collection: str
     record_id: str
     field: str
     owner: Owner = ()
+    node_readable: bool = dataclass_field(default=False, compare=False)
 
     def encode(self, owner_bound: bool = False) -> str:
         """ "collection NUL record_id NUL field", then (owner-bound formats) NUL and the owner
@@ -265,11 +270,13 @@ class Keyring:
         return f"{fmt}:{self.active_key_id}:"
 
     def encrypt(self, value: Any, context: RecordContext) -> str:
-        """Encrypt a JSON value under the active key, bound to `context` and its owner."""
+        """Encrypt a JSON value under the active key, bound to `context` and its owner; in
+        compatibility write mode a value the Node service reads (`context.node_readable`) is
+        written in its legacy format instead, everything else stays owner-bound."""
         key_id = self.active_key_id
         key = self._keys[key_id]
         bound = context.encode(owner_bound=True)  # also checks the context in legacy mode
-        if self._legacy_write_key is not None:
+        if self._legacy_write_key is not None and context.node_readable:
             return aesgcm.encrypt_json(value, self._legacy_write_key, self.legacy_encoding)
         if isinstance(key, transit.TransitKey):
             return key.encrypt(value, key_id, bound, transit.V6_PREFIX)

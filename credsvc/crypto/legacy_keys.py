@@ -7,8 +7,11 @@ applies to CREDENTIALS_LEGACY_KEY only, never to credsvc's own keys (`own_key`):
 random 32-byte keys, because a key derived from a passphrase without salt or work factor can
 be brute-forced offline by anyone holding a database dump.
 
-    auto, hex-or-base64  64 hex characters or base64 of 32 bytes (credsvc's own key format;
-                         Node: `Buffer.from(key, 'hex')` / `'base64'`). The default.
+    auto, hex-or-base64  64 hex characters or base64 of 32 bytes, padded or not, in the standard
+                         or the URL-safe alphabet (credsvc's own key format, and what Node's
+                         lenient `Buffer.from(key, 'hex')` / `'base64'` takes for 32 bytes;
+                         characters Node would skip, or both alphabets at once, are refused).
+                         The default.
     raw                  the string's UTF-8 bytes, exactly 32 (Node: a 32-character key passed
                          to `createCipheriv` as it is, or `Buffer.from(key)`)
     raw-prefix           the first 32 bytes of the string's UTF-8 (`Buffer.from(key).subarray(0,
@@ -18,6 +21,8 @@ be brute-forced offline by anyone holding a database dump.
     sha256-base64-32     the first 32 characters of the base64 SHA-256 digest, as ASCII bytes
                          (`createHash('sha256').update(String(key)).digest('base64')
                          .substr(0, 32)`, a widely copied snippet)
+    sha256-hex-32        the first 32 characters of the hex SHA-256 digest, as ASCII bytes
+                         (`createHash('sha256').update(key).digest('hex').substr(0, 32)`)
     scrypt               `scryptSync(key, salt, 32)`: N = 16384 (or the iterations setting),
                          r = 8, p = 1, Node's defaults
     pbkdf2-sha256        `pbkdf2Sync(key, salt, iterations, 32, 'sha256')`
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass
 
 from credsvc.crypto.aesgcm import KEY_BYTES, CryptoError, parse_key
@@ -46,6 +52,7 @@ DERIVATIONS = (
     "raw-prefix",
     "sha256",
     "sha256-base64-32",
+    "sha256-hex-32",
     "scrypt",
     "pbkdf2-sha256",
     "pbkdf2-sha512",
@@ -94,6 +101,8 @@ class Derivation:
             return hashlib.sha256(data).digest()
         if self.name == "sha256-base64-32":
             return base64.b64encode(hashlib.sha256(data).digest())[:KEY_BYTES]
+        if self.name == "sha256-hex-32":
+            return hashlib.sha256(data).hexdigest()[:KEY_BYTES].encode("ascii")
         salt = self.salt.encode("utf-8")
         if self.name == "scrypt":
             cost = self.iterations or SCRYPT_DEFAULT_COST
@@ -122,11 +131,33 @@ def own_key(secret: str, what: str = "CREDENTIALS_ENCRYPTION_KEY") -> bytes:
     return _auto(secret, what, own=True)
 
 
+# Base64 of 32 bytes as Node's `Buffer.from(key, 'base64')` reads it: 43 characters of one
+# alphabet, with or without its one padding character. Node also skips characters outside the
+# alphabet and reads both alphabets at once; such a string is more likely a passphrase than a
+# key, so it is refused rather than guessed at.
+_NODE_BASE64 = (re.compile(r"[A-Za-z0-9+/]{43}=?"), re.compile(r"[A-Za-z0-9_-]{43}=?"))
+_BOTH_ALPHABETS = re.compile(r"(?=.*[+/])(?=.*[-_])[A-Za-z0-9+/_-]{43}=?")
+KEY_FORMATS = (
+    f"64 hex characters or base64 of {KEY_BYTES} bytes (44 characters with its padding, or 43 "
+    "without; the standard or the URL-safe alphabet)"
+)
+
+
+def _node_base64(text: str) -> bytes | None:
+    if not any(pattern.fullmatch(text) for pattern in _NODE_BASE64):
+        return None
+    standard = text.rstrip("=").translate(str.maketrans("-_", "+/"))
+    return base64.b64decode(standard + "=", validate=True)
+
+
 def _auto(secret: str, what: str, own: bool = False) -> bytes:
     try:
         return parse_key(secret, what)
     except CryptoError:
         pass
+    key = _node_base64(secret)
+    if key is not None and len(key) == KEY_BYTES:
+        return key
     length = len(secret.encode("utf-8"))
     hint = ""
     if length == KEY_BYTES:
@@ -150,12 +181,11 @@ def _auto(secret: str, what: str, own: bool = False) -> bytes:
     stripped = secret.strip()
     if stripped and all(c in "0123456789abcdefABCDEF" for c in stripped):
         got = f"{len(stripped)} hex characters: a 64-character hex key is expected"
+    elif _BOTH_ALPHABETS.fullmatch(stripped):
+        got = "this value mixes the standard and the URL-safe base64 alphabets"
     else:
         got = f"this value has {len(secret)} characters"
-    raise CryptoError(
-        f"{what} must be 64 hex characters or base64 of {KEY_BYTES} bytes "
-        f"(44 characters); {got}{hint}"
-    ) from None
+    raise CryptoError(f"{what} must be {KEY_FORMATS}; {got}{hint}") from None
 
 
 def parse_derivation(name: str, salt: str = "", iterations: str = "") -> Derivation:

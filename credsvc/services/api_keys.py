@@ -20,7 +20,7 @@ from typing import Any
 
 from credsvc.directus import DirectusClient, DirectusError
 from credsvc.exceptions import NotFound
-from credsvc.services import iso, utc_now
+from credsvc.services import iso, parse_timestamp, utc_now
 
 COLLECTION = "api_keys"
 KEY_PREFIX = "csk_"
@@ -135,14 +135,3 @@ def touch(directus: DirectusClient, key: dict[str, Any], now: datetime | None = 
         log.warning("could not record API key use", extra={"error_type": type(exc).__name__})
         return False
     return True
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    """A Directus timestamp ("2026-01-02T03:04:05.000Z", with or without zone) as UTC."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

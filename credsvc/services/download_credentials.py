@@ -64,6 +64,10 @@ def present(record: dict[str, Any], fmt: str) -> dict[str, Any]:
     netscape    cookies auth: a normalized Netscape cookies.txt for yt-dlp's --cookies
     playwright  cookies auth: a list for Playwright's context.add_cookies()
     ytdlp       password auth: adds `ytdlp_options` for yt_dlp.YoutubeDL(...)
+
+    A stored value these formats cannot be made from (a Node-era row: a cookies file none of
+    whose lines is usable, a password row without a password) is a 409 conflict, like a value
+    that cannot be decrypted: retrying cannot help, storing it again does.
     """
     credentials = record["credentials"]
     auth_type = record["auth_type"]
@@ -77,11 +81,25 @@ def present(record: dict[str, Any], fmt: str) -> dict[str, Any]:
     if fmt == "json":
         return {**out, "credentials": credentials}
     if fmt == "ytdlp" and auth_type == "password":
-        options = {"username": record.get("username"), "password": credentials["password"]}
+        password = credentials.get("password") if isinstance(credentials, dict) else None
+        if not isinstance(password, str):
+            raise Conflict(
+                f"The stored credentials of download credential {record['id']} hold no "
+                "password; store them again",
+            )
+        options = {"username": record.get("username"), "password": password}
         return {**out, "credentials": credentials, "ytdlp_options": options}
     if fmt in ("netscape", "playwright") and auth_type == "cookies":
-        jar = cookies.parse_netscape(credentials["cookies_netscape"])
-        converted = cookies.render(jar, fmt)
+        # Read line by line (a file the Node service stored may hold lines that today's
+        # validation refuses): the valid cookies are served, each refused line is a problem.
+        text = credentials.get("cookies_netscape") if isinstance(credentials, dict) else None
+        stored = cookies.read_stored_netscape(text)
+        if not stored.usable:
+            raise Conflict(
+                f"The stored cookies file of download credential {record['id']} has no usable "
+                f"cookie ({sum(p.dropped for p in stored.problems)} refused); store it again",
+            )
+        converted = cookies.render_stored(stored, fmt)
         key = "cookies_netscape" if fmt == "netscape" else "cookies"
         return {
             **out,

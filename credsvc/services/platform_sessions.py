@@ -12,7 +12,7 @@ from credsvc.crypto import Keyring
 from credsvc.directus import DirectusClient, DirectusError
 from credsvc.exceptions import Forbidden, NotFound
 from credsvc.model import PLATFORM_SESSIONS
-from credsvc.services import iso, profiles, session_health, utc_now
+from credsvc.services import iso, parse_timestamp, profiles, session_health, utc_now
 from credsvc.services.profiles import get_owned_profile
 
 log = logging.getLogger("credsvc.platform_sessions")
@@ -142,7 +142,10 @@ def revoke_platform_session(
     if (profile or session)["user_id"] != user_id:
         raise Forbidden()
     if session["revoked_at"] is None:
-        tombstone = keyring.encrypt(REVOKED, PLATFORM_SESSIONS.context(session))
+        # The Node service never serves a revoked row: the marker stays owner-bound even in
+        # compatibility write mode.
+        context = PLATFORM_SESSIONS.context(session, node_readable=False)
+        tombstone = keyring.encrypt(REVOKED, context)
         directus.update_item(COLLECTION, session_id, {"revoked_at": utc_now(), FIELD: tombstone})
 
 
@@ -150,8 +153,7 @@ def is_expired(
     record: dict[str, Any], session_cookies: list[cookies.Cookie], now: datetime
 ) -> bool:
     """Expired when the session's `expires_at` has passed, or every cookie has expired."""
-    expires_at = record.get("expires_at")
-    if expires_at:
-        if datetime.fromisoformat(expires_at.replace("Z", "+00:00")) <= now:
-            return True
+    expires_at = parse_timestamp(record.get("expires_at"))  # unreadable: the cookies decide
+    if expires_at is not None and expires_at <= now:
+        return True
     return cookies.session_expired(session_cookies, now)

@@ -18,13 +18,13 @@ field limits are on, docs/security.md). Nothing here reads or returns a cookie v
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from credsvc.directus import DirectusClient
 from credsvc.exceptions import NotFound
 from credsvc.model import PLATFORM_SESSIONS
-from credsvc.services import iso, profiles
+from credsvc.services import iso, parse_timestamp, profiles
 
 COLLECTION = PLATFORM_SESSIONS.collection
 
@@ -67,16 +67,6 @@ HEALTH_FIELDS = (
 LISTED_FIELDS = ("id", "creator_profile_id", "platform", "captured_at", "expires_at")
 
 
-def _parse(value: str | None) -> datetime | None:
-    """An ISO timestamp as an aware datetime. One without a zone (a row written by hand, or a
-    database column without one) is UTC, as credsvc writes every time; compared with an aware
-    `now` it would raise TypeError and fail the whole listing."""
-    if not value:
-        return None
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def stored_reason(row: dict[str, Any]) -> str | None:
     """The row's recapture_reason as it may be shown or sent: one of REASONS, "other" for any
     other stored value (the column is plain text in Directus, anyone with write access there can
@@ -93,7 +83,12 @@ def deadline_of(row: dict[str, Any]) -> datetime | None:
     """The earlier of `expires_at` (what the extension reported) and `cookies_expire_at` (when
     every dated cookie has expired), or None when neither is known."""
     moments = [
-        m for m in (_parse(row.get("expires_at")), _parse(row.get("cookies_expire_at"))) if m
+        m
+        for m in (
+            parse_timestamp(row.get("expires_at")),
+            parse_timestamp(row.get("cookies_expire_at")),
+        )
+        if m
     ]
     return min(moments) if moments else None
 

@@ -111,7 +111,7 @@ NODE_FIELDS = {
         _col("cookie_count", "integer"),
         _col("user_agent", "text"),
         _col("captured_at", "timestamp"),
-        _col("expires_at", "timestamp"),
+        _col("expires_at", "dateTime"),  # answered without a zone: credsvc reads it as UTC
         _col("revoked_at", "timestamp"),
     ],
 }
@@ -239,6 +239,7 @@ def _seed(stack: NodeDirectus) -> None:
             "encrypted_cookies": sealed["cookies"],
             "cookie_count": 1,
             "captured_at": "2026-01-15T10:30:00.000Z",
+            "expires_at": "2099-01-01T00:00:00",
         },
     )
 
@@ -472,3 +473,13 @@ def test_credsvc_reveals_the_values_node_wrote(credsvc_client, node_directus):
     )
     assert download.status_code == 200, download.get_json()
     assert download.get_json()["credentials"] == CREDS["download"]
+    # The session's dateTime expires_at comes back without a zone; it is compared as UTC.
+    session = credsvc_client.post(
+        "/api/credentials/get-platform-session",
+        headers=internal,
+        json={"creator_profile_id": ids["a"], "platform": "instagram"},
+    )
+    assert session.status_code == 200, session.get_json()
+    body = session.get_json()
+    assert body["expired"] is False and body["expires_at"].startswith("2099-01-01T00:00:00")
+    assert [c["value"] for c in body["cookies"]] == ["node-era-cookie"]

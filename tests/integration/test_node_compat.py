@@ -3,8 +3,9 @@
 credsvc in compatibility mode (CREDENTIALS_WRITE_FORMAT=legacy) writes rows the Node utility
 (tests/node/credentials_crypto.mjs, run by the project's Node) reads; rows the Node utility
 writes, with its passphrase-derived key and 16-byte IVs, credsvc reads; `keys status` counts
-them; a session whose cookies Node stored in shapes today's validation refuses is served with
-a `problems` list. Every row made here is deleted at the end (other modules count collections).
+them; a session whose cookies Node stored in shapes today's validation refuses, and a download
+credential whose cookies file has lines it refuses, are served with a `problems` list. Every
+row made here is deleted at the end (other modules count collections).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def user(directus):
     user_id, email, password = directus.create_user()
     yield user_id, {"Authorization": f"Bearer {directus.login(email, password)}"}
     owners = json.dumps({"user_id": {"_eq": user_id}})
-    for collection in ("platform_sessions", "platform_connections"):
+    for collection in ("platform_sessions", "download_credentials", "platform_connections"):
         ids = [row["id"] for row in directus.items(collection, filter=owners, fields="id")]
         if ids:
             response = directus.admin_request("DELETE", f"/items/{collection}", json=ids)
@@ -207,3 +208,54 @@ def test_a_node_session_with_refused_cookies_is_served_with_problems(directus, s
         (1, "tt_csrf", True)
     ]
     assert bad["value"] not in json.dumps(body)
+
+
+def test_a_node_cookie_file_with_refused_lines_is_served_with_problems(
+    directus, side_by_side, user
+):
+    user_id, auth = user
+    response = side_by_side.test_client().post(
+        "/api/credentials/create-profile",
+        headers=auth,
+        json={"platform": "youtube", "credentials": {"password": "x"}},
+    )
+    profile_id = response.get_json()["id"]
+    good_value, bad_value = "v-" + secrets.token_hex(6), "bad-" + secrets.token_hex(6)
+    cookie_file = (
+        "# Netscape HTTP Cookie File\n"
+        f".youtube.com\tTRUE\t/\tTRUE\t1924992000\tSID\t{good_value}\n"
+        f"youtube.com\tTRUE\t/\tTRUE\t0\tHSID\t{bad_value}\n"  # no dot, subdomains TRUE
+    )
+    [token] = node(
+        {
+            "op": "encrypt",
+            "cases": [
+                {
+                    "key": NODE_KEY,
+                    "ivLength": 16,
+                    "encoding": "base64",
+                    "value": {"cookies_netscape": cookie_file},
+                }
+            ],
+        }
+    )
+    row = {
+        "id": str(uuid.uuid4()),
+        "user_id": user_id,
+        "creator_profile_id": profile_id,
+        "platform": "youtube",
+        "auth_type": "cookies",
+        "encrypted_credentials": token,
+    }
+    created = directus.admin_request("POST", "/items/download_credentials", json=row)
+    assert created.status_code == 200, created.text
+    for fmt in ("netscape", "playwright"):
+        response = side_by_side.test_client().post(
+            "/api/credentials/reveal-download-cred",
+            headers=INTERNAL,
+            json={"id": row["id"], "format": fmt},
+        )
+        body = response.get_json()
+        assert response.status_code == 200, body
+        assert good_value in json.dumps(body) and bad_value not in json.dumps(body)
+        assert [(p["index"], p["dropped"]) for p in body["problems"]] == [(3, True)]

@@ -16,7 +16,7 @@ function deriveKey({ derivation, secret, salt, iterations }) {
     case 'hex':
       return Buffer.from(secret, 'hex');
     case 'base64':
-      return Buffer.from(secret, 'base64');
+      return Buffer.from(secret, 'base64'); // also unpadded and URL-safe
     case 'raw':
       return secret; // a string key: createCipheriv takes its UTF-8 bytes
     case 'raw-prefix':
@@ -25,6 +25,8 @@ function deriveKey({ derivation, secret, salt, iterations }) {
       return crypto.createHash('sha256').update(secret).digest();
     case 'sha256-base64-32':
       return crypto.createHash('sha256').update(String(secret)).digest('base64').substr(0, 32);
+    case 'sha256-hex-32':
+      return crypto.createHash('sha256').update(String(secret)).digest('hex').substr(0, 32);
     case 'scrypt':
       return iterations
         ? crypto.scryptSync(secret, salt, 32, { N: iterations })

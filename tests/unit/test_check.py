@@ -98,7 +98,8 @@ def test_a_passphrase_as_the_encryption_key_is_told_where_it_belongs():
     [problem] = problems_of({**TEST_ENV, "CREDENTIALS_ENCRYPTION_KEY": "node passphrase"})
     assert problem.startswith(
         "CREDENTIALS_ENCRYPTION_KEY must be 64 hex characters or base64 of 32 bytes "
-        "(44 characters); this value has 15 characters; if the Node service derived its "
+        "(44 characters with its padding, or 43 without; the standard or the URL-safe "
+        "alphabet); this value has 15 characters; if the Node service derived its "
         "key from this string (a passphrase), set it as CREDENTIALS_LEGACY_KEY"
     )
     assert "keys generate" in problem and "node passphrase" not in problem

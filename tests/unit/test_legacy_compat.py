@@ -166,6 +166,7 @@ def expected_key(name: str, secret: str) -> bytes:
         "raw-prefix": lambda: data[:32],
         "sha256": lambda: hashlib.sha256(data).digest(),
         "sha256-base64-32": lambda: base64.b64encode(hashlib.sha256(data).digest())[:32],
+        "sha256-hex-32": lambda: hashlib.sha256(data).hexdigest()[:32].encode("ascii"),
         "scrypt": lambda: hashlib.scrypt(data, salt=b"pepper", n=16384, r=8, p=1, dklen=32),
         "pbkdf2-sha256": lambda: hashlib.pbkdf2_hmac("sha256", data, b"pepper", 1000, 32),
         "pbkdf2-sha512": lambda: hashlib.pbkdf2_hmac("sha512", data, b"pepper", 1000, 32),
@@ -625,3 +626,130 @@ def test_probe_counts_only():
     assert all(PASSPHRASE not in why for why in not_tried.values())
     report = legacy_probe.probe([("x", node_style(VALUE, keys["sha256"], 12, "hex"))], keys)
     assert report.opening_all == ["sha256"]
+
+
+# -- compatibility write mode: only the columns the Node service reads -------------------
+
+# What the Node service reads (the contract, credentials-api.txt): a creator profile's
+# credentials (/reveal), a download credential (/reveal-download-cred) and a platform session's
+# cookies (/get-platform-session). Nothing else needs to stay readable for it.
+NODE_READ = {
+    ("platform_connections", "encrypted_credentials"),
+    ("download_credentials", "encrypted_credentials"),
+    ("platform_sessions", "encrypted_cookies"),
+}
+
+
+def test_the_node_service_reads_the_three_columns_of_the_contract():
+    from credsvc.model import ENCRYPTED_COLUMNS
+
+    assert {(c.collection, c.field) for c in ENCRYPTED_COLUMNS if c.node_reads} == NODE_READ
+
+
+def owner_row(column) -> dict:
+    return {name: f"{name}-1" for name in ("id", *column.owner_columns)}
+
+
+@pytest.mark.parametrize("column_name", ["PROFILES", "DOWNLOAD_CREDENTIALS", "PLATFORM_SESSIONS",
+                                         "END_USER_CREDENTIALS"])  # fmt: skip
+def test_legacy_write_mode_writes_legacy_only_where_node_reads(column_name):
+    from credsvc import model
+
+    column = getattr(model, column_name)
+    ring = keyring_from_settings(KEY.hex(), write_format="legacy")
+    context = column.context(owner_row(column))
+    token = ring.encrypt(VALUE, context)
+    node_reads = (column.collection, column.field) in NODE_READ
+    assert ring.format_of(token) == ("legacy" if node_reads else "v5")
+    assert ring.decrypt(token, context) == VALUE
+    # The same ring in versioned mode writes v5 everywhere.
+    versioned = keyring_from_settings(KEY.hex())
+    assert versioned.format_of(versioned.encrypt(VALUE, context)) == "v5"
+
+
+def test_a_context_not_from_the_column_table_stays_owner_bound():
+    from credsvc.crypto import RecordContext
+
+    ring = keyring_from_settings(KEY.hex(), write_format="legacy")
+    by_hand = RecordContext(CTX.collection, CTX.record_id, CTX.field, CTX.owner)
+    assert ring.format_of(ring.encrypt(VALUE, by_hand)) == "v5"
+    assert ring.format_of(ring.encrypt(VALUE, CTX)) == "legacy"
+
+
+def test_a_revocation_marker_is_owner_bound_in_legacy_mode(directus_wire):
+    from credsvc.model import PLATFORM_SESSIONS
+    from tests.conftest import user_headers
+
+    owner_id = "0b5e3c1a-2222-4333-8444-555566667777"
+    app = create_app({**TEST_ENV, "CREDENTIALS_WRITE_FORMAT": "legacy"})
+    session = {"id": ROW["id"], "user_id": owner_id, "creator_profile_id": "p1",
+               "platform": "instagram", "revoked_at": None}  # fmt: skip
+    directus_wire.get(f"{DIRECTUS}/items/platform_sessions", json={"data": [session]})
+    profile = {"data": [{"user_id": owner_id}]}
+    directus_wire.get(f"{DIRECTUS}/items/platform_connections", json=profile)
+    patch = directus_wire.patch(
+        f"{DIRECTUS}/items/platform_sessions/{ROW['id']}", json={"data": {}}
+    )
+    response = app.test_client().post(
+        "/api/credentials/revoke-platform-session",
+        headers=user_headers(owner_id),
+        json={"id": ROW["id"]},
+    )
+    assert response.status_code == 200, response.get_json()
+    tombstone = json.loads(patch.calls[0].request.body)["encrypted_cookies"]
+    ring = app.extensions["credsvc"].keyring
+    assert ring.format_of(tombstone) == "v5"
+    assert ring.decrypt(tombstone, PLATFORM_SESSIONS.context(session)) == {"revoked": True}
+
+
+# -- `auto` takes what Node's Buffer.from(key, 'base64') takes for a 32-byte key ---------
+
+SLASHY = bytes([0xFB, 0xFF]) * 16  # standard base64 "+/+/...", URL-safe "-_-_..."
+STD = base64.b64encode(SLASHY).decode()
+URLSAFE = base64.urlsafe_b64encode(SLASHY).decode()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [STD, STD.rstrip("="), URLSAFE, URLSAFE.rstrip("="), f"  {URLSAFE.rstrip('=')}\n"],
+    ids=["padded", "unpadded", "urlsafe", "urlsafe-unpadded", "surrounding-space"],
+)
+def test_auto_takes_unpadded_and_url_safe_base64(text):
+    assert parse_derivation("auto").derive(text) == SLASHY
+    ring = keyring_from_settings(KEY.hex(), legacy_key=text)
+    assert ring.decrypt(node_style(VALUE, SLASHY, 16, "base64"), CTX) == VALUE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        STD.rstrip("=")[:-1],  # 42 characters: 31 bytes
+        STD + "AAAA",  # 35 bytes
+        base64.b64encode(bytes(33)).decode(),
+        STD.rstrip("=") + "==",  # too much padding
+        STD[:20] + "=" + STD[21:],  # padding inside
+        STD[:20] + " " + STD[20:],  # a space Node would skip
+        STD[:20] + "." + STD[21:],  # a character outside both alphabets
+        STD[:20] + "-" + STD[21:].replace("-", "+"),  # both alphabets in one key
+    ],
+    ids=["31-bytes", "35-bytes", "33-bytes", "double-pad", "inner-pad", "space", "dot", "mixed"],
+)
+def test_auto_refuses_other_lengths_and_ambiguous_base64(text):
+    with pytest.raises(KeyringError) as caught:
+        keyring_from_settings(KEY.hex(), legacy_key=text)
+    message = str(caught.value)
+    assert message.startswith("CREDENTIALS_LEGACY_KEY must be 64 hex characters or base64 of 32")
+    assert "URL-safe" in message and "padding" in message
+    assert text.strip() not in message and STD[4:20] not in message
+
+
+def test_sha256_hex_32_is_the_first_32_hex_characters_as_the_key():
+    node_key = hashlib.sha256(PASSPHRASE.encode()).hexdigest()[:32].encode()
+    ring = keyring_from_settings(
+        KEY.hex(), legacy_key=PASSPHRASE, legacy_derivation="sha256-hex-32"
+    )
+    assert ring.decrypt(node_style(VALUE, node_key, 12, "hex"), CTX) == VALUE
+    writer = keyring_from_settings(
+        KEY.hex(), legacy_key=PASSPHRASE, legacy_derivation="sha256-hex-32", write_format="legacy"
+    )
+    assert aesgcm.decrypt_json(writer.encrypt(VALUE, CTX), node_key) == VALUE

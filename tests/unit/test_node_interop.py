@@ -47,6 +47,10 @@ VARIANTS = [
     ("raw-prefix", {"derivation": "raw-prefix", "secret": "k" * 48}),
     ("sha256", {"derivation": "sha256", "secret": PASSPHRASE}),
     ("sha256-base64-32", {"derivation": "sha256-base64-32", "secret": PASSPHRASE}),
+    ("sha256-hex-32", {"derivation": "sha256-hex-32", "secret": PASSPHRASE}),
+    # Node's lenient base64 decoder: no padding, the URL-safe alphabet (credsvc's `auto`)
+    ("base64-unpadded", {"derivation": "base64", "secret": "+/" * 21 + "8"}),
+    ("base64url", {"derivation": "base64", "secret": "-_" * 21 + "8"}),
     ("scrypt", {"derivation": "scrypt", "secret": PASSPHRASE, "salt": "salt"}),
     (
         "scrypt-N1024",

@@ -242,6 +242,7 @@ def test_a_report_flags_the_session_audits_and_emits(client, directus_wire, audi
     [audit] = audit_rows()
     assert audit["action"] == "report-platform-session" and audit["outcome"] == "ok"
     assert audit["target_id"] == SESSION and audit["actor"] == "internal:rbac-sync"
+    assert audit["detail"] == "challenge"  # the reason code, from the closed set
     assert events.events == [
         (
             "platform_session.needs_recapture",
@@ -284,6 +285,20 @@ def test_an_unknown_session_is_404(client, directus_wire, audit_rows):
         "error": f"Platform session {SESSION} not found",
     }
     assert audit_rows()[0]["outcome"] == "not_found"
+    assert audit_rows()[0]["detail"] == "expired"
+
+
+@pytest.mark.parametrize("reason", sorted(session_health.REASONS))
+def test_every_report_audits_its_reason_code(client, directus_wire, audit_rows, events, reason):
+    directus_wire.get(PS, json={"data": [row(revoked_at=at(-5))]})  # nothing to change
+    response = report(client, {"id": SESSION, "reason": reason})
+    assert response.status_code == 200
+    [audit] = audit_rows()
+    assert (audit["action"], audit["outcome"], audit["detail"]) == (
+        "report-platform-session",
+        "ok",
+        reason,
+    )
 
 
 @pytest.mark.parametrize(

@@ -177,3 +177,161 @@ def test_a_node_session_without_a_usable_cookie_is_a_clean_404(client, directus_
 def test_a_valid_node_session_has_no_problems_key(client, directus_wire, audit_rows):
     body = get_session(client, directus_wire, [NODE_ROW[0]]).get_json()
     assert "problems" not in body and body["cookies"][0]["expires"] == T
+
+
+# -- stored Netscape files (download credentials) ------------------------------------------
+
+HEADER = "# Netscape HTTP Cookie File\n"
+GOOD = ".youtube.com\tTRUE\t/\tTRUE\t1924992000\tSID\tSECRET-sid\n"
+GOOD_2 = "#HttpOnly_www.youtube.com\tFALSE\t/\tTRUE\t0\tHSID\tSECRET-hsid\n"
+BAD_LINES = (
+    ".youtube.com\tTRUE\t/\tTRUE\t0\tSECRET-six-fields\n"  # 6 fields
+    "youtube.com\tTRUE\t/\tFALSE\t0\tAPISID\tSECRET-v3\n"  # subdomains without a dot
+    ".youtube.com\tTRUE\t/\tTRUE\t1.9e9\tSSID\tSECRET-v4\n"  # expires not a number
+    "#httponly_.youtube.com\tTRUE\t/\tTRUE\t0\tLOGIN\tSECRET-v5\n"  # the prefix's case
+)
+NODE_FILE = HEADER + GOOD + BAD_LINES + GOOD_2
+
+
+def test_read_stored_netscape_keeps_the_valid_lines_and_names_each_refused_one():
+    stored = C.read_stored_netscape(NODE_FILE)
+    assert [c.name for c in stored.cookies] == ["SID", "HSID"]
+    assert stored.positions == (2, 7)  # line numbers
+    assert stored.cookies[1].http_only and stored.cookies[0].expires == 1924992000
+    problems = [p.as_dict() for p in stored.problems]
+    assert [p["index"] for p in problems] == [3, 4, 5, 6]
+    assert all(p["dropped"] for p in problems)
+    assert "7 TAB-separated fields" in problems[0]["reason"]
+    assert "include_subdomains" in problems[1]["reason"]
+    assert "SECRET" not in json.dumps(problems)
+    # The same file is refused whole by the strict reader that guards what is stored today.
+    with pytest.raises(C.NetscapeFormatError):
+        C.parse_netscape(NODE_FILE)
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        (GOOD, "first line"),  # pasted without its header
+        ("\ufeff" + HEADER + GOOD, "byte-order mark"),
+    ],
+)
+def test_a_stored_file_with_a_bad_header_keeps_its_cookies(text, reason):
+    stored = C.read_stored_netscape(text)
+    assert [c.name for c in stored.cookies] == ["SID"]
+    [problem] = stored.problems
+    assert problem.index == 1 and not problem.dropped and reason in problem.reason
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        '[{"name": "SID", "value": "SECRET-json"}]',
+        HEADER,
+        HEADER + BAD_LINES,
+        "",
+        None,
+        42,
+        {"cookies_netscape": GOOD},
+    ],
+)
+def test_a_stored_file_without_a_usable_cookie(stored):
+    result = C.read_stored_netscape(stored)
+    assert not result.usable and result.problems
+    assert "SECRET" not in json.dumps([p.as_dict() for p in result.problems])
+
+
+DC = f"{DIRECTUS}/items/download_credentials"
+CREDENTIAL = str(uuid.uuid4())
+
+
+def node_download_row(credentials, auth_type="cookies") -> dict:
+    """A download_credentials row as the Node service left it: legacy three-part value."""
+    row = {
+        "id": CREDENTIAL,
+        "user_id": OWNER,
+        "creator_profile_id": PROFILE,
+        "platform": "youtube",
+        "auth_type": auth_type,
+        "username": None,
+    }
+    key = bytes.fromhex(TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"])
+    row["encrypted_credentials"] = encrypt_json(credentials, key)
+    return row
+
+
+def reveal_download(client, directus_wire, credentials, fmt, auth_type="cookies"):
+    directus_wire.get(DC, json={"data": [node_download_row(credentials, auth_type)]})
+    directus_wire.get(PC, json={"data": [{"user_id": OWNER}]})
+    return client.post(
+        "/api/credentials/reveal-download-cred",
+        headers=INTERNAL_HEADERS,
+        json={"id": CREDENTIAL, "format": fmt},
+    )
+
+
+@pytest.mark.parametrize("fmt", ["netscape", "playwright"])
+def test_a_node_cookie_file_with_refused_lines_is_served_with_problems(
+    client, directus_wire, audit_rows, fmt
+):
+    response = reveal_download(client, directus_wire, {"cookies_netscape": NODE_FILE}, fmt)
+    body = response.get_json()
+    assert response.status_code == 200, body
+    assert [p["index"] for p in body["problems"] if p["dropped"]] == [3, 4, 5, 6]
+    text = json.dumps(body)
+    assert "SECRET-sid" in text and "SECRET-hsid" in text
+    for hidden in ("SECRET-six", "SECRET-v3", "SECRET-v4", "SECRET-v5"):
+        assert hidden not in text
+    assert [r["outcome"] for r in audit_rows()] == ["ok"]
+
+
+def no_usable_cookie(refused: int) -> str:
+    return (
+        f"The stored cookies file of download credential {CREDENTIAL} has no usable cookie "
+        f"({refused} refused); store it again"
+    )
+
+
+@pytest.mark.parametrize("fmt", ["netscape", "playwright"])
+@pytest.mark.parametrize(
+    "credentials, message",
+    [
+        ({"cookies_netscape": HEADER + BAD_LINES}, no_usable_cookie(4)),
+        ({"cookies_netscape": '[{"name": "SID"}]'}, no_usable_cookie(1)),
+        ({"cookies_netscape": None}, no_usable_cookie(1)),
+        ({"cookies": HEADER + GOOD}, no_usable_cookie(1)),  # another key
+        (HEADER + GOOD, no_usable_cookie(1)),  # the file itself, not an object
+        ([HEADER + GOOD], no_usable_cookie(1)),
+    ],
+)
+def test_a_node_cookie_file_without_a_usable_cookie_is_a_clean_409(
+    client, directus_wire, audit_rows, fmt, credentials, message
+):
+    response = reveal_download(client, directus_wire, credentials, fmt)
+    assert response.status_code == 409, response.get_data(as_text=True)
+    assert response.get_json() == {"success": False, "error": message}
+    assert [r["outcome"] for r in audit_rows()] == ["conflict"]
+    assert "SECRET" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "credentials", [{"username": "u"}, {"password": None}, {"password": 7}, "SECRET-pw", None]
+)
+def test_a_node_password_row_without_a_password_is_a_clean_409_for_ytdlp(
+    client, directus_wire, audit_rows, credentials
+):
+    response = reveal_download(client, directus_wire, credentials, "ytdlp", "password")
+    assert response.status_code == 409, response.get_data(as_text=True)
+    assert response.get_json() == {
+        "success": False,
+        "error": f"The stored credentials of download credential {CREDENTIAL} hold no "
+        "password; store them again",
+    }
+    assert [r["outcome"] for r in audit_rows()] == ["conflict"]
+
+
+def test_json_format_serves_a_node_row_as_stored(client, directus_wire, audit_rows):
+    stored = {"cookies_netscape": HEADER + BAD_LINES}
+    response = reveal_download(client, directus_wire, stored, "json")
+    assert response.status_code == 200
+    assert response.get_json()["credentials"] == stored
