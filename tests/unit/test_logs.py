@@ -59,8 +59,8 @@ def log_app(log_env):
 
 @pytest.fixture
 def handler(log_app) -> logging.StreamHandler:
-    """The handler create_app installed on the "credsvc" logger, writing into a buffer."""
-    [installed] = logging.getLogger("credsvc").handlers
+    """The handler create_app gave the app, writing into a buffer."""
+    installed = logs.handler_of(log_app)
     assert isinstance(installed, logging.StreamHandler)
     installed.setStream(io.StringIO())
     return installed
