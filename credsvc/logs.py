@@ -111,8 +111,10 @@ class AppRouter(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         handler = self.target()
-        if handler is not None:
-            handler.handle(record)  # that handler's level, redaction and format
+        # Handler.handle applies the filters (redaction) and the format, not the level: the
+        # logger checks that, and the logger is shared, so the level is checked here.
+        if handler is not None and record.levelno >= handler.level:
+            handler.handle(record)
 
 
 def app_handler(level: str, secrets: list[str]) -> logging.Handler:

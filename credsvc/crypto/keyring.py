@@ -175,13 +175,9 @@ class Keyring:
         if not self._order:
             raise KeyringError("`single_key` is required but not set")
         if active not in self._keys:
-            raise KeyringError(
-                f"`active` {_shown_id(active)} is not a configured key id"
-            )
+            raise KeyringError(f"`active` {_shown_id(active)} is not a configured key id")
         if min_decrypt and min_decrypt not in self._keys:
-            raise KeyringError(
-                f"`min_decrypt` {_shown_id(min_decrypt)} is not a configured key id"
-            )
+            raise KeyringError(f"`min_decrypt` {_shown_id(min_decrypt)} is not a configured key id")
         self.active_key_id = active
         first = self._order.index(min_decrypt) if min_decrypt else 0
         self._usable = self._order[first:]
@@ -198,9 +194,7 @@ class Keyring:
 
     def _set_write_format(self, fmt: str, key: bytes | None, encoding: str) -> None:
         if fmt not in WRITE_FORMATS:
-            raise KeyringError(
-                f"`write_format` must be one of {', '.join(WRITE_FORMATS)}"
-            )
+            raise KeyringError(f"`write_format` must be one of {', '.join(WRITE_FORMATS)}")
         if encoding not in aesgcm.LEGACY_ENCODINGS:
             raise KeyringError(
                 "`legacy_encoding` must be one of " + ", ".join(aesgcm.LEGACY_ENCODINGS)
@@ -481,16 +475,12 @@ def _ingest_key_list(text: str, default_id: str, name: str, parse) -> dict[str, 
 
 def parse_ingest_private_keys(text: str, default_id: str = "") -> dict[str, X25519PrivateKey]:
     """`ingest_private`: the X25519 key(s) that open ingest values."""
-    return _ingest_key_list(
-        text, default_id, "`ingest_private`", sealed.parse_private_key
-    )
+    return _ingest_key_list(text, default_id, "`ingest_private`", sealed.parse_private_key)
 
 
 def parse_ingest_verify_keys(text: str, default_id: str = "") -> dict[str, Ed25519PublicKey]:
     """`ingest_verify`: the Ed25519 key(s) that check the ingest signature."""
-    return _ingest_key_list(
-        text, default_id, "`ingest_verify`", sealed.parse_verify_key
-    )
+    return _ingest_key_list(text, default_id, "`ingest_verify`", sealed.parse_verify_key)
 
 
 def _parse(text: str, name: str) -> bytes:

@@ -132,11 +132,7 @@ def _auto(secret: str, what: str, own: bool = False) -> bytes:
     length = len(secret.encode("utf-8"))
     hint = ""
     if length == KEY_BYTES:
-        advice = (
-            OWN_KEY_ADVICE.format(derivation="raw")
-            if own
-            else "set `legacy_derivation`=raw"
-        )
+        advice = OWN_KEY_ADVICE.format(derivation="raw") if own else "set `legacy_derivation`=raw"
         hint = (
             f"; a {KEY_BYTES}-character key is what a Node service that used the string itself "
             f"as the key has: {advice}"
@@ -166,8 +162,7 @@ def parse_derivation(name: str, salt: str = "", iterations: str = "") -> Derivat
     name = ALIASES.get(name, name)
     if name not in DERIVATIONS:
         raise CryptoError(
-            "`legacy_derivation` must be one of "
-            + ", ".join((*DERIVATIONS, *ALIASES))
+            "`legacy_derivation` must be one of " + ", ".join((*DERIVATIONS, *ALIASES))
         )
     if name in NEEDS_SALT and not salt:
         raise CryptoError(
@@ -175,10 +170,7 @@ def parse_derivation(name: str, salt: str = "", iterations: str = "") -> Derivat
             "(the salt string the Node service passed)"
         )
     if name not in NEEDS_SALT and salt:
-        raise CryptoError(
-            f"`legacy_salt` is set but `legacy_derivation`={name} "
-            "takes no salt"
-        )
+        raise CryptoError(f"`legacy_salt` is set but `legacy_derivation`={name} takes no salt")
     count = 0
     if iterations.strip():
         try:
