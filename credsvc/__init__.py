@@ -14,9 +14,8 @@ from typing import Any
 from flask import Flask
 
 from credsvc.config import Config
-from credsvc.metrics import Metrics
 from credsvc.metrics import init_app as init_metrics
-from credsvc.resources import Services, build_services
+from credsvc.resources import Services, build_services, metrics_for
 
 __all__ = ["Services", "create_app", "create_cli_app"]
 
@@ -33,7 +32,7 @@ def create_app(
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_content_length
     app.json.sort_keys = False
-    metrics = Metrics((caller.name for caller in config.callers), config.metrics_multiprocess_dir)
+    metrics = metrics_for(config)
     app.extensions["credsvc"] = build_services(config, metrics, **services)
     init_metrics(app, metrics)  # first: its before_request times the others
     logs.init_app(app, config.log_level)

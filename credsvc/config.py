@@ -371,21 +371,12 @@ KEY_VARIABLES = {
     "write_format": "CREDENTIALS_WRITE_FORMAT",
     "legacy_encoding": "CREDENTIALS_LEGACY_ENCODING",
 }
-# The string settings passed to keyring_from_settings as they are (the flags are parsed).
-_KEY_STRINGS = (
-    "single_key",
-    "keys",
-    "active",
-    "min_decrypt",
-    "ingest_private",
-    "ingest_key_id",
-    "ingest_verify",
-    "legacy_key",
-    "legacy_derivation",
-    "legacy_salt",
-    "legacy_iterations",
-    "write_format",
-    "legacy_encoding",
+# The settings passed to keyring_from_settings as the strings given (the flags are parsed, the
+# transit key is built from TransitSettings).
+_KEY_STRINGS = tuple(
+    name
+    for name in KEY_VARIABLES
+    if name not in ("transit_key", "require_owner_binding", "accept_unsigned_ingest")
 )
 _SETTING = re.compile(r"`(\w+)`")
 

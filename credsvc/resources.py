@@ -67,13 +67,18 @@ def build_keyring(config: Config) -> Keyring | Sealer:
     return keyring_for(config.keys, transit_client(config))
 
 
+def metrics_for(config: Config) -> Metrics:
+    """The app's metrics registry: its callers' names as labels, multiprocess when configured."""
+    return Metrics((caller.name for caller in config.callers), config.metrics_multiprocess_dir)
+
+
 def build_services(config: Config, metrics: Metrics | None = None, **given: Any) -> Services:
     """Everything the views use, built from `config`; `given` replaces any of them by name
     (directus, keyring, sessions, audit, events), e.g. a test's recording event sink."""
     unknown = set(given) - SERVICE_NAMES
     if unknown:
         raise TypeError(f"no such service: {', '.join(sorted(unknown))}")
-    metrics = metrics or Metrics()
+    metrics = metrics or metrics_for(config)
 
     def pick(name: str, build: Callable[[], Any]) -> Any:
         return given[name] if name in given else build()
