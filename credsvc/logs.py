@@ -166,12 +166,9 @@ def init_app(app: Flask, level: str) -> None:
     # Flask's default handler writes plain, unredacted lines: never on this logger.
     logger.removeHandler(default_handler)
     # Lowered to the most verbose level an app asks for, never raised: each app's handler
-    # keeps to its own level.
-    wanted = logging.getLevelName(level) if isinstance(level, str) else level
-    if not isinstance(wanted, int):
-        wanted = logging.INFO
-    if logger.level == logging.NOTSET or wanted < logger.level:
-        logger.setLevel(wanted)
+    # keeps to its own level (AppRouter.emit).
+    if logger.level == logging.NOTSET or handler.level < logger.level:
+        logger.setLevel(handler.level)
     access = logging.getLogger("credsvc.access")
 
     @app.before_request
