@@ -163,3 +163,10 @@ def test_every_keyring_setting_has_its_variable():
     assert named == (
         "CREDENTIALS_ACTIVE_KEY and CREDENTIALS_MIN_DECRYPT_KEY; `keys rewrap` and `unknown` stay"
     )
+
+
+def test_startup_warnings_are_data_that_names_the_variable():
+    assert Config.from_env(dict(TEST_ENV)).warnings == ()
+    [warning] = Config.from_env({**TEST_ENV, "CREDENTIALS_WRITE_FORMAT": "legacy"}).warnings
+    assert warning.startswith("CREDENTIALS_WRITE_FORMAT=legacy: new values are written")
+    assert "`write_format`" not in warning and "`keys rewrap`" in warning  # a command stays
