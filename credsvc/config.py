@@ -3,11 +3,17 @@
 `Config.from_env()` raises `ConfigError` when values are missing or malformed, with every
 problem at once, one line each naming its variable, so the service refuses to start instead of
 running insecurely (wsgi.py, gunicorn.conf.py) and `flask --app wsgi check` lists them all.
+
+A Config is plain data: values, no clients. credsvc.resources builds the live objects from it
+(the Directus client, the transit client, the keyring). The crypto package takes its settings
+as arguments and names them by keyword (`active`); `name_settings` turns those into the
+variables read here (KEY_VARIABLES).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -22,10 +28,10 @@ from credsvc.crypto import (
     Sealer,
     TransitClient,
     TransitKey,
-    keyring_from_settings,
     parse_public_key,
     parse_signing_key,
 )
+from credsvc.crypto import keyring_from_settings as build_ring
 from credsvc.origins import OriginError, parse_allowed_origins
 from credsvc.webhooks import WebhookConfigError, WebhookTarget, parse_target
 
@@ -71,7 +77,7 @@ class Config:
     directus_token: str
     directus_secret: str  # "" = not given: Directus verifies every user token (credsvc.auth)
     callers: tuple[Caller, ...]  # who may use X-RBAC-SYNC-SECRET (none in ingest mode)
-    keyring: Keyring | Sealer
+    keys: KeySettings  # what the keyring is built from (credsvc.resources.build_keyring)
     mode: str = "full"
     max_content_length: int = 1024 * 1024
     directus_timeout: tuple[float, float] = (3.05, 10.0)
@@ -94,12 +100,14 @@ class Config:
     # PROMETHEUS_MULTIPROC_DIR: where gunicorn workers keep their metrics (credsvc.metrics);
     # prometheus_client reads the variable itself too. "" = one process.
     metrics_multiprocess_dir: str = ""
+    # Weaker settings in use, which the app logs at startup (e.g. legacy write mode).
+    warnings: tuple[str, ...] = ()
 
     # Only these appear in repr()/str(): a field added later stays out until it is listed, so a
     # new secret cannot reach a log line or a traceback by way of the config object.
     SHOWN_IN_REPR = (
         "mode",
-        "keyring",  # Keyring/Sealer reprs name key ids, never key material
+        "keys",  # KeySettings' repr names key ids and switches, never key material
         "max_content_length",
         "directus_timeout",
         "jwt_leeway",
@@ -130,7 +138,7 @@ class Config:
             directus_token=check(_required, env, "DIRECTUS_TOKEN"),
             directus_secret=check(_directus_secret, env, mode),
             callers=check(_callers, env, mode),
-            keyring=check(_ingest_sealer, env) if mode == "ingest" else check(_keyring, env),
+            keys=check(_checked_keys, env, mode),
             mode=mode,
             max_content_length=check(_positive_int, env, "MAX_CONTENT_LENGTH", 1024 * 1024),
             directus_timeout=(
@@ -158,6 +166,7 @@ class Config:
         )
         if check.problems:
             raise ConfigError(*check.problems)
+        settings["keys"], settings["warnings"] = settings["keys"]
         return cls(**settings)
 
 
@@ -340,29 +349,21 @@ def _caller_names(env: Mapping[str, str]) -> list[str]:
     return names
 
 
-def _keyring(env: Mapping[str, str]) -> Keyring:
-    """The full keyring: local keys, an optional transit key, optional ingest private keys."""
-    try:
-        return keyring_from_settings(
-            env.get("CREDENTIALS_ENCRYPTION_KEY", ""),
-            keys=env.get("CREDENTIALS_KEYS", ""),
-            active=env.get("CREDENTIALS_ACTIVE_KEY", ""),
-            min_decrypt=env.get("CREDENTIALS_MIN_DECRYPT_KEY", ""),
-            transit_key=_transit_key(env),
-            ingest_private=env.get("CREDENTIALS_INGEST_PRIVATE_KEY", ""),
-            ingest_key_id=env.get("CREDENTIALS_INGEST_KEY_ID", ""),
-            ingest_verify=env.get("CREDENTIALS_INGEST_VERIFY_KEY", ""),
-            require_owner_binding=_flag(env, "CREDENTIALS_REQUIRE_OWNER_BINDING"),
-            accept_unsigned_ingest=_flag(env, "CREDENTIALS_ACCEPT_UNSIGNED_INGEST"),
-            **_legacy_settings(env),
-        )
-    except KeyringError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-# The Node service's key and credsvc's compatibility with it (docs/ciphertext-format.md
-# "Legacy"): keyring_from_settings argument -> variable.
-LEGACY_SETTINGS = {
+# The keywords of credsvc.crypto.keyring_from_settings -> the variable each is read from. The
+# crypto package's messages name a setting as `keyword`; name_settings puts the variable there.
+KEY_VARIABLES = {
+    "single_key": "CREDENTIALS_ENCRYPTION_KEY",
+    "keys": "CREDENTIALS_KEYS",
+    "active": "CREDENTIALS_ACTIVE_KEY",
+    "min_decrypt": "CREDENTIALS_MIN_DECRYPT_KEY",
+    "transit_key": "CREDENTIALS_TRANSIT_ADDR/_TOKEN/_KEY",
+    "ingest_private": "CREDENTIALS_INGEST_PRIVATE_KEY",
+    "ingest_key_id": "CREDENTIALS_INGEST_KEY_ID",
+    "ingest_verify": "CREDENTIALS_INGEST_VERIFY_KEY",
+    "require_owner_binding": "CREDENTIALS_REQUIRE_OWNER_BINDING",
+    "accept_unsigned_ingest": "CREDENTIALS_ACCEPT_UNSIGNED_INGEST",
+    # The Node service's key and credsvc's compatibility with it (docs/ciphertext-format.md
+    # "Legacy").
     "legacy_key": "CREDENTIALS_LEGACY_KEY",
     "legacy_derivation": "CREDENTIALS_LEGACY_KEY_DERIVATION",
     "legacy_salt": "CREDENTIALS_LEGACY_KEY_SALT",
@@ -370,13 +371,117 @@ LEGACY_SETTINGS = {
     "write_format": "CREDENTIALS_WRITE_FORMAT",
     "legacy_encoding": "CREDENTIALS_LEGACY_ENCODING",
 }
+# The settings passed to keyring_from_settings as the strings given (the flags are parsed, the
+# transit key is built from TransitSettings).
+_KEY_STRINGS = tuple(
+    name
+    for name in KEY_VARIABLES
+    if name not in ("transit_key", "require_owner_binding", "accept_unsigned_ingest")
+)
+_SETTING = re.compile(r"`(\w+)`")
+
+
+def name_settings(text: str) -> str:
+    """A crypto message with each `keyword` replaced by the variable it is read from."""
+    return _SETTING.sub(lambda m: KEY_VARIABLES.get(m[1], m[0]), text)
+
+
+def keyring_from_settings(*args: Any, **kwargs: Any) -> Keyring:
+    """credsvc.crypto.keyring_from_settings, its KeyringError naming the variables."""
+    try:
+        return build_ring(*args, **kwargs)
+    except KeyringError as exc:
+        raise KeyringError(name_settings(str(exc))) from None
+
+
+@dataclass(frozen=True)
+class TransitSettings:
+    """CREDENTIALS_TRANSIT_ADDR / _TOKEN / _KEY / _MOUNT: where the transit key lives
+    (credsvc.crypto.transit)."""
+
+    addr: str
+    token: str = field(repr=False)
+    key: str
+    mount: str = "transit"
+
+
+@dataclass(frozen=True)
+class KeySettings:
+    """The key settings, checked: what credsvc.resources.build_keyring builds the ring from.
+
+    Full and worker mode: the keyword arguments of credsvc.crypto.keyring_from_settings
+    (`strings`, the two flags) plus the transit key. Ingest mode (`encrypt_only`): a public
+    key and a signing key (a Sealer), or the transit key under `active`. The repr shows no
+    key material."""
+
+    encrypt_only: bool = False
+    strings: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    require_owner_binding: bool = False
+    accept_unsigned_ingest: bool = False
+    transit: TransitSettings | None = None
+    active: str = ""
+    ingest_key_id: str = ""
+    ingest_public: str = field(default="", repr=False)
+    ingest_signing: str = field(default="", repr=False)
+
+
+def keyring_for(settings: KeySettings, transit: TransitClient | None) -> Keyring | Sealer:
+    """The ring `settings` describe, with `transit` as the client of its transit key;
+    ConfigError naming the variables when the settings are unusable. Config.from_env builds
+    it once without a client to check the settings (the ring only stores the client)."""
+    transit_key = TransitKey(transit) if settings.transit else None  # type: ignore[arg-type]
+    if settings.encrypt_only and transit_key is not None:
+        # The transit token's policy is what keeps this side from decrypting.
+        key_id = settings.active or "transit"
+        try:
+            return Keyring([(key_id, transit_key)], active=key_id, encrypt_only=True)
+        except KeyringError as exc:
+            raise ConfigError(name_settings(str(exc))) from None
+    if settings.encrypt_only:
+        try:
+            return Sealer(
+                settings.ingest_key_id or "i1",
+                parse_public_key(settings.ingest_public),
+                parse_signing_key(settings.ingest_signing),
+            )
+        except CryptoError as exc:
+            raise ConfigError(
+                f"CREDENTIALS_INGEST_PUBLIC_KEY / _SIGNING_KEY / _KEY_ID: {exc}"
+            ) from None
+    try:
+        return build_ring(
+            transit_key=transit_key,
+            require_owner_binding=settings.require_owner_binding,
+            accept_unsigned_ingest=settings.accept_unsigned_ingest,
+            **dict(settings.strings),
+        )
+    except KeyringError as exc:
+        raise ConfigError(name_settings(str(exc))) from None
+
+
+def _checked_keys(env: Mapping[str, str], mode: str) -> tuple[KeySettings, tuple[str, ...]]:
+    """The key settings, checked by building the ring once as the app will (without a
+    transit client: building connects nothing), and the warnings of that ring."""
+    settings = _key_settings(env, mode)
+    ring = keyring_for(settings, None)
+    return settings, tuple(name_settings(w) for w in getattr(ring, "warnings", ()))
+
+
+def _key_settings(env: Mapping[str, str], mode: str) -> KeySettings:
+    if mode == "ingest":
+        return _ingest_key_settings(env)
+    variables = {name: KEY_VARIABLES[name] for name in _KEY_STRINGS}
+    return KeySettings(
+        strings=tuple((name, env.get(variable, "")) for name, variable in variables.items()),
+        require_owner_binding=_flag(env, "CREDENTIALS_REQUIRE_OWNER_BINDING"),
+        accept_unsigned_ingest=_flag(env, "CREDENTIALS_ACCEPT_UNSIGNED_INGEST"),
+        transit=_transit_settings(env),
+    )
+
+
 # Read only by `keys legacy-probe`: the Node service's key string to try, when it is neither
 # CREDENTIALS_LEGACY_KEY nor CREDENTIALS_ENCRYPTION_KEY (those must already start the service).
 LEGACY_PROBE_KEY = "CREDENTIALS_LEGACY_PROBE_KEY"
-
-
-def _legacy_settings(env: Mapping[str, str]) -> dict[str, str]:
-    return {arg: env.get(name, "") for arg, name in LEGACY_SETTINGS.items()}
 
 
 @dataclass(frozen=True)
@@ -402,7 +507,7 @@ def _legacy_probe(env: Mapping[str, str]) -> LegacyProbe:
     )
 
 
-def _transit_key(env: Mapping[str, str]) -> TransitKey | None:
+def _transit_settings(env: Mapping[str, str]) -> TransitSettings | None:
     """CREDENTIALS_TRANSIT_ADDR / _TOKEN / _KEY (/ _MOUNT, default "transit"), all or none."""
     names = ("CREDENTIALS_TRANSIT_ADDR", "CREDENTIALS_TRANSIT_TOKEN", "CREDENTIALS_TRANSIT_KEY")
     given = [name for name in names if env.get(name, "").strip()]
@@ -411,16 +516,15 @@ def _transit_key(env: Mapping[str, str]) -> TransitKey | None:
     if len(given) != len(names):
         missing = ", ".join(name for name in names if name not in given)
         raise ConfigError(f"{missing} must be set together with {', '.join(given)}")
-    client = TransitClient(
+    return TransitSettings(
         _url(env, "CREDENTIALS_TRANSIT_ADDR"),
         env["CREDENTIALS_TRANSIT_TOKEN"].strip(),
         env["CREDENTIALS_TRANSIT_KEY"].strip(),
         mount=env.get("CREDENTIALS_TRANSIT_MOUNT", "").strip() or "transit",
     )
-    return TransitKey(client)
 
 
-def _ingest_sealer(env: Mapping[str, str]) -> Keyring | Sealer:
+def _ingest_key_settings(env: Mapping[str, str]) -> KeySettings:
     """CREDSVC_MODE=ingest: a public key (or an encrypt-only transit token), nothing that
     decrypts. Any decrypting setting is refused so a mix-up cannot weaken the deployment."""
     present = [name for name in DECRYPTING_SETTINGS if env.get(name, "").strip()]
@@ -432,32 +536,30 @@ def _ingest_sealer(env: Mapping[str, str]) -> Keyring | Sealer:
             "needs the Node service's key, which decrypts (unset it for the ingest process)"
         )
     public = env.get("CREDENTIALS_INGEST_PUBLIC_KEY", "").strip()
-    transit_key = _transit_key(env)
-    if public and transit_key:
+    transit = _transit_settings(env)
+    if public and transit:
         raise ConfigError(
             "CREDSVC_MODE=ingest takes CREDENTIALS_INGEST_PUBLIC_KEY or "
             "CREDENTIALS_TRANSIT_*, not both"
         )
-    key_id = env.get("CREDENTIALS_INGEST_KEY_ID", "").strip() or "i1"
-    if transit_key:
-        # The transit token's policy is what keeps this side from decrypting.
-        key_id = env.get("CREDENTIALS_ACTIVE_KEY", "").strip() or "transit"
-        try:
-            return Keyring([(key_id, transit_key)], active=key_id, encrypt_only=True)
-        except KeyringError as exc:
-            raise ConfigError(str(exc)) from None
+    if transit:
+        return KeySettings(
+            encrypt_only=True,
+            transit=transit,
+            active=env.get("CREDENTIALS_ACTIVE_KEY", "").strip(),
+        )
     signing = env.get("CREDENTIALS_INGEST_SIGNING_KEY", "").strip()
     if not public or not signing:
         raise ConfigError(
             "CREDSVC_MODE=ingest needs CREDENTIALS_INGEST_PUBLIC_KEY and "
             "CREDENTIALS_INGEST_SIGNING_KEY (flask --app wsgi keys generate-ingest-keypair)"
         )
-    try:
-        return Sealer(key_id, parse_public_key(public), parse_signing_key(signing))
-    except CryptoError as exc:
-        raise ConfigError(
-            f"CREDENTIALS_INGEST_PUBLIC_KEY / _SIGNING_KEY / _KEY_ID: {exc}"
-        ) from None
+    return KeySettings(
+        encrypt_only=True,
+        ingest_key_id=env.get("CREDENTIALS_INGEST_KEY_ID", "").strip(),
+        ingest_public=public,
+        ingest_signing=signing,
+    )
 
 
 FLAG_VALUES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}

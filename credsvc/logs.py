@@ -4,6 +4,14 @@ Nothing that could carry a credential is logged: no bodies, no headers, no query
 no exception messages (only their type). A redaction filter is the second line of defence:
 it masks the configured secrets and anything shaped like a bearer token or JWT, in the message
 and in the extra fields, and drops tracebacks and stacks (tests/unit/test_logs.py).
+
+Logging is configured per app: each app has its own handler (its level, its secrets), kept in
+app.extensions[EXTENSION]. Module loggers ("credsvc.errors", ...) are process-wide, so one
+`AppRouter`, installed once on the "credsvc" logger, hands each record to the handler of the
+app in whose context it was logged; a record logged outside any app context (a background
+thread) goes to the app built last. Two apps in one process (tests) keep their own settings,
+and building an app removes no handler anyone else installed. The "credsvc" logger does not
+propagate: a root handler would write records this module has not redacted.
 """
 
 from __future__ import annotations
@@ -17,7 +25,8 @@ import uuid
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, current_app, g, has_app_context, has_request_context, request
+from flask.logging import default_handler
 
 from credsvc.accesslog import REQUEST_ID
 
@@ -79,21 +88,63 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure(level: str, secrets: list[str]) -> logging.Handler:
+EXTENSION = "credsvc.logs"  # the app's handler, in app.extensions
+LOGGER = "credsvc"  # every logger of the package is below it
+
+
+class AppRouter(logging.Handler):
+    """Hands each record to the handler of the current app (outside any app context: of the
+    app built last). The one process-wide piece of credsvc's logging, installed once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # A strong reference: the handler holds no app, and records of a background thread
+        # must still be written (redacted) after the app that started it is gone.
+        self.latest: logging.Handler | None = None
+
+    def target(self) -> logging.Handler | None:
+        if has_app_context():
+            handler = current_app.extensions.get(EXTENSION)
+            if handler is not None:
+                return handler
+        return self.latest
+
+    def emit(self, record: logging.LogRecord) -> None:
+        handler = self.target()
+        # Handler.handle applies the filters (redaction) and the format, not the level: the
+        # logger checks that, and the logger is shared, so the level is checked here.
+        if handler is not None and record.levelno >= handler.level:
+            handler.handle(record)
+
+
+def app_handler(level: str, secrets: list[str]) -> logging.Handler:
+    """One app's handler: JSON lines on stderr, at `level`, with `secrets` masked."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RedactingFilter(secrets))
-    root = logging.getLogger("credsvc")
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level)
-    root.propagate = False
+    handler.setLevel(level)
     return handler
 
 
-def init_app(app: Flask, level: str) -> None:
-    config = app.extensions["credsvc"].config
+def router() -> AppRouter:
+    """The AppRouter on the "credsvc" logger, installed on first use."""
+    logger = logging.getLogger(LOGGER)
+    for handler in logger.handlers:
+        if isinstance(handler, AppRouter):
+            return handler
+    installed = AppRouter()
+    logger.addHandler(installed)
+    logger.propagate = False
+    return installed
+
+
+def handler_of(app: Flask) -> logging.Handler:
+    """The handler `init_app` gave `app`."""
+    return app.extensions[EXTENSION]
+
+
+def secrets_of(config) -> list[str]:
+    """Every configured value a log line must never show."""
     secrets = [config.directus_token, config.directus_operator_token, config.directus_secret]
     secrets += [s.decode("utf-8", "replace") for c in config.callers for s in c.secrets]
     secrets.append(config.metrics_token)
@@ -103,11 +154,21 @@ def init_app(app: Flask, level: str) -> None:
         path_and_query = target.path + (f"?{target.query}" if target.query else "")
         secrets += [config.webhook.url, path_and_query, target.path]
         secrets.append(config.webhook.secret.decode("utf-8", "replace"))
-    # Flask names app.logger after the import name, "credsvc": the same logger configure()
-    # sets up. Reset Flask's side first, or it would remove the JSON handler again.
-    app.logger.handlers.clear()
-    app.logger.propagate = True
-    configure(level, secrets)
+    return secrets
+
+
+def init_app(app: Flask, level: str) -> None:
+    handler = app_handler(level, secrets_of(app.extensions["credsvc"].config))
+    app.extensions[EXTENSION] = handler
+    routing = router()  # before app.logger is first read, so Flask adds no handler of its own
+    routing.latest = handler
+    logger = logging.getLogger(LOGGER)  # Flask's app.logger: named after the import name
+    # Flask's default handler writes plain, unredacted lines: never on this logger.
+    logger.removeHandler(default_handler)
+    # Lowered to the most verbose level an app asks for, never raised: each app's handler
+    # keeps to its own level (AppRouter.emit).
+    if logger.level == logging.NOTSET or handler.level < logger.level:
+        logger.setLevel(handler.level)
     access = logging.getLogger("credsvc.access")
 
     @app.before_request

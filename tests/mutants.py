@@ -508,8 +508,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "legacy-derivation-applied-to-k0",
         "credsvc/crypto/keyring.py",
-        'own = legacy_keys.own_key(single_key, "CREDENTIALS_ENCRYPTION_KEY")',
-        'own = _derive(derivation, single_key, "CREDENTIALS_ENCRYPTION_KEY")',
+        'own = legacy_keys.own_key(single_key, "`single_key`")',
+        'own = _derive(derivation, single_key, "`single_key`")',
         LEGACY_TESTS,
     ),
     Mutant(

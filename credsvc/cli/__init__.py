@@ -17,6 +17,7 @@ import click
 from flask import Flask, current_app
 
 from credsvc.directus import DirectusClient, DirectusResponseError
+from credsvc.resources import directus_client
 
 OPERATOR_CLIENT = "credsvc.operator_directus"  # its key in app.extensions
 REFUSED_HINT = "is DIRECTUS_OPERATOR_TOKEN the operator role's token?"
@@ -31,10 +32,7 @@ def operator_directus(app: Flask | None = None) -> DirectusClient:
     if not token:
         return services.directus
     if OPERATOR_CLIENT not in app.extensions:
-        config = services.config
-        app.extensions[OPERATOR_CLIENT] = DirectusClient(
-            config.directus_url, token, config.directus_timeout
-        )
+        app.extensions[OPERATOR_CLIENT] = directus_client(services.config, token)
     return app.extensions[OPERATOR_CLIENT]
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 import click
 
 from credsvc.config import Config, ConfigError, role_tokens
-from credsvc.directus import DirectusClient
+from credsvc.resources import directus_client
 from credsvc.services import readiness
 from credsvc.services.directus_check import check_directus
 
@@ -51,7 +51,7 @@ def run(
     tokens.update(role_tokens(environ))
     # No retries: a check reports what it sees at once.
     clients = {
-        name: DirectusClient(config.directus_url, token, config.directus_timeout, get_retries=0)
+        name: directus_client(config, token, get_retries=0)
         for name, (_role, token) in tokens.items()
     }
     try:

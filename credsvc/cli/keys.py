@@ -21,6 +21,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from credsvc.cli import operator_directus
+from credsvc.config import name_settings
 from credsvc.crypto import Keyring, generate_keypair, generate_signing_pair
 from credsvc.directus import DirectusError, DirectusResponseError
 from credsvc.services import keys as key_service
@@ -272,7 +273,8 @@ def legacy_probe_command(sample_file, collection, limit, salt, iterations, as_js
         settings.iterations if iterations is None else iterations.strip(),
     )
     report = legacy_probe.probe(values, keys)
-    report.not_tried = not_tried
+    # The crypto package names a setting by keyword; the operator knows the variable.
+    report.not_tried = {name: name_settings(why) for name, why in not_tried.items()}
     if as_json:
         click.echo(json.dumps({"key_from": settings.source, **report.as_json()}, indent=2))
     else:

@@ -3,8 +3,8 @@
 - `aesgcm`: AES-256-GCM and the local-key formats: legacy `iv:authTag:ciphertext` written by
   the Node utility (readable forever, in every encoding and IV length Node writes; written
   only in compatibility mode) and the versioned, record-bound `v2`/`v5`.
-- `legacy_keys`: how the Node service derived its key from its variable
-  (CREDENTIALS_LEGACY_KEY_DERIVATION, applied to CREDENTIALS_LEGACY_KEY only), and
+- `legacy_keys`: how the Node service derived its key from its setting
+  (`legacy_derivation`, applied to `legacy_key` only), and
   `own_key`: credsvc's own keys, never derived.
 - `sealed`: encrypt-only ingest, `v7`: HPKE (X25519, HKDF-SHA256, AES-256-GCM) to a public key,
   signed with the ingest host's Ed25519 key; `Sealer` is the ingest side's keyring, which can
@@ -14,7 +14,8 @@
   `RecordContext` that binds a ciphertext to its record and owner. The rest of the code uses
   only this. Earlier generations (`v2`, `v3`, `v4`, legacy) are read, never written.
 
-docs/ciphertext-format.md specifies every format byte for byte.
+docs/ciphertext-format.md specifies every format byte for byte. Settings are arguments, never
+read from the process here: credsvc.config reads them and names their variables.
 
 Exceptions:
 

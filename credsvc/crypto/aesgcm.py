@@ -5,7 +5,7 @@ Legacy (written by the Node utility `server/utils/credentialsCrypto.js`, readabl
     no associated data; a 16-byte tag; an IV of 12 to 128 bytes (Node code uses 12 or 16);
     enc is one of the encodings Node's `Buffer.toString` writes (LEGACY_ENCODINGS), the same
     for all three parts, told apart by the tag's length (`legacy_encoding_of`). credsvc writes
-    it only in compatibility mode (CREDENTIALS_WRITE_FORMAT=legacy), with a 12-byte IV.
+    it only in compatibility mode (`write_format`=legacy), with a 12-byte IV.
 
 Versioned (docs/ciphertext-format.md specifies them):
     "v5" ":" key_id ":" base64(iv) ":" base64(authTag) ":" base64(ciphertext)

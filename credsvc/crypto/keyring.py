@@ -15,20 +15,23 @@ A ring entry is either a local AES-256 key (writes `v2`) or a transit key (root 
 OpenBao/Vault, writes `v4`). Private keys of the encrypt-only ingest side (`v3`) can join the
 ring for reading only. docs/ciphertext-format.md specifies every format byte for byte.
 
-Settings (see README.md "Rotating keys"):
-    CREDENTIALS_ENCRYPTION_KEY   one key; joins the ring first, with id "k0"
-    CREDENTIALS_KEYS             "id:key,id:key" oldest first (key = 64 hex or base64, or the
-                                 word `transit` for the transit key, see CREDENTIALS_TRANSIT_*)
-    CREDENTIALS_ACTIVE_KEY       id that encrypts new writes (default: the newest key)
-    CREDENTIALS_MIN_DECRYPT_KEY  keys listed before this id can no longer decrypt
-    CREDENTIALS_INGEST_PRIVATE_KEY   X25519 private key(s) that open `v3` values
-    CREDENTIALS_LEGACY_KEY, CREDENTIALS_LEGACY_KEY_DERIVATION (_SALT, _ITERATIONS)
-                                 the Node service's key for legacy values, and how it was
-                                 derived from its string (credsvc.crypto.legacy_keys); the
-                                 derivation never applies to the keys above
-    CREDENTIALS_WRITE_FORMAT     `legacy`: write the Node three-part format (compatibility mode,
-                                 no key id, no binding), in CREDENTIALS_LEGACY_ENCODING, for
-                                 the values the Node service reads (RecordContext.node_readable)
+Settings are the keywords of `keyring_from_settings` (credsvc.config reads them from the
+process's variables and names those in errors):
+    single_key      one key; joins the ring first, with id "k0"
+    keys            "id:key,id:key" oldest first (key = 64 hex or base64, or the word
+                    `transit` for `transit_key`)
+    active          id that encrypts new writes (default: the newest key)
+    min_decrypt     keys listed before this id can no longer decrypt
+    ingest_private  X25519 private key(s) that open `v3` values
+    legacy_key, legacy_derivation (legacy_salt, legacy_iterations)
+                    the Node service's key for legacy values, and how it was derived from its
+                    string (credsvc.crypto.legacy_keys); the derivation never applies to the
+                    keys above
+    write_format    `legacy`: write the Node three-part format (compatibility mode, no key id,
+                    no binding), in `legacy_encoding`, for the values the
+                    Node service reads (RecordContext.node_readable)
+Error messages name a setting by its keyword in backquotes (`active`); credsvc.config replaces
+each with the variable it came from.
 """
 
 from __future__ import annotations
@@ -51,19 +54,20 @@ TRANSIT_MARKER = "transit"
 # What each generation is called in `format_of`; the owner-bound ones are the only ones written.
 OWNER_BOUND_FORMATS = (aesgcm.V5_PREFIX, transit.V6_PREFIX, sealed.V7_PREFIX)
 UNBOUND_FORMATS = (aesgcm.V2_PREFIX, transit.V4_PREFIX, sealed.V3_PREFIX, LEGACY_KEY_ID)
-# CREDENTIALS_WRITE_FORMAT: what new writes are. `legacy` is the Node three-part format, for a
+# `write_format`: what new writes are. `legacy` is the Node three-part format, for a
 # migration period in which the Node service must still read what credsvc writes.
 VERSIONED, LEGACY_WRITE = "versioned", "legacy"
 WRITE_FORMATS = (VERSIONED, LEGACY_WRITE)
 LEGACY_WRITE_WARNING = (
-    "CREDENTIALS_WRITE_FORMAT=legacy: new values are written in the Node three-part format, "
+    "`write_format`=legacy: new values are written in the Node three-part format, "
     "with no key id and no binding to their record or owner (a value copied to another row "
     "decrypts there); switch back and run `keys rewrap` once the Node service is retired"
 )
 
 
 class KeyringError(ValueError):
-    """The key settings are unusable; the message names the variable."""
+    """The key settings are unusable; the message names each setting as `keyword` (the
+    keywords of `keyring_from_settings`), which credsvc.config turns into its variable."""
 
 
 def _shown_id(value: object) -> str:
@@ -170,41 +174,35 @@ class Keyring:
         unknown = sorted(set(self._verify) - set(self._ingest))
         if unknown:
             raise KeyringError(
-                "CREDENTIALS_INGEST_VERIFY_KEY names ingest key ids with no private key: "
+                "`ingest_verify` names ingest key ids with no private key: "
                 + ", ".join(map(_shown_id, unknown))
             )
         if not self._order:
-            raise KeyringError("CREDENTIALS_ENCRYPTION_KEY is required but not set")
+            raise KeyringError("`single_key` is required but not set")
         if active not in self._keys:
-            raise KeyringError(
-                f"CREDENTIALS_ACTIVE_KEY {_shown_id(active)} is not a configured key id"
-            )
+            raise KeyringError(f"`active` {_shown_id(active)} is not a configured key id")
         if min_decrypt and min_decrypt not in self._keys:
-            raise KeyringError(
-                f"CREDENTIALS_MIN_DECRYPT_KEY {_shown_id(min_decrypt)} is not a configured key id"
-            )
+            raise KeyringError(f"`min_decrypt` {_shown_id(min_decrypt)} is not a configured key id")
         self.active_key_id = active
         first = self._order.index(min_decrypt) if min_decrypt else 0
         self._usable = self._order[first:]
         if active not in self._usable:
-            raise KeyringError("CREDENTIALS_ACTIVE_KEY is older than CREDENTIALS_MIN_DECRYPT_KEY")
-        # Keys that open legacy values besides the usable local ones (CREDENTIALS_LEGACY_KEY).
+            raise KeyringError("`active` is older than `min_decrypt`")
+        # Keys that open legacy values besides the usable local ones (`legacy_key`).
         self._legacy: list[bytes] = []
         for key in legacy_keys:
             if not isinstance(key, bytes | bytearray) or len(key) != aesgcm.KEY_BYTES:
-                raise KeyringError("CREDENTIALS_LEGACY_KEY must give a 32-byte key")
+                raise KeyringError("`legacy_key` must give a 32-byte key")
             if bytes(key) not in self._legacy:
                 self._legacy.append(bytes(key))
         self._set_write_format(write_format, legacy_write_key, legacy_encoding)
 
     def _set_write_format(self, fmt: str, key: bytes | None, encoding: str) -> None:
         if fmt not in WRITE_FORMATS:
-            raise KeyringError(
-                f"CREDENTIALS_WRITE_FORMAT must be one of {', '.join(WRITE_FORMATS)}"
-            )
+            raise KeyringError(f"`write_format` must be one of {', '.join(WRITE_FORMATS)}")
         if encoding not in aesgcm.LEGACY_ENCODINGS:
             raise KeyringError(
-                "CREDENTIALS_LEGACY_ENCODING must be one of " + ", ".join(aesgcm.LEGACY_ENCODINGS)
+                "`legacy_encoding` must be one of " + ", ".join(aesgcm.LEGACY_ENCODINGS)
             )
         self.write_format = fmt
         self.legacy_encoding = encoding
@@ -213,13 +211,13 @@ class Keyring:
             return
         if self.require_owner_binding:
             raise KeyringError(
-                "CREDENTIALS_WRITE_FORMAT=legacy writes values bound to no owner, and "
-                "CREDENTIALS_REQUIRE_OWNER_BINDING=true refuses to read them: set only one"
+                "`write_format`=legacy writes values bound to no owner, and "
+                "`require_owner_binding`=true refuses to read them: set only one"
             )
         if not isinstance(key, bytes | bytearray) or len(key) != aesgcm.KEY_BYTES:
             raise KeyringError(
-                "CREDENTIALS_WRITE_FORMAT=legacy needs the Node service's key: "
-                "CREDENTIALS_LEGACY_KEY, or CREDENTIALS_ENCRYPTION_KEY when it is that key"
+                "`write_format`=legacy needs the Node service's key: "
+                "`legacy_key`, or `single_key` when it is that key"
             )
         self._legacy_write_key = bytes(key)
 
@@ -290,7 +288,7 @@ class Keyring:
         key_id = self.key_id_of(token)
         if fmt in UNBOUND_FORMATS and self.require_owner_binding:
             raise CryptoError(
-                f"a {fmt} value is not bound to its owner and CREDENTIALS_REQUIRE_OWNER_BINDING "
+                f"a {fmt} value is not bound to its owner and `require_owner_binding` "
                 "is set (keys rewrap moves such values to the current format)"
             )
         encoded = context.encode(owner_bound=fmt in OWNER_BOUND_FORMATS)
@@ -316,16 +314,16 @@ class Keyring:
             # Unsigned: anyone with the public key could have written it.
             if not self.accept_unsigned_ingest:
                 raise CryptoError(
-                    "an unsigned ingest value (v3) is refused; CREDENTIALS_ACCEPT_UNSIGNED_INGEST "
+                    "an unsigned ingest value (v3) is refused; `accept_unsigned_ingest` "
                     "admits them while they are rewrapped"
                 )
             return sealed.open_v3(token, self._ingest[key_id], encoded)
         if key_id not in self._verify:
-            raise CryptoError(f"no CREDENTIALS_INGEST_VERIFY_KEY for ingest key {key_id!r}")
+            raise CryptoError(f"no `ingest_verify` key for ingest key {key_id!r}")
         return sealed.open_v7(token, self._ingest[key_id], self._verify[key_id], encoded)
 
     def _decrypt_legacy(self, token: str) -> Any:
-        """CREDENTIALS_LEGACY_KEY first, then every usable local key, newest first."""
+        """`legacy_key` first, then every usable local key, newest first."""
         parts = aesgcm.split_legacy(token)
         local = [self._keys[key_id] for key_id in reversed(self._usable)]
         for key in (*self._legacy, *local):
@@ -369,7 +367,7 @@ class Keyring:
     def rewrap(self, token: str, context: RecordContext) -> str:
         """Re-encrypt a stored value under the active key (the plaintext never leaves)."""
         if self.write_format == LEGACY_WRITE:
-            raise CryptoError("CREDENTIALS_WRITE_FORMAT=legacy: rewrapping would write legacy")
+            raise CryptoError("`write_format`=legacy: rewrapping would write legacy")
         return self.encrypt(self.decrypt(token, context), context)
 
 
@@ -392,13 +390,13 @@ def keyring_from_settings(
     write_format: str = "",
     legacy_encoding: str = "",
 ) -> Keyring:
-    """Build the ring from the environment's strings; raises KeyringError naming the variable.
+    """Build the ring from the settings' strings; raises KeyringError naming the `setting`.
 
-    The legacy key derivation applies to CREDENTIALS_LEGACY_KEY only, and a derivation other
-    than auto without it is refused. CREDENTIALS_ENCRYPTION_KEY and CREDENTIALS_KEYS are always
+    The legacy key derivation applies to `legacy_key` only, and a derivation other
+    than auto without it is refused. `single_key` and `keys` are always
     random keys, never derived: k0 writes every new value, and a passphrase-derived k0 would be
     open to offline brute force. (A Node service that used a proper 64-hex/base64 key can give
-    that variable unchanged as CREDENTIALS_ENCRYPTION_KEY: k0 then also opens its values.)
+    that string unchanged as `single_key`: k0 then also opens its values.)
     """
     try:
         derivation = legacy_keys.parse_derivation(legacy_derivation, legacy_salt, legacy_iterations)
@@ -408,10 +406,10 @@ def keyring_from_settings(
     entries: list[tuple[str, bytes | transit.TransitKey]] = []
     extra_legacy: list[bytes] = []
     if legacy_key.strip():
-        extra_legacy.append(_derive(derivation, legacy_key, "CREDENTIALS_LEGACY_KEY"))
+        extra_legacy.append(_derive(derivation, legacy_key, "`legacy_key`"))
     if single_key.strip():
         try:
-            own = legacy_keys.own_key(single_key, "CREDENTIALS_ENCRYPTION_KEY")
+            own = legacy_keys.own_key(single_key, "`single_key`")
         except CryptoError as exc:
             raise KeyringError(str(exc)) from None
         entries.append((DEFAULT_KEY_ID, own))
@@ -419,25 +417,23 @@ def keyring_from_settings(
         key_id, sep, material = item.partition(":")
         key_id = key_id.strip()
         if not sep:
-            raise KeyringError("CREDENTIALS_KEYS entries must look like id:key")
+            raise KeyringError("`keys` entries must look like id:key")
         if material.strip() == TRANSIT_MARKER:
             if transit_key is None:
                 raise KeyringError(
-                    f"CREDENTIALS_KEYS[{_shown_id(key_id)}] is 'transit' but "
-                    "CREDENTIALS_TRANSIT_ADDR, "
-                    "CREDENTIALS_TRANSIT_TOKEN and CREDENTIALS_TRANSIT_KEY are not all set"
+                    f"`keys`[{_shown_id(key_id)}] is 'transit' but no `transit_key` is configured"
                 )
             entries.append((key_id, transit_key))
         else:
-            entries.append((key_id, _parse(material, f"CREDENTIALS_KEYS[{_shown_id(key_id)}]")))
+            entries.append((key_id, _parse(material, f"`keys`[{_shown_id(key_id)}]")))
     if not entries:
-        raise KeyringError("CREDENTIALS_ENCRYPTION_KEY is required but not set")
+        raise KeyringError("`single_key` is required but not set")
     ingest = parse_ingest_private_keys(ingest_private, ingest_key_id)
     verify = parse_ingest_verify_keys(ingest_verify, ingest_key_id)
     unverifiable = [key_id for key_id in ingest if key_id not in verify]
     if unverifiable and not accept_unsigned_ingest:
         raise KeyringError(
-            "CREDENTIALS_INGEST_PRIVATE_KEY needs CREDENTIALS_INGEST_VERIFY_KEY for every ingest "
+            "`ingest_private` needs `ingest_verify` for every ingest "
             "key id (the ingest side's Ed25519 verify key, from `keys generate-ingest-keypair`)"
         )
     active = active.strip() or entries[-1][0]
@@ -467,7 +463,7 @@ def _derive(derivation: legacy_keys.Derivation, text: str, name: str) -> bytes:
 
 
 def _ingest_key_list(text: str, default_id: str, name: str, parse) -> dict[str, Any]:
-    """One key (id from CREDENTIALS_INGEST_KEY_ID, default "i1") or "id:key,id:key" when the
+    """One key (id from `ingest_key_id`, default "i1") or "id:key,id:key" when the
     ingest side's keys were rotated."""
     result: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
@@ -485,17 +481,13 @@ def _ingest_key_list(text: str, default_id: str, name: str, parse) -> dict[str, 
 
 
 def parse_ingest_private_keys(text: str, default_id: str = "") -> dict[str, X25519PrivateKey]:
-    """CREDENTIALS_INGEST_PRIVATE_KEY: the X25519 key(s) that open ingest values."""
-    return _ingest_key_list(
-        text, default_id, "CREDENTIALS_INGEST_PRIVATE_KEY", sealed.parse_private_key
-    )
+    """`ingest_private`: the X25519 key(s) that open ingest values."""
+    return _ingest_key_list(text, default_id, "`ingest_private`", sealed.parse_private_key)
 
 
 def parse_ingest_verify_keys(text: str, default_id: str = "") -> dict[str, Ed25519PublicKey]:
-    """CREDENTIALS_INGEST_VERIFY_KEY: the Ed25519 key(s) that check the ingest signature."""
-    return _ingest_key_list(
-        text, default_id, "CREDENTIALS_INGEST_VERIFY_KEY", sealed.parse_verify_key
-    )
+    """`ingest_verify`: the Ed25519 key(s) that check the ingest signature."""
+    return _ingest_key_list(text, default_id, "`ingest_verify`", sealed.parse_verify_key)
 
 
 def _parse(text: str, name: str) -> bytes:

@@ -1,9 +1,9 @@
 """How the Node service turned its key setting into the AES-256 key of legacy values.
 
-The contract says only "server-side environment variable", and Node code derives a key from
-that string in a handful of ways; each is one `Derivation` here, named by
-CREDENTIALS_LEGACY_KEY_DERIVATION (docs/ciphertext-format.md "Legacy keys"). A derivation
-applies to CREDENTIALS_LEGACY_KEY only, never to credsvc's own keys (`own_key`): those are
+The contract says only that the key is a server-side setting, and Node code derives a key from
+that string in a handful of ways; each is one `Derivation` here, named by the
+`legacy_derivation` setting (docs/ciphertext-format.md "Legacy keys"). A derivation
+applies to `legacy_key` only, never to credsvc's own keys (`own_key`): those are
 random 32-byte keys, because a key derived from a passphrase without salt or work factor can
 be brute-forced offline by anyone holding a database dump.
 
@@ -28,11 +28,13 @@ be brute-forced offline by anyone holding a database dump.
     pbkdf2-sha256        `pbkdf2Sync(key, salt, iterations, 32, 'sha256')`
     pbkdf2-sha512        `pbkdf2Sync(key, salt, iterations, 32, 'sha512')`
 
-A salt (CREDENTIALS_LEGACY_KEY_SALT, the UTF-8 string Node was given) is required by scrypt
-and the pbkdf2 ones; iterations (CREDENTIALS_LEGACY_KEY_ITERATIONS) by pbkdf2. A setting a
+A salt (`legacy_salt`, the UTF-8 string Node was given) is required by scrypt
+and the pbkdf2 ones; iterations (`legacy_iterations`) by pbkdf2. A setting a
 derivation does not use is refused, so a mistake shows at startup, not as failed reads.
 
-Errors are `CryptoError`s that say what was expected and never contain the key.
+Errors are `CryptoError`s that say what was expected and never contain the key; they name
+a setting by its keyring_from_settings keyword in backquotes (`legacy_key`), which
+credsvc.config turns into the variable it reads.
 """
 
 from __future__ import annotations
@@ -86,14 +88,14 @@ class Derivation:
         if self.name == "raw":
             if len(data) != KEY_BYTES:
                 raise CryptoError(
-                    f"{what}: CREDENTIALS_LEGACY_KEY_DERIVATION=raw takes a string of exactly "
+                    f"{what}: `legacy_derivation`=raw takes a string of exactly "
                     f"{KEY_BYTES} bytes (UTF-8); this one has {len(data)}"
                 )
             return data
         if self.name == "raw-prefix":
             if len(data) < KEY_BYTES:
                 raise CryptoError(
-                    f"{what}: CREDENTIALS_LEGACY_KEY_DERIVATION=raw-prefix takes a string of at "
+                    f"{what}: `legacy_derivation`=raw-prefix takes a string of at "
                     f"least {KEY_BYTES} bytes (UTF-8); this one has {len(data)}"
                 )
             return data[:KEY_BYTES]
@@ -115,12 +117,12 @@ class Derivation:
 
 # What to do with a Node key string that was put where credsvc's own key belongs.
 OWN_KEY_ADVICE = (
-    "set it as CREDENTIALS_LEGACY_KEY with CREDENTIALS_LEGACY_KEY_DERIVATION={derivation}, and "
-    "CREDENTIALS_ENCRYPTION_KEY to a new random key (flask --app wsgi keys generate)"
+    "set it as `legacy_key` with `legacy_derivation`={derivation}, and "
+    "`single_key` to a new random key (flask --app wsgi keys generate)"
 )
 
 
-def own_key(secret: str, what: str = "CREDENTIALS_ENCRYPTION_KEY") -> bytes:
+def own_key(secret: str, what: str = "`single_key`") -> bytes:
     """credsvc's own key: 64 hex characters or base64 of 32 bytes, never derived.
 
     CryptoError (naming `what`, never quoting it) otherwise, saying where a Node key string
@@ -161,11 +163,7 @@ def _auto(secret: str, what: str, own: bool = False) -> bytes:
     length = len(secret.encode("utf-8"))
     hint = ""
     if length == KEY_BYTES:
-        advice = (
-            OWN_KEY_ADVICE.format(derivation="raw")
-            if own
-            else "set CREDENTIALS_LEGACY_KEY_DERIVATION=raw"
-        )
+        advice = OWN_KEY_ADVICE.format(derivation="raw") if own else "set `legacy_derivation`=raw"
         hint = (
             f"; a {KEY_BYTES}-character key is what a Node service that used the string itself "
             f"as the key has: {advice}"
@@ -175,7 +173,7 @@ def _auto(secret: str, what: str, own: bool = False) -> bytes:
         advice = (
             OWN_KEY_ADVICE.format(derivation=f"<its derivation> ({which})")
             if own
-            else f"set CREDENTIALS_LEGACY_KEY_DERIVATION ({which})"
+            else f"set `legacy_derivation` ({which})"
         )
         hint = f"; if the Node service derived its key from this string (a passphrase), {advice}"
     stripped = secret.strip()
@@ -189,59 +187,55 @@ def _auto(secret: str, what: str, own: bool = False) -> bytes:
 
 
 def parse_derivation(name: str, salt: str = "", iterations: str = "") -> Derivation:
-    """CREDENTIALS_LEGACY_KEY_DERIVATION / _SALT / _ITERATIONS as given in the environment."""
+    """The `legacy_derivation`, `legacy_salt` and `legacy_iterations` settings as given."""
     name = name.strip().lower() or AUTO
     name = ALIASES.get(name, name)
     if name not in DERIVATIONS:
         raise CryptoError(
-            "CREDENTIALS_LEGACY_KEY_DERIVATION must be one of "
-            + ", ".join((*DERIVATIONS, *ALIASES))
+            "`legacy_derivation` must be one of " + ", ".join((*DERIVATIONS, *ALIASES))
         )
     if name in NEEDS_SALT and not salt:
         raise CryptoError(
-            f"CREDENTIALS_LEGACY_KEY_DERIVATION={name} needs CREDENTIALS_LEGACY_KEY_SALT "
+            f"`legacy_derivation`={name} needs `legacy_salt` "
             "(the salt string the Node service passed)"
         )
     if name not in NEEDS_SALT and salt:
-        raise CryptoError(
-            f"CREDENTIALS_LEGACY_KEY_SALT is set but CREDENTIALS_LEGACY_KEY_DERIVATION={name} "
-            "takes no salt"
-        )
+        raise CryptoError(f"`legacy_salt` is set but `legacy_derivation`={name} takes no salt")
     count = 0
     if iterations.strip():
         try:
             count = int(iterations.strip())
         except ValueError:
-            raise CryptoError("CREDENTIALS_LEGACY_KEY_ITERATIONS must be an integer") from None
+            raise CryptoError("`legacy_iterations` must be an integer") from None
         if count < 1:
-            raise CryptoError("CREDENTIALS_LEGACY_KEY_ITERATIONS must be positive")
+            raise CryptoError("`legacy_iterations` must be positive")
         if name not in (*NEEDS_ITERATIONS, "scrypt"):
             raise CryptoError(
-                "CREDENTIALS_LEGACY_KEY_ITERATIONS is set but "
-                f"CREDENTIALS_LEGACY_KEY_DERIVATION={name} takes no iteration count"
+                "`legacy_iterations` is set but "
+                f"`legacy_derivation`={name} takes no iteration count"
             )
         if name == "scrypt" and (count < 2 or count & (count - 1) or count > SCRYPT_MAX_COST):
             raise CryptoError(
-                "CREDENTIALS_LEGACY_KEY_ITERATIONS for scrypt is its cost N: a power of two "
+                "`legacy_iterations` for scrypt is its cost N: a power of two "
                 f"from 2 to {SCRYPT_MAX_COST} (Node's default {SCRYPT_DEFAULT_COST})"
             )
     elif name in NEEDS_ITERATIONS:
         raise CryptoError(
-            f"CREDENTIALS_LEGACY_KEY_DERIVATION={name} needs CREDENTIALS_LEGACY_KEY_ITERATIONS "
+            f"`legacy_derivation`={name} needs `legacy_iterations` "
             "(the iteration count the Node service passed)"
         )
     return Derivation(name, salt, count)
 
 
 def require_legacy_key(derivation: Derivation, legacy_key: str) -> None:
-    """A derivation other than auto needs CREDENTIALS_LEGACY_KEY: it is never applied to
+    """A derivation other than auto needs `legacy_key`: it is never applied to
     credsvc's own keys (see the module docstring)."""
     if derivation.name != AUTO and not legacy_key.strip():
         raise CryptoError(
-            f"CREDENTIALS_LEGACY_KEY_DERIVATION={derivation.name} is set but "
-            "CREDENTIALS_LEGACY_KEY is not set: a derivation applies only to the Node service's "
-            "key, never to CREDENTIALS_ENCRYPTION_KEY; set CREDENTIALS_LEGACY_KEY to the Node "
+            f"`legacy_derivation`={derivation.name} is set but "
+            "`legacy_key` is not set: a derivation applies only to the Node service's "
+            "key, never to `single_key`; set `legacy_key` to the Node "
             "service's key string (read-only for legacy values, and the key of "
-            "CREDENTIALS_WRITE_FORMAT=legacy writes) and CREDENTIALS_ENCRYPTION_KEY to a new "
+            "`write_format`=legacy writes) and `single_key` to a new "
             "random key (flask --app wsgi keys generate)"
         )

@@ -5,7 +5,7 @@ private key. Sealing alone is not authentication: anyone with the public key (it
 secret) and write access to a row could seal a value of their choosing. So every value the
 ingest side writes (`v7`) is also signed with the ingest host's Ed25519 signing key, and the
 workers verify it with the matching verify key before opening anything. The unsigned earlier
-generation (`v3`) is refused unless CREDENTIALS_ACCEPT_UNSIGNED_INGEST is set (a migration
+generation (`v3`) is refused unless the keyring's `accept_unsigned_ingest` is set (a migration
 switch: rewrap them, then switch it off).
 
 The construction is HPKE base mode, single-shot, with the suite
@@ -182,7 +182,7 @@ def split_v3(token: str) -> tuple[str, bytes, bytes]:
 
 
 def open_v3(token: str, private_key: X25519PrivateKey, context: str) -> Any:
-    """Open an unsigned v3 value (only behind CREDENTIALS_ACCEPT_UNSIGNED_INGEST)."""
+    """Open an unsigned v3 value (only behind the keyring's `accept_unsigned_ingest`)."""
     if not token.startswith(V3_PREFIX + ":"):
         raise CryptoError("malformed ciphertext: not a v3 value")
     key_id, enc, sealed = split_v3(token)

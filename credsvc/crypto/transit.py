@@ -13,7 +13,7 @@ columns), `v4` the earlier generation (bound to the record only, read but never 
     AAD = b"credsvc\\0<v6|v4>\\0<key_id>\\0<wrapped>\\0<collection>\\0<record_id>\\0<field>"
 
 `key_id` is the ring's short name for this transit key (e.g. "bao1"); which transit key it
-means is configuration (CREDENTIALS_TRANSIT_KEY), not data.
+means is configuration (the client's `key_name`), not data.
 """
 
 from __future__ import annotations

@@ -78,8 +78,8 @@ def test_status_reports_a_refusal_per_collection(directus_wire):
 
 
 def test_the_operator_token_is_redacted_from_logs(env):
-    from credsvc.logs import RedactingFilter
+    from credsvc.logs import RedactingFilter, handler_of
 
     app = create_app({**env, "DIRECTUS_OPERATOR_TOKEN": OPERATOR})
-    filters = [f for h in app.logger.handlers for f in h.filters if isinstance(f, RedactingFilter)]
+    filters = [f for f in handler_of(app).filters if isinstance(f, RedactingFilter)]
     assert filters and all(OPERATOR in f.secrets for f in filters)

@@ -10,6 +10,7 @@ import pytest
 from credsvc import create_app
 from credsvc.config import MODES, Config, ConfigError
 from credsvc.crypto import generate_keypair, generate_signing_pair
+from credsvc.resources import build_keyring
 from tests.conftest import TEST_ENV
 from tests.unit.test_callers import mode_env
 
@@ -97,7 +98,7 @@ def test_base64_key_is_accepted():
     config = Config.from_env(
         dict(TEST_ENV, CREDENTIALS_ENCRYPTION_KEY="ERERERERERERERERERERERERERERERERERERERERERE=")
     )
-    assert config.keyring.key_ids == ["k0"]
+    assert build_keyring(config).key_ids == ["k0"]
 
 
 # -- no secret in a startup error, nor in the config's repr --------------------------------

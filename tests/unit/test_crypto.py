@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from credsvc.config import keyring_from_settings  # its errors name the variables
 from credsvc.crypto import (
     CryptoError,
     Keyring,
@@ -16,7 +17,6 @@ from credsvc.crypto import (
     aesgcm,
     decrypt_json,
     encrypt_json,
-    keyring_from_settings,
     parse_key,
 )
 from credsvc.model import PROFILES

@@ -16,8 +16,13 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from credsvc import create_app
-from credsvc.config import Config, ConfigError, refused_settings
-from credsvc.crypto import CryptoError, Keyring, KeyringError, aesgcm, keyring_from_settings
+from credsvc.config import (
+    Config,
+    ConfigError,
+    keyring_from_settings,  # its errors name the variables
+    refused_settings,
+)
+from credsvc.crypto import CryptoError, Keyring, KeyringError, aesgcm
 from credsvc.crypto.legacy_keys import (
     DERIVATIONS,
     NEEDS_ITERATIONS,
@@ -26,6 +31,7 @@ from credsvc.crypto.legacy_keys import (
     parse_derivation,
 )
 from credsvc.model import PROFILES
+from credsvc.resources import build_keyring
 from credsvc.services import legacy_probe
 from tests.conftest import DIRECTUS, INTERNAL_HEADERS, TEST_ENV, env_for_mode
 from tests.unit.test_keys_cli import COLLECTIONS, FakeDirectus
@@ -297,9 +303,9 @@ def test_auto_without_a_legacy_key_is_todays_setup(name):
     # CREDENTIALS_ENCRYPTION_KEY, which opens its values and is the key of compatibility writes.
     own = TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"]
     env = {**TEST_ENV, "CREDENTIALS_LEGACY_KEY_DERIVATION": name}
-    ring = Config.from_env(env).keyring
+    ring = build_keyring(Config.from_env(env))
     assert ring.decrypt(node_style(VALUE, bytes.fromhex(own), 16, "base64"), CTX) == VALUE
-    compat = Config.from_env({**env, "CREDENTIALS_WRITE_FORMAT": "legacy"}).keyring
+    compat = build_keyring(Config.from_env({**env, "CREDENTIALS_WRITE_FORMAT": "legacy"}))
     assert aesgcm.decrypt_json(compat.encrypt(VALUE, CTX), bytes.fromhex(own)) == VALUE
 
 
@@ -370,7 +376,7 @@ def test_legacy_write_mode_writes_what_node_reads(encoding):
     assert written == encoding or (encoding, written) == ("base64-unpadded", "base64url")
     assert aesgcm.decrypt_json(token, KEY) == VALUE  # under the Node service's key, not k1
     assert ring.decrypt(token, CTX) == VALUE
-    with pytest.raises(CryptoError, match="CREDENTIALS_WRITE_FORMAT=legacy"):
+    with pytest.raises(CryptoError, match="`write_format`=legacy"):
         ring.rewrap(token, CTX)
 
 
@@ -592,7 +598,7 @@ def test_legacy_probe_moves_a_derived_encryption_key_to_the_legacy_key(fake):
         "CREDENTIALS_LEGACY_KEY_DERIVATION": "sha256",
         "CREDENTIALS_ENCRYPTION_KEY": "33" * 32,
     }
-    ring = Config.from_env(as_advised).keyring
+    ring = build_keyring(Config.from_env(as_advised))
     assert ring.decrypt(node_style(VALUE, node_key, 16, "hex"), CTX) == VALUE
     with pytest.raises(ConfigError, match="CREDENTIALS_LEGACY_KEY is not set"):
         Config.from_env({**TEST_ENV, "CREDENTIALS_LEGACY_KEY_DERIVATION": "sha256"})

@@ -59,8 +59,8 @@ def log_app(log_env):
 
 @pytest.fixture
 def handler(log_app) -> logging.StreamHandler:
-    """The handler create_app installed on the "credsvc" logger, writing into a buffer."""
-    [installed] = logging.getLogger("credsvc").handlers
+    """The handler create_app gave the app, writing into a buffer."""
+    installed = logs.handler_of(log_app)
     assert isinstance(installed, logging.StreamHandler)
     installed.setStream(io.StringIO())
     return installed
@@ -246,3 +246,61 @@ def test_a_request_without_an_id_gets_a_fresh_one(log_app, entries):
     assert len(response.headers["X-Request-ID"]) == 32
     [line] = access_lines(entries)
     assert line["request_id"] == response.headers["X-Request-ID"]
+
+
+# -- per app ----------------------------------------------------------------------------------
+
+QUIET_SECRET = "metrics-token-of-the-quiet-app-0123456789"
+CHATTY_SECRET = "directus-token-of-the-chatty-app-0123456789"
+
+
+def test_two_apps_in_one_process_keep_their_own_log_settings(env):
+    quiet = create_app({**env, "LOG_LEVEL": "WARNING", "METRICS_TOKEN": QUIET_SECRET})
+    chatty = create_app({**env, "LOG_LEVEL": "INFO", "DIRECTUS_TOKEN": CHATTY_SECRET})
+    streams = {app: io.StringIO() for app in (quiet, chatty)}
+    for app, stream in streams.items():
+        logs.handler_of(app).setStream(stream)
+    for app in (quiet, chatty):
+        assert app.test_client().get("/healthz").status_code == 200
+        with app.app_context():
+            logging.getLogger("credsvc.test").warning("secrets: %s %s", QUIET_SECRET, CHATTY_SECRET)
+    # The access line is INFO: the quiet app (WARNING) writes none, built first or not.
+    quiet_lines = [json.loads(line) for line in streams[quiet].getvalue().splitlines()]
+    chatty_lines = [json.loads(line) for line in streams[chatty].getvalue().splitlines()]
+    assert [line["logger"] for line in quiet_lines] == ["credsvc.test"]
+    assert [line["logger"] for line in chatty_lines] == ["credsvc.access", "credsvc.test"]
+    # Each app masks its own secrets only: the other app's configuration is not its business.
+    assert quiet_lines[0]["msg"] == f"secrets: {REDACTED} {CHATTY_SECRET}"
+    assert chatty_lines[1]["msg"] == f"secrets: {QUIET_SECRET} {REDACTED}"
+    assert logs.handler_of(quiet).level == logging.WARNING
+    assert logs.handler_of(quiet) is not logs.handler_of(chatty)
+
+
+def test_building_an_app_removes_no_handler_installed_by_someone_else(env):
+    installed = {
+        name: logging.NullHandler() for name in ("credsvc", "credsvc.access", "credsvc.errors", "")
+    }
+    for name, handler in installed.items():
+        logging.getLogger(name).addHandler(handler)
+    try:
+        create_app(env)
+        create_app(dict(env, LOG_LEVEL="WARNING"))
+        for name, handler in installed.items():
+            assert handler in logging.getLogger(name).handlers, name
+        routers = [
+            h for h in logging.getLogger("credsvc").handlers if isinstance(h, logs.AppRouter)
+        ]
+        assert len(routers) == 1  # installed once, not once per app
+    finally:
+        for name, handler in installed.items():
+            logging.getLogger(name).removeHandler(handler)
+
+
+def test_a_record_outside_any_app_context_goes_to_the_app_built_last(env):
+    first, last = create_app(env), create_app(env)
+    streams = {app: io.StringIO() for app in (first, last)}
+    for app, stream in streams.items():
+        logs.handler_of(app).setStream(stream)
+    logging.getLogger("credsvc.webhooks").warning("from a background thread")
+    assert streams[first].getvalue() == ""
+    assert "from a background thread" in streams[last].getvalue()

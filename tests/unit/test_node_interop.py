@@ -20,6 +20,7 @@ import pytest
 from credsvc.config import Config
 from credsvc.crypto import CryptoError, aesgcm
 from credsvc.model import DOWNLOAD_CREDENTIALS
+from credsvc.resources import build_keyring
 from credsvc.services import legacy_probe
 from tests.conftest import TEST_ENV
 
@@ -118,7 +119,8 @@ def test_node_writes_every_variant_and_credsvc_reads_it():
         }
     )
     rings = {
-        name: Config.from_env({**TEST_ENV, **credsvc_env(key)}).keyring for name, key in VARIANTS
+        name: build_keyring(Config.from_env({**TEST_ENV, **credsvc_env(key)}))
+        for name, key in VARIANTS
     }
     read = {}
     for (name, _, iv_length, encoding), token in zip(cases, tokens, strict=True):
@@ -145,7 +147,7 @@ def test_credsvc_in_compatibility_mode_writes_what_every_node_variant_reads():
                 "CREDENTIALS_WRITE_FORMAT": "legacy",
                 "CREDENTIALS_LEGACY_ENCODING": encoding,
             }
-            token = Config.from_env(env).keyring.encrypt(VALUE, CTX)
+            token = build_keyring(Config.from_env(env)).encrypt(VALUE, CTX)
             cases.append({"key": node_key, "encoding": encoding, "token": token})
             tokens.append(token)
     results = node({"op": "decrypt", "cases": cases})
@@ -156,10 +158,12 @@ def test_credsvc_in_compatibility_mode_writes_what_every_node_variant_reads():
 def test_node_refuses_tampered_and_versioned_values():
     key = {"derivation": "hex", "secret": HEX_KEY}
     ring = Config.from_env({**TEST_ENV, **credsvc_env(key), "CREDENTIALS_WRITE_FORMAT": "legacy"})
-    good = ring.keyring.encrypt(VALUE, CTX)
+    good = build_keyring(ring).encrypt(VALUE, CTX)
     iv, tag, ciphertext = good.split(":")
     flipped = aesgcm.b64(bytes([aesgcm.unb64(tag, "tag")[0] ^ 1]) + aesgcm.unb64(tag, "tag")[1:])
-    versioned = Config.from_env({**TEST_ENV, **credsvc_env(key)}).keyring.encrypt(VALUE, CTX)
+    versioned = build_keyring(Config.from_env({**TEST_ENV, **credsvc_env(key)})).encrypt(
+        VALUE, CTX
+    )
     results = node(
         {
             "op": "decrypt",

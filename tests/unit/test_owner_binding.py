@@ -36,6 +36,7 @@ from credsvc.crypto import (
     sealed,
 )
 from credsvc.model import ENCRYPTED_COLUMNS, EncryptedColumn
+from credsvc.resources import build_keyring
 from tests.conftest import TEST_ENV
 from tests.unit.test_keyring_formats import BAO, FakeTransit
 
@@ -214,7 +215,7 @@ def test_earlier_generations_are_read_until_owner_binding_is_required(wire, fmt,
     # still decrypts. `keys rewrap`, then CREDENTIALS_REQUIRE_OWNER_BINDING, ends that.
     relabelled = {**row, column.owner_columns[0]: None}
     assert default.decrypt(token, column.context(relabelled)) == VALUE
-    with pytest.raises(CryptoError, match="CREDENTIALS_REQUIRE_OWNER_BINDING"):
+    with pytest.raises(CryptoError, match="`require_owner_binding` is set"):
         strict.decrypt(token, context)
     with pytest.raises(CryptoError):
         strict.rewrap(token, context)
@@ -245,9 +246,9 @@ def test_relabelling_a_value_as_its_earlier_generation_is_refused(
 
 
 def test_the_switches_are_read_from_the_environment():
-    config = Config.from_env(dict(TEST_ENV))
-    assert not config.keyring.require_owner_binding
-    assert not config.keyring.accept_unsigned_ingest
+    ring = build_keyring(Config.from_env(dict(TEST_ENV)))
+    assert not ring.require_owner_binding
+    assert not ring.accept_unsigned_ingest
     config = Config.from_env(
         dict(
             TEST_ENV,
@@ -256,7 +257,8 @@ def test_the_switches_are_read_from_the_environment():
             CREDENTIALS_INGEST_PRIVATE_KEY=INGEST_PRIVATE,
         )
     )
-    assert config.keyring.require_owner_binding and config.keyring.accept_unsigned_ingest
+    ring = build_keyring(config)
+    assert ring.require_owner_binding and ring.accept_unsigned_ingest
     for name in ("CREDENTIALS_REQUIRE_OWNER_BINDING", "CREDENTIALS_ACCEPT_UNSIGNED_INGEST"):
         with pytest.raises(ConfigError, match=name):
             Config.from_env(dict(TEST_ENV, **{name: "maybe"}))
@@ -270,7 +272,7 @@ def test_workers_need_the_verify_key_with_the_ingest_private_key():
         Config.from_env(dict(env, CREDENTIALS_INGEST_VERIFY_KEY="abcd"))
     with pytest.raises(ConfigError, match="CREDENTIALS_INGEST_VERIFY_KEY"):
         Config.from_env(dict(TEST_ENV, CREDENTIALS_INGEST_VERIFY_KEY=VERIFY))  # no private key
-    assert Config.from_env(dict(env, CREDENTIALS_INGEST_VERIFY_KEY=VERIFY)).keyring
+    assert build_keyring(Config.from_env(dict(env, CREDENTIALS_INGEST_VERIFY_KEY=VERIFY)))
     # After a rotation of the ingest pair, each private key id needs its verify key.
     rotated = dict(
         TEST_ENV,
