@@ -88,7 +88,7 @@ class RecordContext:
     `owner` is the row's owner columns as (column, value) pairs in a fixed order per
     collection (credsvc.model); a value is a string or None. `node_readable` (not part of the
     associated data) says the Node service reads this value: only such a value is written in
-    the legacy format under CREDENTIALS_WRITE_FORMAT=legacy; credsvc.model sets it per column.
+    the legacy format under `write_format`=legacy; credsvc.model sets it per column.
     """
 
     collection: str
