@@ -52,7 +52,7 @@ class Mutant:
 U = "tests/unit/"
 AUTH_TESTS = (U + "test_auth.py", U + "test_sessions.py")
 CALLER_TESTS = (U + "test_auth.py", U + "test_callers.py")
-KEY_TESTS = (U + "test_api_keys.py", U + "test_end_users.py")
+KEY_TESTS = (U + "test_api_keys.py", U + "end_user_api")
 KEYRING_TESTS = (U + "test_keyring_formats.py", U + "test_crypto.py", U + "test_owner_binding.py")
 LOG_TESTS = (U + "test_logs.py",)
 COOKIE_TESTS = (U + "test_cookies_netscape.py", U + "test_cookies.py")
@@ -380,14 +380,14 @@ MUTANTS: tuple[Mutant, ...] = (
         "credsvc/services/end_users.py",
         'if row.get("business_id") == business_id and row.get("end_user_hash") == hashed',
         "if True",
-        (U + "test_end_users.py",),
+        (U + "end_user_api",),
     ),
     Mutant(
         "end-user-write-plan-foreign-rows",
         "credsvc/services/end_users.py",
         'existing = {row["slot"]: row for row in rows if row.get("business_id") == business_id}',
         'existing = {row["slot"]: row for row in rows}',
-        (U + "test_end_users.py",),
+        (U + "end_user_api",),
     ),
     # -- Directus filters and retries --------------------------------------------------------
     Mutant(

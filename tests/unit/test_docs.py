@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # `U test_x.py::name`, `I test_y.py::name, ::other` ...: U = tests/unit, I = tests/integration
-REFERENCE = re.compile(r"\b([UI]) `(test_\w+\.py)(?:::(\w+))?`((?:, `::\w+`)*)")
+REFERENCE = re.compile(r"\b([UI]) `((?:\w+/)?test_\w+\.py)(?:::(\w+))?`((?:, `::\w+`)*)")
 
 
 def references() -> list[tuple[Path, str | None]]:
