@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from deploy.directus import app as directus_app
 
 
 @pytest.fixture(scope="module")
 def app():
-    sys.path.insert(0, str(ROOT / "deploy" / "directus"))
-    try:
-        return importlib.import_module("app")
-    finally:
-        sys.path.remove(str(ROOT / "deploy" / "directus"))
+    return directus_app
 
 
 URL = "postgres://u%40x:p%3Aw@db.example.net:6543/d1"

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import stat
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from deploy import envfile
+from deploy import run as make_run
 
 
 @pytest.fixture(scope="module")
 def run():
-    spec = importlib.util.spec_from_file_location("credsvc_make_run", ROOT / "deploy" / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return make_run
 
 
 ROLE_VARIABLES = (
@@ -29,7 +26,7 @@ OLD_ENV = "PORT=3001\nDIRECTUS_TOKEN=the-full-roles-token-0123456789\nDIRECTUS_S
 
 
 def read(run, path: Path) -> dict[str, str]:
-    return run.directusctl.read_env_file(path)
+    return envfile.read_env_file(path)
 
 
 def test_a_new_env_file_has_a_distinct_token_per_role(run, tmp_path):
