@@ -112,19 +112,21 @@ def add_role_tokens(path: Path = ENV_FILE, environ: Mapping[str, str] = os.envir
     return missing
 
 
-def load_settings() -> dict[str, str]:
+def load_settings(
+    env_file: Path = ENV_FILE, environ: Mapping[str, str] = os.environ
+) -> dict[str, str]:
     """.env completed into a full environment; exported variables take precedence."""
-    if not ENV_FILE.exists():
-        write_env_file()
-        say(f"wrote {ENV_FILE.relative_to(ROOT)} with fresh random secrets")
-    added = add_role_tokens()
+    if not env_file.exists():
+        write_env_file(env_file)
+        say(f"wrote {env_file} with fresh random secrets")
+    added = add_role_tokens(env_file, environ)
     if added:
-        say(f"added {', '.join(added)} to {ENV_FILE.relative_to(ROOT)}")
-    settings = envfile.settings(os.environ, ENV_FILE)
+        say(f"added {', '.join(added)} to {env_file}")
+    settings = envfile.settings(environ, env_file)
     missing = [name for name in REQUIRED if not settings.get(name)]
     if missing:
         raise StackError(
-            f"{ENV_FILE} lacks {', '.join(missing)} (see .env.example, or delete "
+            f"{env_file} lacks {', '.join(missing)} (see .env.example, or delete "
             ".env to have a fresh one written)"
         )
     return settings

@@ -129,3 +129,18 @@ def test_gunicorn_never_gets_what_its_mode_may_not_hold(run, mode, withheld):
         "CACHE_REDIS",
     }
     assert set(SECRETS) - set(env) == withheld | directus_only
+
+
+def test_make_run_reads_a_value_with_an_inline_comment_as_flask_does(run, tmp_path):
+    # `flask` (python-dotenv) ends an unquoted value at " #"; `make run` must read the same.
+    path = tmp_path / ".env"
+    run.write_env_file(path)
+    text = path.read_text().replace("PORT=3001\n", "PORT=3001  # credsvc's port\n")
+    path.write_text(
+        text.replace(
+            "DIRECTUS_URL=http://127.0.0.1:8055\n", "DIRECTUS_URL=http://127.0.0.1:8055 # local\n"
+        )
+    )
+    settings = run.load_settings(path, {})
+    assert settings["PORT"] == "3001"
+    assert run.directus_address(settings) == ("http://127.0.0.1:8055", 8055)
