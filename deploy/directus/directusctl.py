@@ -211,11 +211,15 @@ def _database_only(env: Mapping[str, str]) -> dict[str, str]:
             "SYNCHRONIZATION_STORE": "memory"}  # fmt: skip
 
 
+def _pairs(guarded: Mapping[str, str]) -> list[str]:
+    return [f"{collection}:{field}" for collection, field in guarded.items()]
+
+
 def install_guards(env: Mapping[str, str], guarded: Mapping[str, str] = REWRAP_GUARDED) -> str:
     """Create or replace the rewrap guard triggers (guards.mjs); idempotent."""
     ensure_installed()
     proc = subprocess.run(
-        [str(NODE_BIN), str(GUARDS_JS), *(f"{c}:{f}" for c, f in guarded.items())],
+        [str(NODE_BIN), str(GUARDS_JS), model.GUARD_FIELD, *_pairs(guarded)],
         env=_database_only(env),
         cwd=_ensure_dirs(env),
         stdin=subprocess.DEVNULL,
@@ -236,7 +240,7 @@ def check_guards(
     nothing (guards.mjs --check)."""
     ensure_installed()
     proc = subprocess.run(
-        [str(NODE_BIN), str(GUARDS_JS), "--check", *(f"{c}:{f}" for c, f in guarded.items())],
+        [str(NODE_BIN), str(GUARDS_JS), "--check", model.GUARD_FIELD, *_pairs(guarded)],
         env=_database_only(env),
         cwd=_ensure_dirs(env),
         stdin=subprocess.DEVNULL,
