@@ -7,7 +7,8 @@ Directus is installed by deploy/directus/install.sh into this folder: Node 22 in
 machine's own Node is too old) and Directus in `node_modules/`. In the deployable bundle
 (bundle.py) the Node buildpack puts `node_modules/` at the bundle's root, beside package.json,
 and Node 22 on PATH: APP_HOME is the folder of the app's package.json, wherever it is.
-Commands are run through `@directus/api/dist/cli/run.js`, which skips the registry update check that `directus` itself does.
+Commands are run through `@directus/api/dist/cli/run.js`, which skips the registry update check
+that `directus` itself does.
 
 Every setting is passed through the process environment. Directus would let a config file
 (`CONFIG_PATH`, or a `.env` in its working directory) override that environment, so CONFIG_PATH is
