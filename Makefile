@@ -1,7 +1,7 @@
 # credsvc — the two commands:
 #   make run    set up what is missing, then Directus (127.0.0.1:8055) + credsvc (127.0.0.1:$PORT)
 #   make test   set up what is missing, then all the tests (SQLite, PostgreSQL, multi-instance)
-# Other targets: make unit | make lint | make mutants | make reset | make schema | make setup | make lock | make extension | make bench | make help
+# Other targets: make unit | make lint | make mutants | make reset | make schema | make schema-build | make directus-app | make setup | make lock | make extension | make bench | make help
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -11,18 +11,18 @@ VENV_STAMP := $(VENV)/.credsvc-setup-stamp
 APT_PACKAGES := deploy/apt-packages.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test unit bench test-postgres test-multi lint lock mutants reset schema setup venv apt directus extension
+.PHONY: help run test unit bench test-postgres test-multi lint lock mutants reset schema schema-build directus-app setup venv apt directus extension
 
 help:
 	@sed -n '2,4p' Makefile | sed 's/^# *//'; echo; grep -E '^## ' Makefile | sed 's/^## /  make /'
 
 ## run: the local stack in the foreground; Ctrl-C stops both servers
 run: setup
-	$(PY) deploy/run.py
+	$(PY) -m deploy.run
 
 ## extension: pack the browser extension (extension/) into dist/credsvc-extension.zip (docs/extension.md)
 extension:
-	$(PYTHON) deploy/package_extension.py
+	$(PYTHON) -m deploy.package_extension
 
 ## test: unit + integration tests (each starts its own Directus), then test-postgres, test-multi
 test: setup
@@ -45,11 +45,11 @@ test-multi: setup
 bench: setup
 	@$(MAKE) --no-print-directory apt APT_PACKAGES=bench/apt-packages.txt
 	@$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.txt -e '.[bench]'
-	$(PY) bench/run.py
+	$(PY) -m bench.run
 
 ## lock: rewrite requirements.txt (pinned runtime dependencies) from setup.cfg and .venv
 lock: venv
-	$(PY) deploy/lock.py
+	$(PY) -m deploy.lock
 
 ## lint: ruff's checks and its formatter (check only) over the Python code; needs only .venv
 lint: venv
@@ -66,9 +66,18 @@ reset:
 	  echo "Something listens on 127.0.0.1:8055: stop \`make run\` (Ctrl-C) first."; exit 1; fi
 	rm -rf var/
 
-## schema: regenerate deploy/directus/schema.yaml from deploy/directus/build_schema.py
+## schema: apply deploy/directus/schema.yaml and the rewrap guard triggers to `make run`'s database (the Directus app's schema-apply; stop `make run` first)
 schema: setup
-	$(PY) deploy/directus/build_schema.py
+	$(PY) -m deploy.run schema
+
+## schema-build: regenerate deploy/directus/schema.yaml from deploy/directus/build_schema.py
+schema-build: setup
+	$(PY) -m deploy.directus.build_schema
+
+## directus-app: assemble the deployable Directus app in DEST (docs/deployment.md)
+directus-app: venv
+	@[ -n "$(DEST)" ] || { echo "usage: make directus-app DEST=<empty or new folder>"; exit 1; }
+	$(PY) -m deploy.directus.bundle "$(DEST)"
 
 setup: apt venv directus
 

@@ -1,6 +1,6 @@
 """Request latency through credsvc against a real Directus: medians and ratios, one run.
 
-    .venv/bin/python bench/api.py [--requests 300]
+    .venv/bin/python -m bench.api [--requests 300]
 
 Starts a throwaway Directus (like the integration tests) and credsvc under gunicorn (its own
 gunicorn.conf.py) on free loopback ports, creates a real Directus user and one profile, then
@@ -26,15 +26,12 @@ from pathlib import Path
 
 import requests
 
+from credsvc.crypto import keyring_from_settings
+from credsvc.model import PROFILES
+from deploy.directus import directusctl, provision
+from tests.integration.conftest import _free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "deploy" / "directus")]
-
-import directusctl  # noqa: E402
-import provision  # noqa: E402
-
-from credsvc.crypto import keyring_from_settings  # noqa: E402
-from credsvc.model import PROFILES  # noqa: E402
-from tests.integration.conftest import _free_port  # noqa: E402
 
 CREDENTIALS = {"username": "fitcreator99", "password": "MySecurePass123!", "session_id": "abc"}
 

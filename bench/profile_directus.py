@@ -1,7 +1,7 @@
 """Where Directus spends its time per request: a V8 CPU profile of the Directus process while
 credsvc reveals under load, summarised by package and by function.
 
-    .venv/bin/python bench/profile_directus.py [--seconds 15] [--load reveal|get|audit]
+    .venv/bin/python -m bench.profile_directus [--seconds 15] [--load reveal|get|audit]
 
 Directus runs with `NODE_OPTIONS=--cpu-prof` (Node writes the profile when the process
 exits); wrk loads credsvc `reveal` (or a direct Directus GET, or audit-row creates); the
@@ -22,9 +22,8 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import stack as bench_stack
-import wrk
-
+from bench import stack as bench_stack
+from bench import wrk
 from credsvc.crypto import keyring_from_settings
 from credsvc.directus import DirectusClient
 from credsvc.services import keys as key_service

@@ -1,6 +1,6 @@
 """Restart: kill Directus in the middle of a write load; no acknowledged write may be lost.
 
-    .venv/bin/python bench/restart.py [--before 15] [--after 20] [--threads 8]
+    .venv/bin/python -m bench.restart [--before 15] [--after 20] [--threads 8]
 
 Starts a production-shaped stack on loopback (tests/multi/stack.py: a throwaway PostgreSQL, one
 Directus on it, credsvc under gunicorn with the committed gunicorn.conf.py) and a user per
@@ -30,10 +30,9 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.multi import stack as stacks
 
-from tests.multi import stack as stacks  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 # The prepared-database dump the test suites keep (tests/pg_template.py): a faster start.
 TEMPLATE_DIR = ROOT / ".pytest_cache" / "d" / "directus-pg-template"

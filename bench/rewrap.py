@@ -1,6 +1,6 @@
 """Rewrap throughput against a real Directus: prints records/s (median of runs).
 
-    .venv/bin/python bench/rewrap.py [--records 5000] [--runs 3] [--batch-size 100]
+    .venv/bin/python -m bench.rewrap [--records 5000] [--runs 3] [--batch-size 100]
 
 Starts a throwaway Directus exactly like the integration tests (deploy/directus/directusctl.py,
 SQLite in a temporary folder, free loopback port), seeds `--records` download_credentials rows
@@ -13,22 +13,18 @@ from __future__ import annotations
 import argparse
 import secrets
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from credsvc.crypto import keyring_from_settings
+from credsvc.directus import DirectusClient
+from credsvc.services import keys as key_service
+from deploy.directus import directusctl, provision
+from tests.integration.conftest import _free_port
+from tests.integration.test_rewrap import COLLECTION, FIELD, seed_rows
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "deploy" / "directus")]
-
-import directusctl  # noqa: E402
-import provision  # noqa: E402
-
-from credsvc.crypto import keyring_from_settings  # noqa: E402
-from credsvc.directus import DirectusClient  # noqa: E402
-from credsvc.services import keys as key_service  # noqa: E402
-from tests.integration.conftest import _free_port  # noqa: E402
-from tests.integration.test_rewrap import COLLECTION, FIELD, seed_rows  # noqa: E402
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """`make bench`: credsvc side by side with OpenBao and raw Directus, every figure in one run.
 
-    .venv/bin/python bench/run.py [--seconds 8] [--large 100000] [--quick]
+    .venv/bin/python -m bench.run [--seconds 8] [--large 100000] [--quick]
 
 One stack on loopback (bench/stack.py): Directus on SQLite, credsvc under gunicorn with its
 production settings, an OpenBao dev server. Load comes from wrk (bench/wrk.py), `-t2 -c16`.
@@ -32,10 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import stack as bench_stack
-import wrk
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from bench import stack as bench_stack
+from bench import wrk
 from credsvc.crypto import keyring_from_settings
 from credsvc.directus import DirectusClient
 from credsvc.model import PROFILES

@@ -1,6 +1,6 @@
 """Soak: reveal at a steady fraction of the measured capacity for a long time; errors and RSS.
 
-    .venv/bin/python bench/soak.py [--minutes 30] [--fraction 0.8] [--threads 16]
+    .venv/bin/python -m bench.soak [--minutes 30] [--fraction 0.8] [--threads 16]
 
 Starts a production-shaped stack on loopback (tests/multi/stack.py: a throwaway PostgreSQL, one
 Directus on it, credsvc under gunicorn with the committed gunicorn.conf.py), creates a user and
@@ -29,10 +29,9 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.multi import stack as stacks
 
-from tests.multi import stack as stacks  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 # The prepared-database dump the test suites keep (tests/pg_template.py): a faster start.
 TEMPLATE_DIR = ROOT / ".pytest_cache" / "d" / "directus-pg-template"

@@ -19,16 +19,13 @@ from pathlib import Path
 
 import requests
 
+from credsvc.crypto import keyring_from_settings
+from credsvc.model import PLATFORM_SESSIONS, PROFILES, owner_key
+from deploy.directus import directusctl, provision
+from tests.integration import openbao
+from tests.integration.conftest import _free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "deploy" / "directus")]
-
-import directusctl  # noqa: E402
-import provision  # noqa: E402
-
-from credsvc.crypto import keyring_from_settings  # noqa: E402
-from credsvc.model import PLATFORM_SESSIONS, PROFILES, owner_key  # noqa: E402
-from tests.integration import openbao  # noqa: E402
-from tests.integration.conftest import _free_port  # noqa: E402
 
 CREDENTIALS = {"username": "fitcreator99", "password": "MySecurePass123!", "session_id": "abc"}
 COOKIES = [

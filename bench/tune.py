@@ -1,7 +1,7 @@
 """One change at a time: the reveal load under each tuning step, with its ratio to the step
 before, all in one run on one stack.
 
-    .venv/bin/python bench/tune.py [--seconds 8]
+    .venv/bin/python -m bench.tune [--seconds 8]
 
 Each step adds one change to the previous one (Directus settings, the audit_log collection's
 accountability, gunicorn workers/threads), restarts what it changes, and measures with wrk:
@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import stack as bench_stack
-import wrk
-from run import rewrap_figure
+from bench import stack as bench_stack
+from bench import wrk
+from bench.run import rewrap_figure
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Directus's own defaults to start from (directusctl.DIRECTUS_TUNING is the tuned state).

@@ -1,4 +1,6 @@
-"""The data model's encrypted columns: where each ciphertext lives and who owns its row.
+"""The data model: every collection's name, the encrypted columns (where each ciphertext lives
+and who owns its row) and the rewrap guard column. The services, the CLI and deploy/ (schema,
+policies, provisioning, guards) take these names from here.
 
 Every encrypted value is bound (as associated data) to its collection, row id, column and the
 row's owner columns. Changing an owner column directly in Directus (handing a row to another
@@ -119,3 +121,23 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     PLATFORM_SESSIONS,
     END_USER_CREDENTIALS,
 )
+
+# The collections without an encrypted column.
+API_KEYS = "api_keys"  # business API keys; only a hash of each key is stored
+AUDIT_LOG = "audit_log"  # append-only; never holds a secret
+
+# Every collection credsvc uses, in the order deploy/directus/build_schema.py creates them.
+COLLECTIONS: tuple[str, ...] = (
+    PROFILES.collection,
+    DOWNLOAD_CREDENTIALS.collection,
+    PLATFORM_SESSIONS.collection,
+    API_KEYS,
+    END_USER_CREDENTIALS.collection,
+    AUDIT_LOG,
+)
+
+# The compare-and-set column of every encrypted collection: NULL at rest; an update that sets
+# it goes through only while it equals the stored ciphertext (deploy/directus/guards.mjs).
+GUARD_FIELD = "rewrap_guard"
+# {collection: encrypted field}: the collections with a GUARD_FIELD and its triggers.
+REWRAP_GUARDED: dict[str, str] = {column.collection: column.field for column in ENCRYPTED_COLUMNS}

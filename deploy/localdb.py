@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Throwaway PostgreSQL and Redis servers on free loopback ports, the way production runs them.
 
-    .venv/bin/python deploy/localdb.py [--tls]    # start both, print their URLs, Ctrl-C stops
+    .venv/bin/python -m deploy.localdb [--tls]    # start both, print their URLs, Ctrl-C stops
 
 Used by the PostgreSQL integration run (CREDSVC_TEST_DB=postgres), the multi-instance suite
 (tests/multi), the bench scripts and the deployment walkthrough (docs/deployment.md).

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write requirements.txt: credsvc's runtime dependencies (setup.cfg) pinned to exact versions.
 
-    make lock        # = .venv/bin/python deploy/lock.py
+    make lock        # = .venv/bin/python -m deploy.lock
 
 The versions are those installed in the running interpreter's environment (the .venv that
 `make` built), so the lock is what the tests ran against. It walks setup.cfg's

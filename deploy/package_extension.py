@@ -3,7 +3,7 @@
 on every run from the same files (sorted entries, fixed timestamps and permissions), so the zip
 can be compared, hashed or uploaded to a store as it is.
 
-Usage: python3 deploy/package_extension.py [SOURCE_DIR] [OUTPUT_ZIP]
+Usage: python3 -m deploy.package_extension [SOURCE_DIR] [OUTPUT_ZIP]
 """
 
 from __future__ import annotations

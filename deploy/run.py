@@ -1,13 +1,17 @@
-#!/usr/bin/env python3
 """`make run`: the local stack in the foreground — Directus on 127.0.0.1:8055, credsvc on :PORT.
+
+    .venv/bin/python -m deploy.run           the stack (make run)
+    .venv/bin/python -m deploy.run schema    steps 1-3 only: the local database's schema and
+                                             guards, no server (make schema)
 
 Steps, each skipped or harmless when already done:
   1. write .env with fresh random secrets if there is none (it is git-ignored), or add the
      role tokens an older .env lacks;
   2. bootstrap Directus's database (SQLite at var/directus/data.db unless DB_* say otherwise);
   3. apply deploy/directus/schema.yaml ("No changes to apply." on a rerun) and (re)install the
-     rewrap guard triggers (deploy/directus/guards.mjs): steps 2, 3 and 5 are the release step
-     of the Directus app (deploy/directus/app.py), run here by the same functions;
+     rewrap guard triggers (deploy/directus/guards.mjs): steps 2 and 3 are the Directus app's
+     `schema-apply`, steps 2, 3 and 5 its `release` (deploy/directus/app.py), run here by the
+     same functions;
   4. start Directus (log: var/log/directus.log) and wait for GET /server/ping;
   5. provision a Directus policy, role and user per credsvc role (deploy/directus/policies.py),
      each with its token from .env (provision.TOKEN_VARIABLES);
@@ -16,7 +20,8 @@ Steps, each skipped or harmless when already done:
 Ctrl-C (SIGINT) or SIGTERM stops gunicorn, then Directus, and exits. If either server dies, the
 other is stopped too and the exit status is non-zero.
 
-Values already exported in the environment win over those in .env.
+Values already exported in the environment win over those in .env (read by deploy/envfile.py,
+as the `flask` CLI reads it).
 """
 
 from __future__ import annotations
@@ -35,15 +40,12 @@ from urllib.parse import urlsplit
 import requests
 
 from credsvc.config import refused_settings
+from deploy import envfile
+from deploy.directus import directusctl, provision
+from deploy.directus.app import apply_schema_and_guards, provision_roles  # the app's release
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "deploy" / "directus"))
-
-import directusctl  # noqa: E402
-import provision  # noqa: E402
-from app import prepare_database, provision_roles  # noqa: E402  (the Directus app's release)
-
-ENV_FILE = ROOT / ".env"
+ROOT = envfile.ROOT
+ENV_FILE = envfile.ENV_FILE
 DATA_DIR = ROOT / "var" / "directus"
 DIRECTUS_LOG = ROOT / "var" / "log" / "directus.log"
 BOOTSTRAP_STAMP = DATA_DIR / ".bootstrapped"
@@ -94,7 +96,7 @@ def write_env_file(path: Path = ENV_FILE) -> None:
 def add_role_tokens(path: Path = ENV_FILE, environ: Mapping[str, str] = os.environ) -> list[str]:
     """Append a fresh token for every role whose variable neither .env nor the environment
     sets (a .env written before there were roles); returns the names added."""
-    present = directusctl.read_env_file(path)
+    present = envfile.read_env_file(path)
     missing = [
         name
         for name in provision.TOKEN_VARIABLES.values()
@@ -110,19 +112,21 @@ def add_role_tokens(path: Path = ENV_FILE, environ: Mapping[str, str] = os.envir
     return missing
 
 
-def load_settings() -> dict[str, str]:
+def load_settings(
+    env_file: Path = ENV_FILE, environ: Mapping[str, str] = os.environ
+) -> dict[str, str]:
     """.env completed into a full environment; exported variables take precedence."""
-    if not ENV_FILE.exists():
-        write_env_file()
-        say(f"wrote {ENV_FILE.relative_to(ROOT)} with fresh random secrets")
-    added = add_role_tokens()
+    if not env_file.exists():
+        write_env_file(env_file)
+        say(f"wrote {env_file} with fresh random secrets")
+    added = add_role_tokens(env_file, environ)
     if added:
-        say(f"added {', '.join(added)} to {ENV_FILE.relative_to(ROOT)}")
-    settings = {**directusctl.read_env_file(ENV_FILE), **os.environ}
+        say(f"added {', '.join(added)} to {env_file}")
+    settings = envfile.settings(environ, env_file)
     missing = [name for name in REQUIRED if not settings.get(name)]
     if missing:
         raise StackError(
-            f"{ENV_FILE} lacks {', '.join(missing)} (see .env.example, or delete "
+            f"{env_file} lacks {', '.join(missing)} (see .env.example, or delete "
             ".env to have a fresh one written)"
         )
     return settings
@@ -157,14 +161,14 @@ def database_identity(env: dict[str, str]) -> str:
 
 
 def prepare_once(env: dict[str, str], settings: dict[str, str]) -> str:
-    """The Directus app's release steps before its server starts (deploy/directus/app.py):
-    bootstrap unless the stamp says this database is done, then schema and guard triggers."""
+    """The Directus app's `schema-apply` (deploy/directus/app.py): bootstrap unless the stamp
+    says this database is done, then schema and guard triggers."""
     identity = database_identity(env)
     sqlite_missing = env["DB_CLIENT"] == "sqlite3" and not Path(env["DB_FILENAME"]).exists()
     stamped = BOOTSTRAP_STAMP.exists() and BOOTSTRAP_STAMP.read_text() == identity
     if sqlite_missing or not stamped:
         say(f"bootstrapping Directus ({env['DB_CLIENT']})...")
-    applied = prepare_database(
+    applied = apply_schema_and_guards(
         env,
         settings["DIRECTUS_ADMIN_EMAIL"],
         settings["DIRECTUS_ADMIN_PASSWORD"],
@@ -172,6 +176,31 @@ def prepare_once(env: dict[str, str], settings: dict[str, str]) -> str:
     )
     BOOTSTRAP_STAMP.write_text(identity)
     return applied
+
+
+def local_directus_env(settings: Mapping[str, str]) -> dict[str, str]:
+    """The environment of the local Directus: its database (DB_* of the settings, else SQLite
+    at var/directus/data.db), loopback port and SECRET from the settings."""
+    url, port = directus_address(settings)
+    return directusctl.directus_env(
+        data_dir=DATA_DIR,
+        port=port,
+        public_url=url,
+        secret=settings["DIRECTUS_SECRET"],
+        source=settings,
+    )
+
+
+def schema(settings: Mapping[str, str]) -> int:
+    """`make schema`: the Directus app's schema-apply on the local database, no server."""
+    env = local_directus_env(settings)
+    if port_in_use(int(env["PORT"])):
+        raise StackError(f"127.0.0.1:{env['PORT']} is in use: stop `make run` (Ctrl-C) first")
+    directusctl.ensure_installed()
+    applied = prepare_once(env, settings)
+    say("schema: " + ("no changes" if "No changes to apply" in applied else "applied"))
+    say("rewrap guard triggers installed")
+    return 0
 
 
 DIRECTUS_ONLY_PREFIXES = ("DIRECTUS_ADMIN_", *directusctl.PASSTHROUGH_PREFIXES)
@@ -229,13 +258,7 @@ class Supervisor:
             if port_in_use(busy):
                 raise StackError(f"127.0.0.1:{busy} is already in use (another `make run`?)")
 
-        env = directusctl.directus_env(
-            data_dir=DATA_DIR,
-            port=port,
-            public_url=url,
-            secret=settings["DIRECTUS_SECRET"],
-            source=settings,
-        )
+        env = local_directus_env(settings)
         applied = prepare_once(env, settings)
         say("schema: " + ("no changes" if "No changes to apply" in applied else "applied"))
 
@@ -286,7 +309,17 @@ class Supervisor:
         return 0
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["schema"]:
+        try:
+            return schema(load_settings())
+        except (StackError, directusctl.DirectusError) as exc:
+            say(f"error: {exc}")
+            return 1
+    if argv:
+        print("usage: python -m deploy.run [schema]", file=sys.stderr)
+        return 2
     supervisor = Supervisor()
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, supervisor.on_signal)

@@ -20,9 +20,10 @@ from typing import Any
 
 from credsvc.directus import DirectusClient, DirectusError
 from credsvc.exceptions import NotFound
+from credsvc.model import API_KEYS
 from credsvc.services import iso, parse_timestamp, utc_now
 
-COLLECTION = "api_keys"
+COLLECTION = API_KEYS
 KEY_PREFIX = "csk_"
 KEY_PATTERN = re.compile(r"\Acsk_[A-Za-z0-9_-]{43}\Z")  # \Z: `$` would allow a trailing "\n"
 DISPLAY_PREFIX_LENGTH = 12  # "csk_" + 8 characters: identifies a key, reveals ~48 bits

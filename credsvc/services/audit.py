@@ -19,9 +19,10 @@ from typing import Any
 from credsvc.crypto import CryptoError
 from credsvc.directus import DirectusClient, DirectusError, DirectusTransportError
 from credsvc.exceptions import ServiceError
+from credsvc.model import AUDIT_LOG
 from credsvc.services import utc_now
 
-COLLECTION = "audit_log"
+COLLECTION = AUDIT_LOG
 # The audited actions that hand out a decrypted value (the views' `audit(<action>)` names).
 # Other audited actions (a worker's report-platform-session) decrypt nothing: the reveals
 # metric (credsvc.metrics) counts these only.

@@ -81,7 +81,7 @@ def credential_status(
 
 # A compare-and-set column enforced by database triggers (deploy/directus/guards.mjs): an
 # update carrying it goes through only while the stored value still equals it.
-GUARD_FIELD = "rewrap_guard"
+GUARD_FIELD = model.GUARD_FIELD
 ATTEMPTS = 2  # a PUT that raced another writer is planned again once
 
 

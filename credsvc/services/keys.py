@@ -41,7 +41,7 @@ from typing import Any
 from credsvc.crypto import CryptoError, Keyring
 from credsvc.crypto.keyring import LEGACY_KEY_ID, OWNER_BOUND_FORMATS
 from credsvc.directus import DirectusClient, DirectusResponseError
-from credsvc.model import ENCRYPTED_COLUMNS, EncryptedColumn
+from credsvc.model import ENCRYPTED_COLUMNS, GUARD_FIELD, EncryptedColumn
 
 # Every encrypted field, as (collection, field); each row's binding is credsvc.model's.
 ENCRYPTED_FIELDS: tuple[tuple[str, str], ...] = tuple(
@@ -53,8 +53,6 @@ REWRAP_BATCH = 500
 # Directus refuses a body over MAX_PAYLOAD_SIZE (1 MB by default): a batch PATCH is cut into
 # requests of at most this many bytes of JSON (cookie sessions are several kB a value).
 MAX_WRITE_BYTES = 768 * 1024
-# The compare-and-set column of every collection in ENCRYPTED_FIELDS (deploy/directus/guards.mjs).
-GUARD_FIELD = "rewrap_guard"
 UNKNOWN = "invalid"  # a value in no known format
 
 

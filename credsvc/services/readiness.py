@@ -38,10 +38,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from credsvc.directus import DirectusClient, DirectusError, DirectusResponseError, DirectusTimeout
+from credsvc.model import PROFILES
 from credsvc.services import audit
 
 # Every role reads it (deploy/directus/policies.py): an authenticated read any mode may make.
-READ_PROBE = "platform_connections"
+READ_PROBE = PROFILES.collection
 # Modes whose requests append audit rows: the decrypting reads and the scope guard's denials.
 AUDITING_MODES = ("full", "worker")
 # How long one /readyz answer is reused (per process); see the module docstring.

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Adopt an existing Directus (the one the Node service used) for credsvc, keeping its data.
 
-    .venv/bin/python deploy/directus/adopt.py                    dry run: report what differs
-    .venv/bin/python deploy/directus/adopt.py --apply            add what is missing
+    .venv/bin/python -m deploy.directus.adopt                    dry run: report what differs
+    .venv/bin/python -m deploy.directus.adopt --apply            add what is missing
     ... --database-env /path/to/directus/.env                    also check (and with --apply,
                                                                  install) the rewrap guards
 
@@ -37,6 +37,7 @@ Exit status: 0 nothing left to do; 2 differences remain (a dry run that found so
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -47,20 +48,20 @@ from typing import Any
 import requests
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import directusctl  # noqa: E402
-from provision import ProvisionError, _Admin, _settings, admin_login  # noqa: E402
-
-from credsvc import model  # noqa: E402
-from credsvc.services import audit  # noqa: E402
+from credsvc import model
+from credsvc.model import END_USER_CREDENTIALS, PROFILES
+from credsvc.services import audit
+from deploy import envfile
+from deploy.directus import directusctl
+from deploy.directus.provision import ProvisionError, _Admin, admin_login
 
 # Columns credsvc computes from other columns of the row: (collection, field) -> (source
 # columns, function). The functions are credsvc's own (credsvc.model), so a backfilled value is
 # exactly what credsvc would have written.
 DERIVED: dict[tuple[str, str], tuple[tuple[str, ...], Callable[..., str]]] = {
-    ("platform_connections", "owner_platform"): (("user_id", "platform"), model.owner_key),
-    ("end_user_credentials", "end_user_hash"): (("end_user_id",), model.end_user_hash),
-    ("end_user_credentials", "slot"): (
+    (PROFILES.collection, "owner_platform"): (("user_id", "platform"), model.owner_key),
+    (END_USER_CREDENTIALS.collection, "end_user_hash"): (("end_user_id",), model.end_user_hash),
+    (END_USER_CREDENTIALS.collection, "slot"): (
         ("business_id", "end_user_id", "field"),
         model.end_user_slot,
     ),
@@ -324,7 +325,7 @@ def derived_findings(
 
 _DUPLICATE_DEFAULT = "keep one, delete the others, then rerun adopt --apply"
 _DUPLICATE_ADVICE = {
-    "platform_connections": (
+    PROFILES.collection: (
         "reveal both with the old service, keep one, point the download_credentials and "
         "platform_sessions rows whose creator_profile_id names the other at the one kept (or "
         "delete them), delete the other connection, then rerun adopt --apply (until then no "
@@ -536,7 +537,7 @@ def adopt(api: _Admin, *, apply: bool, database_env: Mapping[str, str] | None = 
 
 def database_env(path: Path) -> dict[str, str]:
     """The environment guards.mjs needs to reach the database of the Directus at hand."""
-    settings = directusctl.read_env_file(path)
+    settings = envfile.read_env_file(path)
     if not settings.get("DB_CLIENT"):
         raise directusctl.DirectusError(f"{path}: no DB_CLIENT (and DB_FILENAME or DB_HOST ...)")
     scratch = Path(tempfile.mkdtemp(prefix="credsvc-adopt-"))
@@ -552,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--database-env", type=Path, help="dotenv file with this Directus's DB_*")
     args = parser.parse_args(argv)
-    env = _settings()
+    env = envfile.settings(os.environ)
     url = env.get("DIRECTUS_URL", "").rstrip("/")
     if not url:
         print("adopt: DIRECTUS_URL is not set", file=sys.stderr)

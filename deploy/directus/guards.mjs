@@ -1,7 +1,10 @@
 // Install the rewrap guard triggers: a database-level compare-and-set for `flask keys rewrap`.
 //
-//   node guards.mjs <collection>:<encrypted field> [...]
-//   node guards.mjs --check <collection>:<encrypted field> [...]
+//   node guards.mjs <guard column> <collection>:<encrypted field> [...]
+//   node guards.mjs --check <guard column> <collection>:<encrypted field> [...]
+//
+// The guard column and the pairs are credsvc.model's GUARD_FIELD and REWRAP_GUARDED, passed by
+// directusctl.install_guards / check_guards.
 //
 // --check installs nothing: it prints, as JSON, which collections lack the column or a trigger
 // ({"client": "sqlite", "missing": {"<collection>": ["<what>", ...]}}), for adopt.py.
@@ -10,14 +13,14 @@
 // Directus process, so the database is reached exactly as Directus reaches it: through Directus's
 // own getDatabase() (its knex, its driver, its DB_* / DB_FILENAME settings).
 //
-// Every guarded collection has a nullable text column `rewrap_guard` that is NULL at rest. An
+// Every guarded collection has a nullable text guard column (rewrap_guard) that is NULL at rest. An
 // UPDATE that sets it to a non-null value is a conditional update: it goes through only when the
 // guard equals the row's current encrypted value (as it is when the UPDATE runs, under the row's
 // write lock), and the guard is then reset to NULL; otherwise the statement fails and Directus
 // rolls back the request. Updates that leave the guard NULL (every service write) are untouched.
 //
 // The failure is raised in the shape Directus translates into a 400 NOT_NULL_VIOLATION naming
-// the field `rewrap_guard` (a plain RAISE would reach the client as an anonymous 500). The column
+// the guard column (a plain RAISE would reach the client as an anonymous 500). The column
 // is nullable, so Directus can never report that for a real NOT NULL violation: credsvc reads the
 // answer as "the value changed under the guard" (credsvc/services/keys.py, is_guard_abort).
 //
@@ -25,13 +28,15 @@
 // table's triggers when `schema apply` rebuilds the table, hence the reinstall after every apply.
 import { getDatabase, getDatabaseClient } from '@directus/api/database/index';
 
-const GUARD = 'rewrap_guard';
 const NAME = /^[a-z_][a-z0-9_]*$/;
+let GUARD; // the guard column: the first argument
 const MESSAGE = 'credsvc: value changed during rewrap';
 
 function parseArgs(args) {
-	if (args.length === 0) throw new Error('usage: node guards.mjs <collection>:<field> [...]');
-	return args.map((arg) => {
+	if (args.length < 2) throw new Error('usage: node guards.mjs [--check] <guard column> <collection>:<field> [...]');
+	if (!NAME.test(args[0])) throw new Error(`bad guard column ${args[0]}`);
+	GUARD = args[0];
+	return args.slice(1).map((arg) => {
 		const [table, field] = arg.split(':');
 		if (!NAME.test(table ?? '') || !NAME.test(field ?? '')) throw new Error(`bad argument ${arg}`);
 		return { table, field };

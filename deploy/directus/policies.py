@@ -35,20 +35,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from credsvc.model import DOWNLOAD_CREDENTIALS, ENCRYPTED_COLUMNS, PLATFORM_SESSIONS, PROFILES
+from credsvc import model
+from credsvc.model import (
+    API_KEYS,
+    AUDIT_LOG,
+    DOWNLOAD_CREDENTIALS,
+    ENCRYPTED_COLUMNS,
+    PLATFORM_SESSIONS,
+    PROFILES,
+)
 from credsvc.model import END_USER_CREDENTIALS as END_USERS
 
-COLLECTIONS = (
-    "platform_connections",
-    "download_credentials",
-    "platform_sessions",
-    "api_keys",
-    "end_user_credentials",
-    "audit_log",
-)
-ACTIONS = ("create", "read", "update", "delete")
+COLLECTIONS = model.COLLECTIONS
 # The compare-and-set column of every encrypted collection (deploy/directus/guards.mjs).
-GUARD = "rewrap_guard"
+GUARD = model.GUARD_FIELD
+ACTIONS = ("create", "read", "update", "delete")
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ INGEST: dict[str, dict[str, Grant]] = {
         # never back to null, so this token cannot undo a revocation or a supersession.
         "update": Grant(("revoked_at", "superseded_by"), SESSION_FLAGS_STAY_SET),
     },
-    "api_keys": {
+    API_KEYS: {
         # The API-key guard looks the presented key up by its hash on every request.
         "read": Grant(("id", "business_id", "key_hash", "last_used_at", "revoked_at")),
         # ... and records its use; nothing else about a key changes here.
@@ -234,7 +235,7 @@ WORKER: dict[str, dict[str, Grant]] = {
         # /api/end-user-credentials/reveal: an end user's rows with their values.
         "read": Grant(END_USERS.row_fields),
     },
-    "audit_log": {
+    AUDIT_LOG: {
         # Every decrypting read appends its row before the value leaves (fail closed).
         "create": Grant(AUDIT_ROW),
     },
@@ -251,7 +252,7 @@ OPERATOR: dict[str, dict[str, Grant]] = {
     }
     for column in ENCRYPTED_COLUMNS
 }
-OPERATOR["api_keys"] = {
+OPERATOR[API_KEYS] = {
     # `api-keys create`: only the key's hash and display prefix are stored.
     "create": Grant(("id", "business_id", "name", "key_hash", "key_prefix", "created_at")),
     # `api-keys list` and `revoke`; never the hash.

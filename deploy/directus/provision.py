@@ -17,8 +17,8 @@ and no app access, so they take no seat under the Core licence.
 
 As a script it reads DIRECTUS_URL, DIRECTUS_ADMIN_EMAIL, DIRECTUS_ADMIN_PASSWORD, the tokens
 of TOKEN_VARIABLES and DIRECTUS_FIELD_LIMITS (true/false, default false) from the environment
-(then from the repository's .env):
-    .venv/bin/python deploy/directus/provision.py
+(then from the repository's .env, deploy/envfile.py):
+    .venv/bin/python -m deploy.directus.provision
 """
 
 from __future__ import annotations
@@ -26,13 +26,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import requests
-from policies import DESCRIPTIONS, ROLES, Grant
 
 from credsvc.config import ROLE_TOKEN_VARIABLES
+from deploy.directus.policies import DESCRIPTIONS, ROLES, Grant
 
 # The variable holding each role's static token. A credsvc process always authenticates with
 # DIRECTUS_TOKEN: the token of its CREDSVC_MODE's role (`make run`, mode full: this one); the
@@ -251,20 +250,10 @@ def provision(
     return ids
 
 
-def _settings() -> dict[str, str]:
-    """The environment, completed from the repository's .env for names it lacks."""
-    values = dict(os.environ)
-    env_file = Path(__file__).resolve().parents[2] / ".env"
-    if env_file.exists():
-        from directusctl import read_env_file
-
-        for key, value in read_env_file(env_file).items():
-            values.setdefault(key, value)
-    return values
-
-
 def main() -> int:
-    env = _settings()
+    from deploy import envfile  # a local command: the repository's .env completes the environment
+
+    env = envfile.settings(os.environ)
     needed = ("DIRECTUS_URL", "DIRECTUS_ADMIN_EMAIL", "DIRECTUS_ADMIN_PASSWORD")
     missing = [name for name in needed if not env.get(name)]
     tokens = {role: env[name] for role, name in TOKEN_VARIABLES.items() if env.get(name)}

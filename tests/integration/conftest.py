@@ -29,7 +29,6 @@ import secrets
 import shutil
 import socket
 import sqlite3
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,16 +38,12 @@ import pytest
 import requests
 
 from credsvc.config import refused_settings
+from deploy import localdb
+from deploy.directus import directusctl, provision
+from deploy.directus.app import apply_schema_and_guards  # the Directus app's schema-apply
+from tests import pg_template
 
-DEPLOY_DIRECTUS = Path(__file__).resolve().parents[2] / "deploy" / "directus"
-sys.path.insert(0, str(DEPLOY_DIRECTUS))
-
-import directusctl  # noqa: E402
-import provision  # noqa: E402
-from app import prepare_database  # noqa: E402  (deploy/directus/app.py)
-
-from deploy import localdb  # noqa: E402
-from tests import pg_template  # noqa: E402
+DEPLOY_DIRECTUS = Path(directusctl.__file__).resolve().parent
 
 TIMEOUT = (3.05, 30)
 MAIL_SEPARATOR = "----- end of mail -----"
@@ -274,7 +269,7 @@ def directus(
     sendmail = data_dir / "sendmail.sh"
     mail_log = data_dir / "mail.log"
     sendmail.write_text(
-        f'#!/bin/sh\ncat >> "{mail_log}"\n' f'echo "{MAIL_SEPARATOR}" >> "{mail_log}"\n'
+        f'#!/bin/sh\ncat >> "{mail_log}"\necho "{MAIL_SEPARATOR}" >> "{mail_log}"\n'
     )
     sendmail.chmod(0o755)
     database_settings = {}
@@ -305,8 +300,10 @@ def directus(
     else:
         template = _template(cache_dir)
     if template is None:
-        # The Directus app's release step (deploy/directus/app.py), as a deploy runs it.
-        prepare_database({**env, "ADMIN_TOKEN": admin["token"]}, admin["email"], admin["password"])
+        # The Directus app's schema-apply (deploy/directus/app.py), as its release runs it.
+        apply_schema_and_guards(
+            {**env, "ADMIN_TOKEN": admin["token"]}, admin["email"], admin["password"]
+        )
         if postgres_database is not None:
             pg_template.save(*postgres_database, admin, pg_cache)
         else:

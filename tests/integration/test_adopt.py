@@ -23,17 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import directusctl  # noqa: E402  (on sys.path through the integration conftest)
-import provision  # noqa: E402
 import pytest
 import requests
 
 from credsvc import create_app
+from deploy.directus import directusctl, provision
 from tests.integration.conftest import DEPLOY_DIRECTUS, TIMEOUT
 
 pytestmark = pytest.mark.integration
 
-ADOPT = DEPLOY_DIRECTUS / "adopt.py"
+ADOPT = "deploy.directus.adopt"
 NODE_COLLECTIONS = ("platform_connections", "download_credentials", "platform_sessions")
 SYNC_SECRET = "adopt-test-sync-secret-0123456789"
 CREDS = {
@@ -161,7 +160,8 @@ class NodeDirectus:
             "DIRECTUS_ADMIN_TOKEN": self.admin_token,
         }
         return subprocess.run(
-            [sys.executable, str(ADOPT), *args, "--database-env", str(self.database_env_file)],
+            [sys.executable, "-m", ADOPT, *args, "--database-env", str(self.database_env_file)],
+            cwd=DEPLOY_DIRECTUS.parents[1],
             env=env,
             capture_output=True,
             text=True,

@@ -17,12 +17,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import policies  # deploy/directus, on sys.path through tests/integration/conftest.py
 import pytest
 import requests
 import yaml
 
 from credsvc import create_app
+from deploy.directus import policies
 from tests.integration.conftest import DEPLOY_DIRECTUS, provision
 
 pytestmark = pytest.mark.integration

@@ -7,10 +7,10 @@ import re
 import uuid
 
 import jwt
-import policies  # deploy/directus, on sys.path through tests/integration/conftest.py
 import pytest
 import requests
 
+from deploy.directus import policies
 from tests.integration.conftest import DEPLOY_DIRECTUS, provision
 
 pytestmark = pytest.mark.integration

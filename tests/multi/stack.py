@@ -4,7 +4,7 @@ Used by the multi-instance suite (tests/multi) and the bench scripts (bench/soak
 bench/restart.py). Every server is a real process on a free 127.0.0.1 port:
 
 - PostgreSQL and Redis: throwaway servers from deploy/localdb.py;
-- Directus: the Directus app's release step (deploy/directus/app.py prepare_database) on the
+- Directus: the Directus app's release step (deploy/directus/app.py apply_schema_and_guards) on the
   shared database, then N `directus start` processes on it with the same SECRET, sharing Redis
   for synchronisation, cache (CACHE_ENABLED with auto-purge) and the rate limiter;
 - credsvc: gunicorn with the committed gunicorn.conf.py (`gunicorn wsgi:app`), instance i
@@ -24,16 +24,13 @@ from typing import Any
 
 import requests
 
+from credsvc.config import refused_settings
+from deploy.directus import app as directus_app
+from deploy.directus import directusctl, provision
+from deploy.localdb import Postgres, Redis, free_port
+from tests import pg_template
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "deploy" / "directus"))
-
-import app as directus_app  # noqa: E402
-import directusctl  # noqa: E402
-import provision  # noqa: E402
-
-from credsvc.config import refused_settings  # noqa: E402
-from deploy.localdb import Postgres, Redis, free_port  # noqa: E402
-from tests import pg_template  # noqa: E402
 
 TIMEOUT = (3.05, 30)
 
@@ -240,7 +237,7 @@ def build(
         first = stack.directus[0]
         previous = pg_template.restore(postgres, stack.database, template_dir)
         if previous is None:
-            directus_app.prepare_database(
+            directus_app.apply_schema_and_guards(
                 {**first.env, "ADMIN_TOKEN": stack.admin["token"]},
                 stack.admin["email"],
                 stack.admin["password"],

@@ -4,15 +4,11 @@
 from __future__ import annotations
 
 import copy
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy" / "directus"))
-import adopt  # noqa: E402
-
-from credsvc.model import end_user_slot, owner_key  # noqa: E402
+from credsvc.model import end_user_slot, owner_key
+from deploy.directus import adopt
 
 EXPECTED = adopt.expected_schema()
 U1, U2 = "6f0c6f0c-0000-4000-8000-000000000001", "6f0c6f0c-0000-4000-8000-000000000002"

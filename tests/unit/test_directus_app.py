@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import importlib
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from deploy.directus import app as directus_app
+from deploy.directus import directusctl
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def app():
-    sys.path.insert(0, str(ROOT / "deploy" / "directus"))
-    try:
-        return importlib.import_module("app")
-    finally:
-        sys.path.remove(str(ROOT / "deploy" / "directus"))
+    return directus_app
 
 
 URL = "postgres://u%40x:p%3Aw@db.example.net:6543/d1"
@@ -108,7 +107,7 @@ def test_process_env(app, tmp_path):
     assert env["CONFIG_PATH"] == "/dev/null"
 
 
-@pytest.mark.parametrize("command", ["release", "web"])
+@pytest.mark.parametrize("command", ["release", "schema-apply", "web"])
 def test_missing_config_vars_exit_2_naming_them(app, command, capsys, monkeypatch):
     for name in ("DIRECTUS_SECRET", "PORT", "DIRECTUS_ADMIN_EMAIL", "DIRECTUS_ADMIN_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
@@ -129,3 +128,29 @@ def test_the_release_servers_own_url_wins_over_public_url(app, tmp_path):
     }
     env = app.process_env(environ, port=5001, host="127.0.0.1", public_url="http://127.0.0.1:5001")
     assert env["PUBLIC_URL"] == "http://127.0.0.1:5001"
+
+
+def test_schema_apply_needs_the_secret_too(app, capsys, monkeypatch):
+    monkeypatch.setenv("DIRECTUS_ADMIN_EMAIL", "admin@example.com")
+    monkeypatch.setenv("DIRECTUS_ADMIN_PASSWORD", "pw")
+    monkeypatch.delenv("DIRECTUS_SECRET", raising=False)
+    assert app.main(["schema-apply"]) == 2
+    assert "missing config vars: DIRECTUS_SECRET" in capsys.readouterr().out
+
+
+def test_python_m_deploy_directus_is_the_apps_command_line():
+    done = subprocess.run(
+        [sys.executable, "-m", "deploy.directus", "nonsense"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "usage: python -m deploy.directus {web|schema-apply|release|env}" in done.stderr
+
+
+def test_directusctl_finds_the_apps_package_json_here():
+    # In the repository the app's folder is deploy/directus; in a bundle, the bundle's root.
+    assert directusctl.APP_HOME == ROOT / "deploy" / "directus"
+    assert directusctl.CLI_JS.is_relative_to(directusctl.APP_HOME / "node_modules")

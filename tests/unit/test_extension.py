@@ -11,21 +11,17 @@ import hashlib
 import json
 import re
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from deploy import package_extension
+from deploy.directus import directusctl  # where `make setup` put Node 22
 from tests.conftest import user_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTENSION = ROOT / "extension"
-sys.path.insert(0, str(ROOT / "deploy"))
-sys.path.insert(0, str(ROOT / "deploy" / "directus"))
-
-import directusctl  # noqa: E402  (where `make setup` put Node 22)
-import package_extension  # noqa: E402
 
 MANIFEST = json.loads((EXTENSION / "manifest.json").read_text())
 # Granted at install for local development (`make run` serves on loopback); any other service

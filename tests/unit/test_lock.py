@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name
+
+from deploy import lock as lock_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def lock():
-    spec = importlib.util.spec_from_file_location("credsvc_lock", ROOT / "deploy" / "lock.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return lock_module
 
 
 def pins() -> dict[str, str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,11 +21,10 @@ from credsvc.crypto import CryptoError, aesgcm
 from credsvc.model import DOWNLOAD_CREDENTIALS
 from credsvc.resources import build_keyring
 from credsvc.services import legacy_probe
+from deploy.directus import directusctl
 from tests.conftest import TEST_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "deploy" / "directus"))
-import directusctl  # noqa: E402
 
 SCRIPT = ROOT / "tests" / "node" / "credentials_crypto.mjs"
 ROW = {

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import stat
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from deploy import envfile
+from deploy import run as make_run
 
 
 @pytest.fixture(scope="module")
 def run():
-    spec = importlib.util.spec_from_file_location("credsvc_make_run", ROOT / "deploy" / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return make_run
 
 
 ROLE_VARIABLES = (
@@ -29,7 +26,7 @@ OLD_ENV = "PORT=3001\nDIRECTUS_TOKEN=the-full-roles-token-0123456789\nDIRECTUS_S
 
 
 def read(run, path: Path) -> dict[str, str]:
-    return run.directusctl.read_env_file(path)
+    return envfile.read_env_file(path)
 
 
 def test_a_new_env_file_has_a_distinct_token_per_role(run, tmp_path):
@@ -132,3 +129,18 @@ def test_gunicorn_never_gets_what_its_mode_may_not_hold(run, mode, withheld):
         "CACHE_REDIS",
     }
     assert set(SECRETS) - set(env) == withheld | directus_only
+
+
+def test_make_run_reads_a_value_with_an_inline_comment_as_flask_does(run, tmp_path):
+    # `flask` (python-dotenv) ends an unquoted value at " #"; `make run` must read the same.
+    path = tmp_path / ".env"
+    run.write_env_file(path)
+    text = path.read_text().replace("PORT=3001\n", "PORT=3001  # credsvc's port\n")
+    path.write_text(
+        text.replace(
+            "DIRECTUS_URL=http://127.0.0.1:8055\n", "DIRECTUS_URL=http://127.0.0.1:8055 # local\n"
+        )
+    )
+    settings = run.load_settings(path, {})
+    assert settings["PORT"] == "3001"
+    assert run.directus_address(settings) == ("http://127.0.0.1:8055", 8055)
