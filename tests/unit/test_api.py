@@ -10,7 +10,7 @@ import pytest
 from credsvc import create_app
 from credsvc.api import MAX_JSON_DEPTH, nested_deeper_than
 from tests.conftest import INTERNAL_HEADERS, user_headers
-from tests.unit.test_end_users import AUTH, EUC, accept_key
+from tests.unit.end_user_api.wire import AUTH, EUC, accept_key
 
 # -- no slash merging, no redirect ----------------------------------------------------------
 

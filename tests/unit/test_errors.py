@@ -238,7 +238,7 @@ def test_a_filter_value_directus_would_reinterpret_is_400_and_never_sent(client,
     would have filtered `business_id IS NULL`. It stops at the client, as a 400 naming the
     field, in the /v1/ shape; end_user_credentials is never asked."""
     from credsvc.directus import FILTER_VALUE_RULE
-    from tests.unit.test_end_users import AUTH, EUC, accept_key
+    from tests.unit.end_user_api.wire import AUTH, EUC, accept_key
 
     accept_key(directus_wire, business="null")
     for method in ("GET", "DELETE", "PUT"):

@@ -14,7 +14,7 @@ import pytest
 
 from credsvc.schemas import end_users as end_user_schemas
 from tests.conftest import INTERNAL_HEADERS, user_headers
-from tests.unit.test_end_users import AUTH, accept_key
+from tests.unit.end_user_api.wire import AUTH, accept_key
 
 PROFILE = str(uuid.uuid4())
 HEADER = "# Netscape HTTP Cookie File\n"
