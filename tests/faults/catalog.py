@@ -35,13 +35,33 @@ END_USER_ROW = "1a2b3c4d-5e6f-4071-8293-a4b5c6d7e8f9"
 BUSINESS = "acme"
 END_USER = "alice"
 API_KEY = "csk_" + "K" * 43
-COOKIE = {"name": "sessionid", "value": "fault-cookie-value", "domain": ".instagram.com",
-          "path": "/", "expires": 1924992000, "httpOnly": True, "secure": True}
+COOKIE = {
+    "name": "sessionid",
+    "value": "fault-cookie-value",
+    "domain": ".instagram.com",
+    "path": "/",
+    "expires": 1924992000,
+    "httpOnly": True,
+    "secure": True,
+}
 # The values sealed in the canned rows; no answer may ever show one.
 STORED_SECRETS = ("fault-password-value", "fault-cookie-value", "fault-reddit-session")
 # Request fields that are not secret (ids, names, choices); every other string sent is.
-NOT_SECRET = {"platform", "creator_profile_id", "creatorProfileId", "id", "auth_type", "format",
-              "reason", "businessId", "endUserId", "name", "domain", "path", "sameSite"}
+NOT_SECRET = {
+    "platform",
+    "creator_profile_id",
+    "creatorProfileId",
+    "id",
+    "auth_type",
+    "format",
+    "reason",
+    "businessId",
+    "endUserId",
+    "name",
+    "domain",
+    "path",
+    "sameSite",
+}
 
 
 def secrets_in(body: Any, key: str = "") -> list[str]:
@@ -86,8 +106,12 @@ class Endpoint:
 
 USER = user_headers(OWNER)
 BUSINESS_KEY = {"Authorization": f"Bearer {API_KEY}"}
-HEADERS = {None: {}, USER_JWT: USER, SHARED_SECRET: INTERNAL_HEADERS,
-           BUSINESS_KEY_SCHEME: BUSINESS_KEY}
+HEADERS = {
+    None: {},
+    USER_JWT: USER,
+    SHARED_SECRET: INTERNAL_HEADERS,
+    BUSINESS_KEY_SCHEME: BUSINESS_KEY,
+}
 # Path parameters of the routes, filled with the canned rows' values.
 PATH_VALUES = {"end_user_id": END_USER}
 DIRECTUS_STATUSES = {502, 503}
@@ -102,8 +126,11 @@ def endpoints(app) -> list[Endpoint]:
         if operation.request is not None and operation.request_example is None:
             raise LookupError(f"{name}: declare a request_example (the fault catalog's body)")
         path = RULE_ARGUMENT.sub(lambda m: PATH_VALUES[m.group(1)], rule)
-        found.append(Endpoint(name, method, path, dict(HEADERS[auth_scheme(app, name)]),
-                              operation.request_example))
+        found.append(
+            Endpoint(
+                name, method, path, dict(HEADERS[auth_scheme(app, name)]), operation.request_example
+            )
+        )
     return found
 
 
@@ -121,27 +148,70 @@ def rows_for(app, *, key_used_recently: bool = True):
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     end_user_hash = hashlib.sha256(END_USER.encode()).hexdigest()
     tables: dict[str, list[dict[str, Any]]] = {
-        "platform_connections": [sealed(model.PROFILES, {
-            "id": PROFILE, "user_id": OWNER, "platform": "instagram", "platform_username": None,
-        }, {"password": STORED_SECRETS[0]})],
-        "download_credentials": [sealed(model.DOWNLOAD_CREDENTIALS, {
-            "id": CREDENTIAL, "user_id": OWNER, "creator_profile_id": PROFILE,
-            "platform": "youtube", "auth_type": "password", "username": None,
-        }, {"password": STORED_SECRETS[0]})],
-        "platform_sessions": [sealed(model.PLATFORM_SESSIONS, {
-            "id": SESSION, "user_id": OWNER, "creator_profile_id": PROFILE,
-            "platform": "instagram", "revoked_at": None, "captured_at": now,
-            "expires_at": None, "user_agent": None,
-        }, [COOKIE])],
-        "api_keys": [{
-            "id": KEY_ID, "business_id": BUSINESS,
-            "key_hash": hashlib.sha256(API_KEY.encode()).hexdigest(),
-            "last_used_at": now if key_used_recently else None, "revoked_at": None,
-        }],
-        "end_user_credentials": [sealed(model.END_USER_CREDENTIALS, {
-            "id": END_USER_ROW, "business_id": BUSINESS, "end_user_hash": end_user_hash,
-            "field": "redditSession", "slot": "x" * 64,
-        }, STORED_SECRETS[2])],
+        "platform_connections": [
+            sealed(
+                model.PROFILES,
+                {
+                    "id": PROFILE,
+                    "user_id": OWNER,
+                    "platform": "instagram",
+                    "platform_username": None,
+                },
+                {"password": STORED_SECRETS[0]},
+            )
+        ],
+        "download_credentials": [
+            sealed(
+                model.DOWNLOAD_CREDENTIALS,
+                {
+                    "id": CREDENTIAL,
+                    "user_id": OWNER,
+                    "creator_profile_id": PROFILE,
+                    "platform": "youtube",
+                    "auth_type": "password",
+                    "username": None,
+                },
+                {"password": STORED_SECRETS[0]},
+            )
+        ],
+        "platform_sessions": [
+            sealed(
+                model.PLATFORM_SESSIONS,
+                {
+                    "id": SESSION,
+                    "user_id": OWNER,
+                    "creator_profile_id": PROFILE,
+                    "platform": "instagram",
+                    "revoked_at": None,
+                    "captured_at": now,
+                    "expires_at": None,
+                    "user_agent": None,
+                },
+                [COOKIE],
+            )
+        ],
+        "api_keys": [
+            {
+                "id": KEY_ID,
+                "business_id": BUSINESS,
+                "key_hash": hashlib.sha256(API_KEY.encode()).hexdigest(),
+                "last_used_at": now if key_used_recently else None,
+                "revoked_at": None,
+            }
+        ],
+        "end_user_credentials": [
+            sealed(
+                model.END_USER_CREDENTIALS,
+                {
+                    "id": END_USER_ROW,
+                    "business_id": BUSINESS,
+                    "end_user_hash": end_user_hash,
+                    "field": "redditSession",
+                    "slot": "x" * 64,
+                },
+                STORED_SECRETS[2],
+            )
+        ],
     }
 
     def rows(method: str, path: str, query: dict[str, list[str]]) -> Any:

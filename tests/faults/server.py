@@ -37,8 +37,18 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 MODES = (
-    "ok", "refuse", "reset", "hang", "500", "502", "503", "503-retry-after",
-    "garbage", "html", "not-directus", "truncated",
+    "ok",
+    "refuse",
+    "reset",
+    "hang",
+    "500",
+    "502",
+    "503",
+    "503-retry-after",
+    "garbage",
+    "html",
+    "not-directus",
+    "truncated",
 )
 MAX_HANG = 10.0
 MAX_HEADER_BYTES = 64 * 1024
@@ -243,9 +253,15 @@ class FaultServer:
             return
         if mode == "ok" and _nulls_in_audit_row(method, path, body):
             # As Directus does for NOT NULL columns.
-            error = {"errors": [{"message": "Value can't be null.",
-                                 "extensions": {"field": name, "code": "FAILED_VALIDATION"}}
-                                for name in _nulls_in_audit_row(method, path, body)]}
+            error = {
+                "errors": [
+                    {
+                        "message": "Value can't be null.",
+                        "extensions": {"field": name, "code": "FAILED_VALIDATION"},
+                    }
+                    for name in _nulls_in_audit_row(method, path, body)
+                ]
+            }
             conn.sendall(_response(400, "application/json", json.dumps(error).encode()))
             return
         if mode == "ok":
@@ -254,8 +270,11 @@ class FaultServer:
             return
         if mode in ("500", "502", "503", "503-retry-after"):
             status = int(mode[:3])
-            error = {"errors": [{"message": UPSTREAM_LEAK,
-                                 "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]}
+            error = {
+                "errors": [
+                    {"message": UPSTREAM_LEAK, "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+                ]
+            }
             extra = {"Retry-After": "30"} if mode == "503-retry-after" else {}
             conn.sendall(_response(status, "application/json", json.dumps(error).encode(), extra))
             return
@@ -289,12 +308,22 @@ def _nulls_in_audit_row(method: str, path: str, body: bytes | None) -> list[str]
     return [name for name in AUDIT_REQUIRED if name in row and row[name] is None]
 
 
-REASONS = {200: "OK", 400: "Bad Request", 500: "Internal Server Error", 502: "Bad Gateway",
-           503: "Service Unavailable"}
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
 
 
-def _response(status: int, content_type: str, body: bytes, extra: dict | None = None,
-              length: int | None = None) -> bytes:
+def _response(
+    status: int,
+    content_type: str,
+    body: bytes,
+    extra: dict | None = None,
+    length: int | None = None,
+) -> bytes:
     headers = {
         "Content-Type": content_type,
         "Content-Length": str(len(body) if length is None else length),

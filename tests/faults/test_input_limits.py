@@ -24,8 +24,9 @@ RESULTS: list[tuple[str, bool]] = []
 @pytest.fixture(scope="module")
 def client():
     with FaultServer(get="ok", write="ok") as upstream:
-        app = create_app({**TEST_ENV, "DIRECTUS_URL": upstream.url,
-                          "MAX_CONTENT_LENGTH": str(MAX_BODY)})
+        app = create_app(
+            {**TEST_ENV, "DIRECTUS_URL": upstream.url, "MAX_CONTENT_LENGTH": str(MAX_BODY)}
+        )
         upstream.rows = rows_for(app)
         yield app.test_client()
 
@@ -46,15 +47,23 @@ def record(name: str, ok: bool) -> bool:
 
 
 CASES = {
-    "oversized": (b'{"a": "' + b"x" * (MAX_BODY + 10) + b'"}', "application/json", 413,
-                  "Request body too large"),
+    "oversized": (
+        b'{"a": "' + b"x" * (MAX_BODY + 10) + b'"}',
+        "application/json",
+        413,
+        "Request body too large",
+    ),
     "malformed json": (b'{"a": ', "application/json", 400, "Invalid JSON body"),
     "json array": (b"[1, 2, 3]", "application/json", 400, "JSON body must be an object"),
     "NaN": (b'{"a": NaN}', "application/json", 400, "Invalid JSON body"),
     "not utf-8": (b"\xff\xfe\x00", "application/json", 400, "Invalid JSON body"),
     "text/plain": (b'{"a": 1}', "text/plain", 415, "Content-Type must be application/json"),
-    "form": (b"a=1", "application/x-www-form-urlencoded", 415,
-             "Content-Type must be application/json"),
+    "form": (
+        b"a=1",
+        "application/x-www-form-urlencoded",
+        415,
+        "Content-Type must be application/json",
+    ),
     "no content type": (b'{"a": 1}', None, 415, "Content-Type must be application/json"),
 }
 
@@ -63,10 +72,16 @@ CASES = {
 @pytest.mark.parametrize("endpoint", BODY_ENDPOINTS, ids=lambda e: e.name)
 def test_bad_bodies(client, endpoint, case):
     data, content_type, status, message = CASES[case]
-    response = client.open(endpoint.path, method=endpoint.method, headers=endpoint.headers,
-                           data=data, content_type=content_type)
-    assert record(f"{endpoint.name}/{case}", shape_ok(response, endpoint.family, status,
-                                                      message)), response.get_data(as_text=True)
+    response = client.open(
+        endpoint.path,
+        method=endpoint.method,
+        headers=endpoint.headers,
+        data=data,
+        content_type=content_type,
+    )
+    assert record(
+        f"{endpoint.name}/{case}", shape_ok(response, endpoint.family, status, message)
+    ), response.get_data(as_text=True)
 
 
 ROUTING = [
@@ -106,16 +121,20 @@ def test_end_user_id_limits(client, case):
     end_user_id, status = END_USER_IDS[case]
     key = next(e for e in ENDPOINTS if e.name == "end_users.credential_status").headers
     response = client.get(f"/v1/end-users/{end_user_id}/credentials", headers=key)
-    ok = response.status_code == status and (status == 200 or shape_ok(response, "end-user",
-                                                                       status))
+    ok = response.status_code == status and (
+        status == 200 or shape_ok(response, "end-user", status)
+    )
     assert record(f"endUserId {case}", ok), response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("header, message", [
-    (None, "Missing Authorization header"),
-    ("Bearer csk_short", "Invalid API key"),
-    ("Basic Zm9vOmJhcg==", "Invalid API key"),
-])
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        (None, "Missing Authorization header"),
+        ("Bearer csk_short", "Invalid API key"),
+        ("Basic Zm9vOmJhcg==", "Invalid API key"),
+    ],
+)
 def test_end_user_auth_errors_use_the_ok_shape(client, header, message):
     headers = {} if header is None else {"Authorization": header}
     response = client.get("/v1/end-users/alice/credentials", headers=headers)
@@ -131,10 +150,18 @@ def test_counts():
 def test_the_catalog_comes_from_the_views():
     """Every Directus-backed view is in the catalog, with its guard's headers and a body."""
     names = {e.name for e in ENDPOINTS}
-    assert {"health.readyz", "user_credentials.create_profile", "workers.reveal",
-            "end_users.set_credentials", "end_users.delete_credentials"} <= names
-    assert not names & {"health.healthz", "openapi.openapi_document",
-                        "user_credentials.list_platforms"}
+    assert {
+        "health.readyz",
+        "user_credentials.create_profile",
+        "workers.reveal",
+        "end_users.set_credentials",
+        "end_users.delete_credentials",
+    } <= names
+    assert not names & {
+        "health.healthz",
+        "openapi.openapi_document",
+        "user_credentials.list_platforms",
+    }
     assert len(ENDPOINTS) == 16
     for endpoint in ENDPOINTS:
         assert endpoint.path.startswith("/") and "<" not in endpoint.path, endpoint

@@ -25,20 +25,39 @@ BUDGET = READ_TIMEOUT + 1.0
 LEAK_MARKERS = ("Traceback", 'File "', "FAULT-SERVER-INTERNAL", "knex", "<html")
 
 # Reads fail (the whole server is in this mode): every endpoint fails at its first call.
-READ_FAULTS = ["refuse", "reset", "hang", "500", "502", "503", "503-retry-after", "garbage",
-               "html", "not-directus", "truncated"]
+READ_FAULTS = [
+    "refuse",
+    "reset",
+    "hang",
+    "500",
+    "502",
+    "503",
+    "503-retry-after",
+    "garbage",
+    "html",
+    "not-directus",
+    "truncated",
+]
 # Reads work, writes fail: every endpoint gets as far as its first write.
 WRITE_FAULTS = ["reset", "hang", "500", "503", "garbage", "truncated"]
 
 # The four decrypting reads also write an audit row; on a Directus that hangs they must still
 # answer within one read timeout (AuditTrail.audited skips the failure row on transport errors).
-AUDITED = {"internal_credentials.reveal", "internal_credentials.reveal_download_cred",
-           "internal_credentials.get_platform_session", "workers.reveal"}
+AUDITED = {
+    "internal_credentials.reveal",
+    "internal_credentials.reveal_download_cred",
+    "internal_credentials.get_platform_session",
+    "workers.reveal",
+}
 
 
 def fault_env(url: str) -> dict[str, str]:
-    return {**TEST_ENV, "DIRECTUS_URL": url, "DIRECTUS_TIMEOUT_CONNECT": str(CONNECT_TIMEOUT),
-            "DIRECTUS_TIMEOUT_READ": str(READ_TIMEOUT)}
+    return {
+        **TEST_ENV,
+        "DIRECTUS_URL": url,
+        "DIRECTUS_TIMEOUT_CONNECT": str(CONNECT_TIMEOUT),
+        "DIRECTUS_TIMEOUT_READ": str(READ_TIMEOUT),
+    }
 
 
 # Apps are built one at a time: registering Werkzeug URL rules compiles Python code, and on
@@ -62,8 +81,9 @@ def run_one(endpoint: Endpoint, get: str, write: str, rows: bool):
     return response, elapsed, seen
 
 
-def problems_with(endpoint: Endpoint, response, elapsed: float, seen, *,
-                  expect: set[int], budget: float = BUDGET) -> list[str]:
+def problems_with(
+    endpoint: Endpoint, response, elapsed: float, seen, *, expect: set[int], budget: float = BUDGET
+) -> list[str]:
     """Everything wrong with one faulted answer (empty when it is right)."""
     problems = []
     text = response.get_data(as_text=True)
@@ -109,9 +129,9 @@ def run_matrix(get: str, write: str, rows: bool, expect_for) -> tuple[int, list[
         results = list(pool.map(lambda e: (e, *run_one(e, get, write, rows)), ENDPOINTS))
     failures = []
     for endpoint, response, elapsed, seen in results:
-        for problem in problems_with(endpoint, response, elapsed, seen,
-                                     expect=expect_for(endpoint),
-                                     budget=BUDGET):
+        for problem in problems_with(
+            endpoint, response, elapsed, seen, expect=expect_for(endpoint), budget=BUDGET
+        ):
             failures.append(f"{endpoint.name}: {problem}")
     return len(results), failures
 
@@ -135,8 +155,10 @@ def failing_on_writes(mode: str) -> tuple[int, list[str]]:
 
 
 # The battery: every fault mode of both kinds, each against every endpoint of the catalog.
-BATTERY = {"on every call": (READ_FAULTS, failing_on_every_call),
-           "on writes": (WRITE_FAULTS, failing_on_writes)}
+BATTERY = {
+    "on every call": (READ_FAULTS, failing_on_every_call),
+    "on writes": (WRITE_FAULTS, failing_on_writes),
+}
 # (kind, mode) -> (cases, failures), as the tests below ran them in this session.
 RESULTS: dict[tuple[str, str], tuple[int, list[str]]] = {}
 
@@ -164,8 +186,10 @@ def test_decrypting_reads_within_one_timeout_when_directus_hangs():
     assert len(audited) == len(AUDITED), "AUDITED names an endpoint the catalog lacks"
     with ThreadPoolExecutor(max_workers=len(audited)) as pool:
         elapsed = list(pool.map(lambda e: run_one(e, "hang", "hang", False)[1], audited))
-    print(f"\ndecrypting reads on a hanging Directus: cases={len(elapsed)} "
-          f"over budget={sum(t > BUDGET for t in elapsed)} (slowest {max(elapsed):.2f} s)")
+    print(
+        f"\ndecrypting reads on a hanging Directus: cases={len(elapsed)} "
+        f"over budget={sum(t > BUDGET for t in elapsed)} (slowest {max(elapsed):.2f} s)"
+    )
     assert max(elapsed) <= BUDGET
 
 
@@ -197,8 +221,10 @@ STORE = next(e for e in ENDPOINTS if e.name == "internal_credentials.store")
 END_USER_SET = next(e for e in ENDPOINTS if e.name == "end_users.set_credentials")
 
 
-@pytest.mark.parametrize("mode, retried", [("503", True), ("502", True), ("500", False),
-                                          ("reset", False), ("hang", False)])
+@pytest.mark.parametrize(
+    "mode, retried",
+    [("503", True), ("502", True), ("500", False), ("reset", False), ("hang", False)],
+)
 def test_get_retries_are_bounded(mode, retried):
     with FaultServer(get=mode, write="ok", hang=READ_TIMEOUT + 2.0) as upstream:
         app = create_app(fault_env(upstream.url))
@@ -218,8 +244,10 @@ def test_writes_are_never_retried(endpoint, mode):
         upstream.rows = rows_for(app)
         response = endpoint.call(app.test_client())
         writes = upstream.writes()
-    print(f"\n{endpoint.name} with writes {mode!r}: writes={len(writes)} "
-          f"status={response.status_code}")
+    print(
+        f"\n{endpoint.name} with writes {mode!r}: writes={len(writes)} "
+        f"status={response.status_code}"
+    )
     assert response.status_code == (504 if mode == "hang" else 502)
     assert len(writes) == 1, [(w.method, w.path) for w in writes]
 
@@ -240,15 +268,21 @@ def test_an_api_key_lookup_outage_is_never_401():
 def test_summary():
     """The whole battery's total, never a total over nothing: the parts this session did not
     run (the test alone, or a -k selection) are run here (the whole battery takes seconds)."""
-    missing = [(kind, mode) for kind, (modes, _) in BATTERY.items() for mode in modes
-               if (kind, mode) not in RESULTS]
+    missing = [
+        (kind, mode)
+        for kind, (modes, _) in BATTERY.items()
+        for mode in modes
+        if (kind, mode) not in RESULTS
+    ]
     for kind, mode in missing:
         RESULTS[kind, mode] = BATTERY[kind][1](mode)
     cases = sum(cases for cases, _ in RESULTS.values())
     failures = [failure for _, found in RESULTS.values() for failure in found]
     failing = [f"{mode!r} {kind}" for (kind, mode), (_, found) in RESULTS.items() if found]
-    print(f"\nupstream faults total: cases={cases} failed={len(failures)} "
-          f"(parts run by the summary: {len(missing)} of {len(RESULTS)}) {failing or ''}")
+    print(
+        f"\nupstream faults total: cases={cases} failed={len(failures)} "
+        f"(parts run by the summary: {len(missing)} of {len(RESULTS)}) {failing or ''}"
+    )
     assert cases == len(ENDPOINTS) * (len(READ_FAULTS) + len(WRITE_FAULTS))
     assert not failures, "\n".join(failures)
 

@@ -38,8 +38,14 @@ from tests.integration.test_hardening import purge_rows
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICE_COLLECTIONS = ("platform_connections", "download_credentials", "platform_sessions",
-                       "api_keys", "end_user_credentials", "audit_log")
+SERVICE_COLLECTIONS = (
+    "platform_connections",
+    "download_credentials",
+    "platform_sessions",
+    "api_keys",
+    "end_user_credentials",
+    "audit_log",
+)
 TIMEOUT = (3.05, 15)
 MAX_BODY = 64 * 1024
 
@@ -91,11 +97,28 @@ class Gunicorn:
     def start(self) -> Gunicorn:
         log = open(self.log_path, "wb")  # noqa: SIM115 - owned by the process until stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", "2", "--timeout", "30", "--graceful-timeout", "5",
-             "--access-logfile", "-", "wsgi:app"],
-            cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "2",
+                "--timeout",
+                "30",
+                "--graceful-timeout",
+                "5",
+                "--access-logfile",
+                "-",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + 20
@@ -181,26 +204,37 @@ def canary(directus, tmp_path_factory):
     client.close()
 
     main = Gunicorn(env, logs / "gunicorn-main.log").start()
-    closed = Gunicorn({**env, "DIRECTUS_URL": f"http://127.0.0.1:{free_port()}"},
-                      logs / "gunicorn-closed-port.log").start()
+    closed = Gunicorn(
+        {**env, "DIRECTUS_URL": f"http://127.0.0.1:{free_port()}"},
+        logs / "gunicorn-closed-port.log",
+    ).start()
     fault = FaultServer(get="503", write="503").start()
     failing = Gunicorn({**env, "DIRECTUS_URL": fault.url}, logs / "gunicorn-503.log").start()
     sent += [json.dumps(server.env) for server in (main, closed, failing)]
-    traffic = {"main": Traffic(main.url), "closed": Traffic(closed.url),
-               "503": Traffic(failing.url)}
+    traffic = {
+        "main": Traffic(main.url),
+        "closed": Traffic(closed.url),
+        "503": Traffic(failing.url),
+    }
     try:
         ids = drive_main(traffic["main"], markers, token, key, sync_secret, business, directus)
         corrupt_and_reveal(traffic["main"], directus, ids, sync_secret, business)
         for name in ("closed", "503"):
-            drive_upstream_failure(traffic[name], name, markers, token, key, sync_secret,
-                                   business, ids)
+            drive_upstream_failure(
+                traffic[name], name, markers, token, key, sync_secret, business, ids
+            )
     finally:
         for server in (main, closed, failing):
             server.stop()
         fault.stop()
     sent += [request for t in traffic.values() for request in t.sent]
-    yield {"markers": markers, "traffic": traffic, "servers": (main, closed, failing),
-           "directus": directus, "sent": sent}
+    yield {
+        "markers": markers,
+        "traffic": traffic,
+        "servers": (main, closed, failing),
+        "directus": directus,
+        "sent": sent,
+    }
     purge_rows(directus, user_ids=[user_id], business_ids=[business])
 
 
@@ -210,12 +244,20 @@ NETSCAPE = "# Netscape HTTP Cookie File\n.youtube.com\tTRUE\t/\tTRUE\t1924992000
 
 
 def cookie(value: str, domain: str = ".instagram.com") -> dict:
-    return {"name": "sessionid", "value": value, "domain": domain, "path": "/",
-            "expires": 1924992000, "httpOnly": True, "secure": True}
+    return {
+        "name": "sessionid",
+        "value": value,
+        "domain": domain,
+        "path": "/",
+        "expires": 1924992000,
+        "httpOnly": True,
+        "secure": True,
+    }
 
 
-def drive_main(t: Traffic, m: Markers, token: str, key: str, sync: str, business: str,
-               directus) -> dict[str, str]:
+def drive_main(
+    t: Traffic, m: Markers, token: str, key: str, sync: str, business: str, directus
+) -> dict[str, str]:
     user = {"Authorization": f"Bearer {token}", "Cookie": f"session={m('httpcookie')}"}
     internal = {"X-RBAC-SYNC-SECRET": sync}
     api_key = {"Authorization": f"Bearer {key}"}
@@ -226,62 +268,179 @@ def drive_main(t: Traffic, m: Markers, token: str, key: str, sync: str, business
         return response.json()
 
     # Every success path.
-    ids["profile"] = ok(t.send("POST", "/api/credentials/create-profile", headers=user, json={
-        "platform": "instagram", "platform_username": "canary",
-        "credentials": {"password": m("profilepw"), "session_id": m("profilecookie")}}))["id"]
-    ok(t.send("POST", "/api/credentials/create-profile", headers=user, json={
-        "platform": "instagram", "credentials": {"password": m("profilepw2")}}))
-    ok(t.send("POST", "/api/credentials/update-profile-creds", headers=user, json={
-        "creator_profile_id": ids["profile"], "credentials": {"password": m("updatepw")}}))
-    ok(t.send("POST", "/api/credentials/store", headers=internal, json={
-        "creatorProfileId": ids["profile"], "credentials": {"api_key": m("storeapikey")}}))
-    ids["password_cred"] = ok(t.send("POST", "/api/credentials/create-download-cred",
-                                     headers=user, json={
-        "platform": "youtube", "creator_profile_id": ids["profile"], "auth_type": "password",
-        "username": "canary", "credentials": {"password": m("downloadpw")}}))["id"]
-    ids["cookie_cred"] = ok(t.send("POST", "/api/credentials/create-download-cred",
-                                   headers=user, json={
-        "platform": "youtube", "creator_profile_id": ids["profile"], "auth_type": "cookies",
-        "credentials": {"cookies_netscape": NETSCAPE.format(m("netscapecookie"))}}))["id"]
-    ids["session"] = ok(t.send("POST", "/api/credentials/store-platform-session", headers=user,
-                               json={"creator_profile_id": ids["profile"],
-                                     "platform": "instagram",
-                                     "cookies": [cookie(m("sessioncookie"))]}))["id"]
-    ok(t.send("POST", "/api/credentials/reveal", headers=internal,
-              json={"creatorProfileId": ids["profile"]}))
+    ids["profile"] = ok(
+        t.send(
+            "POST",
+            "/api/credentials/create-profile",
+            headers=user,
+            json={
+                "platform": "instagram",
+                "platform_username": "canary",
+                "credentials": {"password": m("profilepw"), "session_id": m("profilecookie")},
+            },
+        )
+    )["id"]
+    ok(
+        t.send(
+            "POST",
+            "/api/credentials/create-profile",
+            headers=user,
+            json={"platform": "instagram", "credentials": {"password": m("profilepw2")}},
+        )
+    )
+    ok(
+        t.send(
+            "POST",
+            "/api/credentials/update-profile-creds",
+            headers=user,
+            json={"creator_profile_id": ids["profile"], "credentials": {"password": m("updatepw")}},
+        )
+    )
+    ok(
+        t.send(
+            "POST",
+            "/api/credentials/store",
+            headers=internal,
+            json={"creatorProfileId": ids["profile"], "credentials": {"api_key": m("storeapikey")}},
+        )
+    )
+    ids["password_cred"] = ok(
+        t.send(
+            "POST",
+            "/api/credentials/create-download-cred",
+            headers=user,
+            json={
+                "platform": "youtube",
+                "creator_profile_id": ids["profile"],
+                "auth_type": "password",
+                "username": "canary",
+                "credentials": {"password": m("downloadpw")},
+            },
+        )
+    )["id"]
+    ids["cookie_cred"] = ok(
+        t.send(
+            "POST",
+            "/api/credentials/create-download-cred",
+            headers=user,
+            json={
+                "platform": "youtube",
+                "creator_profile_id": ids["profile"],
+                "auth_type": "cookies",
+                "credentials": {"cookies_netscape": NETSCAPE.format(m("netscapecookie"))},
+            },
+        )
+    )["id"]
+    ids["session"] = ok(
+        t.send(
+            "POST",
+            "/api/credentials/store-platform-session",
+            headers=user,
+            json={
+                "creator_profile_id": ids["profile"],
+                "platform": "instagram",
+                "cookies": [cookie(m("sessioncookie"))],
+            },
+        )
+    )["id"]
+    ok(
+        t.send(
+            "POST",
+            "/api/credentials/reveal",
+            headers=internal,
+            json={"creatorProfileId": ids["profile"]},
+        )
+    )
     for fmt in ("json", "ytdlp"):
-        ok(t.send("POST", "/api/credentials/reveal-download-cred", headers=internal,
-                  json={"id": ids["password_cred"], "format": fmt}))
+        ok(
+            t.send(
+                "POST",
+                "/api/credentials/reveal-download-cred",
+                headers=internal,
+                json={"id": ids["password_cred"], "format": fmt},
+            )
+        )
     for fmt in ("json", "netscape", "playwright"):
-        ok(t.send("POST", "/api/credentials/reveal-download-cred", headers=internal,
-                  json={"id": ids["cookie_cred"], "format": fmt}))
-        ok(t.send("POST", "/api/credentials/get-platform-session", headers=internal,
-                  json={"creator_profile_id": ids["profile"], "platform": "instagram",
-                        "format": fmt}))
+        ok(
+            t.send(
+                "POST",
+                "/api/credentials/reveal-download-cred",
+                headers=internal,
+                json={"id": ids["cookie_cred"], "format": fmt},
+            )
+        )
+        ok(
+            t.send(
+                "POST",
+                "/api/credentials/get-platform-session",
+                headers=internal,
+                json={"creator_profile_id": ids["profile"], "platform": "instagram", "format": fmt},
+            )
+        )
     values = {field: m(f"enduser{field}") for field in FIELDS}
     path = "/v1/end-users/canary-alice/credentials"
     ok(t.send("PUT", path, headers=api_key, json=values))
     ok(t.send("GET", path, headers=api_key))
     for fmt in ("json", "netscape", "playwright"):
-        ok(t.send("POST", "/api/end-user-credentials/reveal", headers=internal,
-                  json={"businessId": business, "endUserId": "canary-alice", "format": fmt}))
-    ok(t.send("PUT", "/v1/end-users/canary-bob/credentials", headers=api_key,
-              json={"redditSession": m("bobreddit")}))
+        ok(
+            t.send(
+                "POST",
+                "/api/end-user-credentials/reveal",
+                headers=internal,
+                json={"businessId": business, "endUserId": "canary-alice", "format": fmt},
+            )
+        )
+    ok(
+        t.send(
+            "PUT",
+            "/v1/end-users/canary-bob/credentials",
+            headers=api_key,
+            json={"redditSession": m("bobreddit")},
+        )
+    )
     ok(t.send("DELETE", "/v1/end-users/canary-bob/credentials", headers=api_key))
-    ok(t.send("POST", "/api/credentials/revoke-platform-session", headers=user,
-              json={"id": ids["session"]}))
-    ids["session"] = ok(t.send("POST", "/api/credentials/store-platform-session", headers=user,
-                               json={"creator_profile_id": ids["profile"],
-                                     "platform": "instagram",
-                                     "cookies": [cookie(m("sessioncookie2"))]}))["id"]
+    ok(
+        t.send(
+            "POST",
+            "/api/credentials/revoke-platform-session",
+            headers=user,
+            json={"id": ids["session"]},
+        )
+    )
+    ids["session"] = ok(
+        t.send(
+            "POST",
+            "/api/credentials/store-platform-session",
+            headers=user,
+            json={
+                "creator_profile_id": ids["profile"],
+                "platform": "instagram",
+                "cookies": [cookie(m("sessioncookie2"))],
+            },
+        )
+    )["id"]
     # Session health: list, report, re-capture (which supersedes the reported session).
     ok(t.send("GET", "/api/credentials/platforms", headers=user))
-    ok(t.send("POST", "/api/credentials/report-platform-session", headers=internal,
-              json={"id": ids["session"], "reason": "logged_out"}))
-    ids["session"] = ok(t.send("POST", "/api/credentials/store-platform-session", headers=user,
-                               json={"creator_profile_id": ids["profile"],
-                                     "platform": "instagram",
-                                     "cookies": [cookie(m("sessioncookie3"))]}))["id"]
+    ok(
+        t.send(
+            "POST",
+            "/api/credentials/report-platform-session",
+            headers=internal,
+            json={"id": ids["session"], "reason": "logged_out"},
+        )
+    )
+    ids["session"] = ok(
+        t.send(
+            "POST",
+            "/api/credentials/store-platform-session",
+            headers=user,
+            json={
+                "creator_profile_id": ids["profile"],
+                "platform": "instagram",
+                "cookies": [cookie(m("sessioncookie3"))],
+            },
+        )
+    )["id"]
     ok(t.send("GET", "/api/credentials/platform-sessions", headers=user))
 
     error_paths(t, m, user, internal, api_key, sync, token, ids)
@@ -293,112 +452,237 @@ def error_paths(t: Traffic, m: Markers, user, internal, api_key, sync, token, id
     revoked = {"Authorization": f"Bearer {m.all['revokedkey']}"}
     bad = [
         # Bad bodies (valid auth).
-        ("POST", "/api/credentials/create-profile", user,
-         {"platform": "NOT A PLATFORM", "credentials": {"password": m("badplatformpw")}}),
-        ("POST", "/api/credentials/create-profile", user,
-         {"platform": "instagram", "credentials": {"password": m("unknownfieldpw")},
-          "user_id": m("unknownfieldvalue")}),
-        ("POST", "/api/credentials/create-download-cred", user,
-         {"platform": "youtube", "creator_profile_id": ids["profile"], "auth_type": "cookies",
-          "credentials": {"cookies_netscape": f"not a cookie file {m('badnetscape')}"}}),
-        ("POST", "/api/credentials/create-download-cred", user,
-         {"platform": "youtube", "creator_profile_id": ids["profile"], "auth_type": "password",
-          "credentials": {"password": m("extrapw"), "other": m("extravalue")}}),
-        ("POST", "/api/credentials/store-platform-session", user,
-         {"creator_profile_id": ids["profile"], "platform": "instagram",
-          "cookies": [{"name": "bad;name", "value": m("badcookievalue")}]}),
-        ("POST", "/api/credentials/store", internal,
-         {"creatorProfileId": "not-a-uuid", "credentials": {"k": m("storebadid")}}),
-        ("POST", "/api/credentials/store", internal,
-         {"creatorProfileId": "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d",
-          "credentials": {"k": m("storemissing")}}),
-        ("PUT", "/v1/end-users/canary-alice/credentials", api_key,
-         {"twitterAuthToken": f"has;semicolon{m('badendusercookie')}"}),
-        ("PUT", "/v1/end-users/canary-alice/credentials", api_key,
-         {"notAField": m("endusernotafield")}),
-        ("POST", "/api/end-user-credentials/reveal", internal,
-         {"businessId": "x", "endUserId": "y", "format": m("badformat")}),
-        ("POST", "/api/credentials/report-platform-session", internal,
-         {"id": ids["session"], "reason": m("badreason")}),
+        (
+            "POST",
+            "/api/credentials/create-profile",
+            user,
+            {"platform": "NOT A PLATFORM", "credentials": {"password": m("badplatformpw")}},
+        ),
+        (
+            "POST",
+            "/api/credentials/create-profile",
+            user,
+            {
+                "platform": "instagram",
+                "credentials": {"password": m("unknownfieldpw")},
+                "user_id": m("unknownfieldvalue"),
+            },
+        ),
+        (
+            "POST",
+            "/api/credentials/create-download-cred",
+            user,
+            {
+                "platform": "youtube",
+                "creator_profile_id": ids["profile"],
+                "auth_type": "cookies",
+                "credentials": {"cookies_netscape": f"not a cookie file {m('badnetscape')}"},
+            },
+        ),
+        (
+            "POST",
+            "/api/credentials/create-download-cred",
+            user,
+            {
+                "platform": "youtube",
+                "creator_profile_id": ids["profile"],
+                "auth_type": "password",
+                "credentials": {"password": m("extrapw"), "other": m("extravalue")},
+            },
+        ),
+        (
+            "POST",
+            "/api/credentials/store-platform-session",
+            user,
+            {
+                "creator_profile_id": ids["profile"],
+                "platform": "instagram",
+                "cookies": [{"name": "bad;name", "value": m("badcookievalue")}],
+            },
+        ),
+        (
+            "POST",
+            "/api/credentials/store",
+            internal,
+            {"creatorProfileId": "not-a-uuid", "credentials": {"k": m("storebadid")}},
+        ),
+        (
+            "POST",
+            "/api/credentials/store",
+            internal,
+            {
+                "creatorProfileId": "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d",
+                "credentials": {"k": m("storemissing")},
+            },
+        ),
+        (
+            "PUT",
+            "/v1/end-users/canary-alice/credentials",
+            api_key,
+            {"twitterAuthToken": f"has;semicolon{m('badendusercookie')}"},
+        ),
+        (
+            "PUT",
+            "/v1/end-users/canary-alice/credentials",
+            api_key,
+            {"notAField": m("endusernotafield")},
+        ),
+        (
+            "POST",
+            "/api/end-user-credentials/reveal",
+            internal,
+            {"businessId": "x", "endUserId": "y", "format": m("badformat")},
+        ),
+        (
+            "POST",
+            "/api/credentials/report-platform-session",
+            internal,
+            {"id": ids["session"], "reason": m("badreason")},
+        ),
         # Wrong auth.
-        ("POST", "/api/credentials/create-profile",
-         {"Authorization": f"Bearer {m('forgedbearer')}"},
-         {"platform": "instagram", "credentials": {"password": m("forgedpw")}}),
-        ("POST", "/api/credentials/create-profile", {"X-RBAC-SYNC-SECRET": sync},
-         {"platform": "instagram", "credentials": {"password": m("secretonuserpw")}}),
-        ("POST", "/api/credentials/reveal", {"Authorization": f"Bearer {token}"},
-         {"creatorProfileId": ids["profile"]}),
-        ("POST", "/api/credentials/reveal", {"X-RBAC-SYNC-SECRET": sync + "x"},
-         {"creatorProfileId": ids["profile"]}),
-        ("POST", "/api/credentials/reveal", {"X-RBAC-SYNC-SECRET": sync.upper()},
-         {"creatorProfileId": ids["profile"]}),
-        ("POST", "/api/credentials/reveal", {"X-RBAC-SYNC-SECRET": m("wrongsecret")},
-         {"creatorProfileId": ids["profile"]}),
+        (
+            "POST",
+            "/api/credentials/create-profile",
+            {"Authorization": f"Bearer {m('forgedbearer')}"},
+            {"platform": "instagram", "credentials": {"password": m("forgedpw")}},
+        ),
+        (
+            "POST",
+            "/api/credentials/create-profile",
+            {"X-RBAC-SYNC-SECRET": sync},
+            {"platform": "instagram", "credentials": {"password": m("secretonuserpw")}},
+        ),
+        (
+            "POST",
+            "/api/credentials/reveal",
+            {"Authorization": f"Bearer {token}"},
+            {"creatorProfileId": ids["profile"]},
+        ),
+        (
+            "POST",
+            "/api/credentials/reveal",
+            {"X-RBAC-SYNC-SECRET": sync + "x"},
+            {"creatorProfileId": ids["profile"]},
+        ),
+        (
+            "POST",
+            "/api/credentials/reveal",
+            {"X-RBAC-SYNC-SECRET": sync.upper()},
+            {"creatorProfileId": ids["profile"]},
+        ),
+        (
+            "POST",
+            "/api/credentials/reveal",
+            {"X-RBAC-SYNC-SECRET": m("wrongsecret")},
+            {"creatorProfileId": ids["profile"]},
+        ),
         ("GET", "/v1/end-users/canary-alice/credentials", revoked, None),
-        ("GET", "/v1/end-users/canary-alice/credentials",
-         {"Authorization": f"Bearer csk_{m('unknownkey')[:43].ljust(43, 'A')}"}, None),
-        ("GET", "/v1/end-users/canary-alice/credentials",
-         {"Authorization": f"Bearer {m('notakey')}"}, None),
-        ("PUT", "/v1/end-users/canary-alice/credentials", {"X-RBAC-SYNC-SECRET": sync},
-         {"redditSession": m("secretonenduser")}),
+        (
+            "GET",
+            "/v1/end-users/canary-alice/credentials",
+            {"Authorization": f"Bearer csk_{m('unknownkey')[:43].ljust(43, 'A')}"},
+            None,
+        ),
+        (
+            "GET",
+            "/v1/end-users/canary-alice/credentials",
+            {"Authorization": f"Bearer {m('notakey')}"},
+            None,
+        ),
+        (
+            "PUT",
+            "/v1/end-users/canary-alice/credentials",
+            {"X-RBAC-SYNC-SECRET": sync},
+            {"redditSession": m("secretonenduser")},
+        ),
         # Wrong routes and methods, with every credential header attached.
         # (Paths are logged by design, so the markers ride in headers and bodies here.)
-        ("POST", "/api/credentials/no-such-route", {**user, **internal},
-         {"password": m("unknownroutebody")}),
+        (
+            "POST",
+            "/api/credentials/no-such-route",
+            {**user, **internal},
+            {"password": m("unknownroutebody")},
+        ),
         ("GET", "/api/credentials/reveal", {**internal, **api_key}, None),
     ]
     for method, path, headers, body in bad:
         response = t.send(method, path, headers=headers, json=body)
         assert response.status_code >= 400, (method, path, response.text)
     raw = [
-        ("POST", "/api/credentials/reveal", internal, "application/json",
-         '{"creatorProfileId": "' + m("malformedjson")),
-        ("POST", "/api/credentials/store", internal, "text/plain",
-         json.dumps({"creatorProfileId": ids["profile"],
-                     "credentials": {"k": m("wrongcontenttype")}})),
-        ("PUT", "/v1/end-users/canary-alice/credentials", api_key, "application/json",
-         json.dumps({"redditSession": m("oversized") + "x" * (MAX_BODY + 1)})),
-        ("PUT", "/v1/end-users/canary-alice/credentials", api_key, "application/json",
-         '{"redditSession": "' + m("malformedenduser")),
+        (
+            "POST",
+            "/api/credentials/reveal",
+            internal,
+            "application/json",
+            '{"creatorProfileId": "' + m("malformedjson"),
+        ),
+        (
+            "POST",
+            "/api/credentials/store",
+            internal,
+            "text/plain",
+            json.dumps(
+                {"creatorProfileId": ids["profile"], "credentials": {"k": m("wrongcontenttype")}}
+            ),
+        ),
+        (
+            "PUT",
+            "/v1/end-users/canary-alice/credentials",
+            api_key,
+            "application/json",
+            json.dumps({"redditSession": m("oversized") + "x" * (MAX_BODY + 1)}),
+        ),
+        (
+            "PUT",
+            "/v1/end-users/canary-alice/credentials",
+            api_key,
+            "application/json",
+            '{"redditSession": "' + m("malformedenduser"),
+        ),
     ]
     for method, path, headers, content_type, data in raw:
-        response = t.send(method, path, headers={**headers, "Content-Type": content_type},
-                          data=data.encode())
+        response = t.send(
+            method, path, headers={**headers, "Content-Type": content_type}, data=data.encode()
+        )
         assert response.status_code in (400, 413, 415), (path, response.status_code)
 
 
 def corrupt_and_reveal(t: Traffic, directus, ids, sync: str, business: str) -> None:
     """Decrypt failures: flip one character of stored ciphertexts, then reveal them."""
     internal = {"X-RBAC-SYNC-SECRET": sync}
-    targets = [("platform_connections", ids["profile"], "encrypted_credentials"),
-               ("download_credentials", ids["password_cred"], "encrypted_credentials"),
-               ("platform_sessions", ids["session"], "encrypted_cookies")]
-    rows = directus.items("end_user_credentials",
-                          filter=json.dumps({"business_id": {"_eq": business}}))
+    targets = [
+        ("platform_connections", ids["profile"], "encrypted_credentials"),
+        ("download_credentials", ids["password_cred"], "encrypted_credentials"),
+        ("platform_sessions", ids["session"], "encrypted_cookies"),
+    ]
+    rows = directus.items(
+        "end_user_credentials", filter=json.dumps({"business_id": {"_eq": business}})
+    )
     targets += [("end_user_credentials", row["id"], "encrypted_value") for row in rows]
     for collection, row_id, column in targets:
         [row] = directus.items(collection, filter=json.dumps({"id": {"_eq": row_id}}))
         value = row[column]
         middle = len(value) // 2
-        flipped = value[:middle] + ("A" if value[middle] != "A" else "B") + value[middle + 1:]
-        resp = directus.admin_request("PATCH", f"/items/{collection}/{row_id}",
-                                      {column: flipped})
+        flipped = value[:middle] + ("A" if value[middle] != "A" else "B") + value[middle + 1 :]
+        resp = directus.admin_request("PATCH", f"/items/{collection}/{row_id}", {column: flipped})
         assert resp.status_code == 200, resp.text
     calls = [
         ("/api/credentials/reveal", {"creatorProfileId": ids["profile"]}),
         ("/api/credentials/reveal-download-cred", {"id": ids["password_cred"]}),
-        ("/api/credentials/get-platform-session",
-         {"creator_profile_id": ids["profile"], "platform": "instagram"}),
-        ("/api/end-user-credentials/reveal", {"businessId": business,
-                                              "endUserId": "canary-alice"}),
+        (
+            "/api/credentials/get-platform-session",
+            {"creator_profile_id": ids["profile"], "platform": "instagram"},
+        ),
+        ("/api/end-user-credentials/reveal", {"businessId": business, "endUserId": "canary-alice"}),
     ]
     for path, body in calls:
         response = t.send("POST", path, headers=internal, json=body)
         assert response.status_code == 409, (path, response.status_code, response.text)
 
 
-def drive_upstream_failure(t: Traffic, server: str, markers: Markers, token, key, sync,
-                           business, ids) -> None:
+def drive_upstream_failure(
+    t: Traffic, server: str, markers: Markers, token, key, sync, business, ids
+) -> None:
     """Every endpoint, with markers, against a gunicorn whose Directus is broken; the marker
     kinds carry the server's name (the same traffic goes to two servers)."""
 
@@ -409,30 +693,73 @@ def drive_upstream_failure(t: Traffic, server: str, markers: Markers, token, key
     internal = {"X-RBAC-SYNC-SECRET": sync}
     api_key = {"Authorization": f"Bearer {key}"}
     calls = [
-        ("POST", "/api/credentials/create-profile", user,
-         {"platform": "reddit", "credentials": {"password": m("uppw")}}),
-        ("POST", "/api/credentials/update-profile-creds", user,
-         {"creator_profile_id": ids["profile"], "credentials": {"password": m("upupdatepw")}}),
-        ("POST", "/api/credentials/create-download-cred", user,
-         {"platform": "youtube", "creator_profile_id": ids["profile"], "auth_type": "password",
-          "credentials": {"password": m("updownloadpw")}}),
-        ("POST", "/api/credentials/store-platform-session", user,
-         {"creator_profile_id": ids["profile"], "platform": "instagram",
-          "cookies": [cookie(m("upsessioncookie"))]}),
+        (
+            "POST",
+            "/api/credentials/create-profile",
+            user,
+            {"platform": "reddit", "credentials": {"password": m("uppw")}},
+        ),
+        (
+            "POST",
+            "/api/credentials/update-profile-creds",
+            user,
+            {"creator_profile_id": ids["profile"], "credentials": {"password": m("upupdatepw")}},
+        ),
+        (
+            "POST",
+            "/api/credentials/create-download-cred",
+            user,
+            {
+                "platform": "youtube",
+                "creator_profile_id": ids["profile"],
+                "auth_type": "password",
+                "credentials": {"password": m("updownloadpw")},
+            },
+        ),
+        (
+            "POST",
+            "/api/credentials/store-platform-session",
+            user,
+            {
+                "creator_profile_id": ids["profile"],
+                "platform": "instagram",
+                "cookies": [cookie(m("upsessioncookie"))],
+            },
+        ),
         ("POST", "/api/credentials/revoke-platform-session", user, {"id": ids["session"]}),
         ("GET", "/api/credentials/platform-sessions", user, None),
-        ("POST", "/api/credentials/report-platform-session", internal,
-         {"id": ids["session"], "reason": "other"}),
-        ("POST", "/api/credentials/store", internal,
-         {"creatorProfileId": ids["profile"], "credentials": {"k": m("upstore")}}),
+        (
+            "POST",
+            "/api/credentials/report-platform-session",
+            internal,
+            {"id": ids["session"], "reason": "other"},
+        ),
+        (
+            "POST",
+            "/api/credentials/store",
+            internal,
+            {"creatorProfileId": ids["profile"], "credentials": {"k": m("upstore")}},
+        ),
         ("POST", "/api/credentials/reveal", internal, {"creatorProfileId": ids["profile"]}),
         ("POST", "/api/credentials/reveal-download-cred", internal, {"id": ids["cookie_cred"]}),
-        ("POST", "/api/credentials/get-platform-session", internal,
-         {"creator_profile_id": ids["profile"], "platform": "instagram"}),
-        ("POST", "/api/end-user-credentials/reveal", internal,
-         {"businessId": business, "endUserId": "canary-alice"}),
-        ("PUT", "/v1/end-users/canary-alice/credentials", api_key,
-         {"redditSession": m("upenduser")}),
+        (
+            "POST",
+            "/api/credentials/get-platform-session",
+            internal,
+            {"creator_profile_id": ids["profile"], "platform": "instagram"},
+        ),
+        (
+            "POST",
+            "/api/end-user-credentials/reveal",
+            internal,
+            {"businessId": business, "endUserId": "canary-alice"},
+        ),
+        (
+            "PUT",
+            "/v1/end-users/canary-alice/credentials",
+            api_key,
+            {"redditSession": m("upenduser")},
+        ),
         ("GET", "/v1/end-users/canary-alice/credentials", api_key, None),
         ("DELETE", "/v1/end-users/canary-alice/credentials", api_key, None),
         ("GET", "/readyz", {}, None),
@@ -456,23 +783,28 @@ def test_every_marker_sent_is_searched_for(canary):
     for value in markers.all.values():
         residue = residue.replace(value, "")
     unsearched = residue.count(markers.prefix)
-    print(f"\ncanary markers: cases={len(searched)} sent={len(sent_kinds)} "
-          f"sent but not searched={unsearched} searched but never sent="
-          f"{sorted(searched - sent_kinds) or 0}")
+    print(
+        f"\ncanary markers: cases={len(searched)} sent={len(sent_kinds)} "
+        f"sent but not searched={unsearched} searched but never sent="
+        f"{sorted(searched - sent_kinds) or 0}"
+    )
     assert unsearched == 0
     assert sent_kinds == searched
 
 
 def test_no_marker_in_logs(canary):
     markers, servers = canary["markers"], canary["servers"]
-    texts = {server.log_path.name: server.log_path.read_text(errors="replace")
-             for server in servers}
+    texts = {
+        server.log_path.name: server.log_path.read_text(errors="replace") for server in servers
+    }
     lines = sum(text.count("\n") for text in texts.values())
     leaks = {name: markers.found_in(text) for name, text in texts.items()}
     leaks = {name: kinds for name, kinds in leaks.items() if kinds}
     requests_sent = sum(t.responses for t in canary["traffic"].values())
-    print(f"\ncanary logs: markers={len(markers.all)} requests={requests_sent} "
-          f"log lines={lines} leaks={sum(map(len, leaks.values()))} {leaks or ''}")
+    print(
+        f"\ncanary logs: markers={len(markers.all)} requests={requests_sent} "
+        f"log lines={lines} leaks={sum(map(len, leaks.values()))} {leaks or ''}"
+    )
     assert lines > requests_sent  # the access log and the app log really were captured
     assert not leaks
 
@@ -506,8 +838,10 @@ def test_no_marker_in_error_bodies(canary):
     statuses = Counter()
     for t in canary["traffic"].values():
         statuses.update(t.statuses)
-    print(f"\ncanary error bodies: bodies={count} leaks={len(leaks)} "
-          f"statuses={dict(sorted(statuses.items()))} {leaks or ''}")
+    print(
+        f"\ncanary error bodies: bodies={count} leaks={len(leaks)} "
+        f"statuses={dict(sorted(statuses.items()))} {leaks or ''}"
+    )
     assert count >= 50 and not leaks
     assert {400, 401, 403, 404, 405, 409, 413, 415, 502}.issubset(statuses)
 
@@ -533,8 +867,11 @@ def test_no_marker_in_any_url(canary):
     """Every URL credsvc requested from Directus is in the Directus log."""
     markers, directus = canary["markers"], canary["directus"]
     text = directus.log_path.read_text(errors="replace")
-    leaks = [kind for kind in markers.found_in(text)
-             if kind not in ("servicetoken", "directussecret")]
-    print(f"\ncanary URLs (Directus log, {text.count(chr(10))} lines): leaks={len(leaks)} "
-          f"{leaks or ''}")
+    leaks = [
+        kind for kind in markers.found_in(text) if kind not in ("servicetoken", "directussecret")
+    ]
+    print(
+        f"\ncanary URLs (Directus log, {text.count(chr(10))} lines): leaks={len(leaks)} "
+        f"{leaks or ''}"
+    )
     assert "/items/" in text and not leaks

@@ -63,27 +63,37 @@ def status(app, auth, end_user):
 
 
 def configured_fields(body) -> set[str]:
-    return {field for platform in body["platforms"].values()
-            for field, flag in platform["fields"].items() if flag}
+    return {
+        field
+        for platform in body["platforms"].values()
+        for field, flag in platform["fields"].items()
+        if flag
+    }
 
 
 def rows_of(directus, business, end_user):
-    query = {"business_id": {"_eq": business},
-             "end_user_hash": {"_eq": end_users.end_user_hash(end_user)}}
+    query = {
+        "business_id": {"_eq": business},
+        "end_user_hash": {"_eq": end_users.end_user_hash(end_user)},
+    }
     return directus.items("end_user_credentials", filter=json.dumps(query))
 
 
 def reveal(app, business, end_user, **body):
     response = app.test_client().post(
-        "/api/end-user-credentials/reveal", headers=INTERNAL,
+        "/api/end-user-credentials/reveal",
+        headers=INTERNAL,
         json={"businessId": business, "endUserId": end_user, **body},
     )
     return response.status_code, response.get_json()
 
 
 def cookie_values(body) -> dict[str, str]:
-    return {f"{name}:{cookie['name']}": cookie["value"]
-            for name, platform in body["platforms"].items() for cookie in platform["cookies"]}
+    return {
+        f"{name}:{cookie['name']}": cookie["value"]
+        for name, platform in body["platforms"].items()
+        for cookie in platform["cookies"]
+    }
 
 
 # -- merge semantics, status, delete --------------------------------------------------------
@@ -92,24 +102,33 @@ def cookie_values(body) -> dict[str, str]:
 def test_puts_merge_and_null_clears_one_field(live, acme, directus):
     business, _, auth = acme
     assert put(live, auth, "alice", {"twitterAuthToken": "tok-1", "twitterCt0": "ct0-1"}) == (
-        200, {"ok": True})
+        200,
+        {"ok": True},
+    )
     assert put(live, auth, "alice", {"redditSession": "rs-1"})[0] == 200
     assert put(live, auth, "alice", {"twitterCt0": "ct0-2"})[0] == 200
     body = status(live, auth, "alice")
     assert configured_fields(body) == {"twitterAuthToken", "twitterCt0", "redditSession"}
     assert body["platforms"]["twitter"]["configured"] is True
     assert body["platforms"]["tiktok"] == {
-        "configured": False, "fields": {"tiktokSessionId": False, "tiktokCsrfToken": False}}
+        "configured": False,
+        "fields": {"tiktokSessionId": False, "tiktokCsrfToken": False},
+    }
 
     code, revealed = reveal(live, business, "alice")
     assert code == 200
-    assert cookie_values(revealed) == {"twitter:auth_token": "tok-1", "twitter:ct0": "ct0-2",
-                                       "reddit:reddit_session": "rs-1"}
+    assert cookie_values(revealed) == {
+        "twitter:auth_token": "tok-1",
+        "twitter:ct0": "ct0-2",
+        "reddit:reddit_session": "rs-1",
+    }
 
     assert put(live, auth, "alice", {"twitterAuthToken": None})[0] == 200
     assert configured_fields(status(live, auth, "alice")) == {"twitterCt0", "redditSession"}
     assert {row["field"] for row in rows_of(directus, business, "alice")} == {
-        "twitterCt0", "redditSession"}
+        "twitterCt0",
+        "redditSession",
+    }
 
 
 def test_status_after_put_and_delete(live, acme, directus):
@@ -148,7 +167,9 @@ def test_end_user_id_of_256_characters_works_and_257_is_400(live, acme, directus
         response = client.open(too_long, method=method, headers=auth, json={"youtubeSid": "s"})
         assert response.status_code == 400
         assert response.get_json() == {
-            "ok": False, "error": "endUserId must be at most 256 characters"}
+            "ok": False,
+            "error": "endUserId must be at most 256 characters",
+        }
 
 
 @pytest.mark.parametrize("end_user", ["alice/bob", "üser 名前", "a?b#c&d=e", "%2F", "alice"])
@@ -172,15 +193,18 @@ def test_url_encoded_end_user_ids(live, acme, directus, end_user):
         (b'{"twitterCt0": ', "Invalid JSON body"),
         (b"not json", "Invalid JSON body"),
         (b"{}", "No recognized credential fields supplied"),
-        (b'{"twitterCT0": "x", "facebook": "y"}',
-         "No recognized credential fields supplied (unknown: facebook, twitterCT0)"),
+        (
+            b'{"twitterCT0": "x", "facebook": "y"}',
+            "No recognized credential fields supplied (unknown: facebook, twitterCT0)",
+        ),
         (b'{"twitterCt0": "x", "facebook": "y"}', "facebook: Unknown field."),
     ],
 )
 def test_bad_bodies_are_400_and_store_nothing(live, acme, directus, data, message):
     business, _, auth = acme
     response = live.test_client().put(
-        url("carol"), headers={**auth, "Content-Type": "application/json"}, data=data)
+        url("carol"), headers={**auth, "Content-Type": "application/json"}, data=data
+    )
     assert (response.status_code, response.get_json()) == (400, {"ok": False, "error": message})
     assert rows_of(directus, business, "carol") == []
 
@@ -192,12 +216,17 @@ def test_missing_header_and_unknown_keys_are_401(live, acme):
     client = live.test_client()
     response = client.get(url("alice"))
     assert (response.status_code, response.get_json()) == (
-        401, {"ok": False, "error": "Missing Authorization header"})
+        401,
+        {"ok": False, "error": "Missing Authorization header"},
+    )
     for header in ("Bearer csk_" + "A" * 43, "Bearer nope", "Basic abc"):
-        response = client.put(url("alice"), headers={"Authorization": header},
-                              json={"twitterCt0": "x"})
+        response = client.put(
+            url("alice"), headers={"Authorization": header}, json={"twitterCt0": "x"}
+        )
         assert (response.status_code, response.get_json()) == (
-            401, {"ok": False, "error": "Invalid API key"})
+            401,
+            {"ok": False, "error": "Invalid API key"},
+        )
 
 
 def test_revocation_via_the_cli_applies_to_the_next_request(live, directus):
@@ -210,10 +239,13 @@ def test_revocation_via_the_cli_applies_to_the_next_request(live, directus):
     assert "Revoked API key" in cli(live, "revoke", key_id)
     client = live.test_client()
     for method in ("GET", "PUT", "DELETE"):
-        response = client.open(url("dave"), method=method, headers=auth,
-                               json={"redditSession": "x"})
+        response = client.open(
+            url("dave"), method=method, headers=auth, json={"redditSession": "x"}
+        )
         assert (response.status_code, response.get_json()) == (
-            403, {"ok": False, "error": "API key revoked"})
+            403,
+            {"ok": False, "error": "API key revoked"},
+        )
     assert len(rows_of(directus, business, "dave")) == 1  # the DELETE did not happen
     revoked = [line for line in cli(live, "list").splitlines() if line.startswith(key_id)]
     assert revoked[0].split()[5] != "-"
@@ -238,8 +270,7 @@ def test_two_businesses_with_the_same_end_user_are_independent(live, directus):
     assert live.test_client().delete(url("alice"), headers=auth_b).status_code == 200
     assert configured_fields(status(live, auth_a, "alice")) == {"twitterAuthToken"}
     assert rows_of(directus, business_b, "alice") == []
-    assert cookie_values(reveal(live, business_a, "alice")[1]) == {
-        "twitter:auth_token": "a-token"}
+    assert cookie_values(reveal(live, business_a, "alice")[1]) == {"twitter:auth_token": "a-token"}
     assert put(live, auth_a, "alice", {"twitterAuthToken": None})[0] == 200
 
 
@@ -251,10 +282,12 @@ def test_concurrent_puts_of_different_fields_all_land(live, acme, directus):
     fields = list(platforms.FIELDS)
     for end_user in ("erin", "frank", "grace"):
         with ThreadPoolExecutor(max_workers=len(fields)) as pool:
-            results = list(pool.map(
-                lambda field, who=end_user: put(live, auth, who, {field: f"{who}-{field}"}),
-                fields,
-            ))
+            results = list(
+                pool.map(
+                    lambda field, who=end_user: put(live, auth, who, {field: f"{who}-{field}"}),
+                    fields,
+                )
+            )
         assert all(code == 200 for code, _ in results), results
         assert configured_fields(status(live, auth, end_user)) == set(fields)
         code, body = reveal(live, business, end_user)
@@ -277,34 +310,63 @@ def test_concurrent_puts_of_the_same_field_leave_one_row(live, acme, directus):
 
 def test_worker_reveal_formats_and_audit(live, acme, directus):
     business, _, auth = acme
-    assert put(live, auth, "ivan", {"youtubeSid": "sid-v", "youtubeSapisid": "sapisid-v",
-                                    "tiktokSessionId": "tt-v"})[0] == 200
+    assert (
+        put(
+            live,
+            auth,
+            "ivan",
+            {"youtubeSid": "sid-v", "youtubeSapisid": "sapisid-v", "tiktokSessionId": "tt-v"},
+        )[0]
+        == 200
+    )
 
     code, body = reveal(live, business, "ivan", platforms=["youtube"])
     assert code == 200 and body["success"] is True and list(body["platforms"]) == ["youtube"]
     assert body["platforms"]["youtube"] == {
         "cookies": [
-            {"name": "SID", "value": "sid-v", "domain": ".youtube.com", "path": "/",
-             "expires": -1, "httpOnly": False, "secure": False},
-            {"name": "SAPISID", "value": "sapisid-v", "domain": ".youtube.com", "path": "/",
-             "expires": -1, "httpOnly": False, "secure": True},
+            {
+                "name": "SID",
+                "value": "sid-v",
+                "domain": ".youtube.com",
+                "path": "/",
+                "expires": -1,
+                "httpOnly": False,
+                "secure": False,
+            },
+            {
+                "name": "SAPISID",
+                "value": "sapisid-v",
+                "domain": ".youtube.com",
+                "path": "/",
+                "expires": -1,
+                "httpOnly": False,
+                "secure": True,
+            },
         ],
         "missing": ["youtubeHsid", "youtubeSsid"],
     }
     code, body = reveal(live, business, "ivan", format="netscape", platforms=["tiktok"])
-    assert "#HttpOnly_.tiktok.com\tTRUE\t/\tTRUE\t0\tsessionid\ttt-v" in (
-        body["platforms"]["tiktok"]["cookies"])
+    assert (
+        "#HttpOnly_.tiktok.com\tTRUE\t/\tTRUE\t0\tsessionid\ttt-v"
+        in (body["platforms"]["tiktok"]["cookies"])
+    )
     code, body = reveal(live, business, "ivan", format="playwright", platforms=["tiktok"])
     assert body["platforms"]["tiktok"]["cookies"][0]["domain"] == ".tiktok.com"
 
     code, body = reveal(live, business, "nobody")
-    assert (code, body) == (404, {"success": False,
-                                  "error": "No credentials stored for this end user"})
+    assert (code, body) == (
+        404,
+        {"success": False, "error": "No credentials stored for this end user"},
+    )
     code, body = reveal(live, "another-business", "ivan")
     assert code == 404
 
-    audit = directus.items("audit_log", filter=json.dumps(
-        {"action": {"_eq": "reveal-end-user-credentials"}, "business_id": {"_eq": business}}))
+    audit = directus.items(
+        "audit_log",
+        filter=json.dumps(
+            {"action": {"_eq": "reveal-end-user-credentials"}, "business_id": {"_eq": business}}
+        ),
+    )
     assert sorted(row["outcome"] for row in audit) == ["not_found", "ok", "ok", "ok"]
     assert {row["end_user_id"] for row in audit} == {"ivan", "nobody"}
     assert all(row["actor"] == "internal:rbac-sync" and row["request_id"] for row in audit)
@@ -370,11 +432,18 @@ def test_the_spec_example_over_http(served, live):
         timeout=10,
     )
     assert (response.status_code, response.json()) == (200, {"ok": True})
-    response = requests.get(f"{api_base}/end-users/alice%2Fbob/credentials", headers=auth,
-                            timeout=10)
+    response = requests.get(
+        f"{api_base}/end-users/alice%2Fbob/credentials", headers=auth, timeout=10
+    )
     assert response.json()["endUserId"] == "alice/bob"
     assert response.json()["platforms"]["twitter"]["configured"] is True
-    response = requests.put(f"{api_base}/end-users/alice/credentials", data="{",
-                            headers={**auth, "Content-Type": "application/json"}, timeout=10)
+    response = requests.put(
+        f"{api_base}/end-users/alice/credentials",
+        data="{",
+        headers={**auth, "Content-Type": "application/json"},
+        timeout=10,
+    )
     assert (response.status_code, response.json()) == (
-        400, {"ok": False, "error": "Invalid JSON body"})
+        400,
+        {"ok": False, "error": "Invalid JSON body"},
+    )

@@ -29,22 +29,31 @@ INSERT_CHUNK = 1000
 
 def _chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def seeded_row(row_id: str, tag: str) -> dict[str, str]:
     """The id and owner columns of a row `seed_rows` wrote with `tag`: every row of a tag
     belongs to the user and profile of `seeded_profile(tag)`."""
     profile = seeded_profile(tag)
-    return {"id": row_id, "user_id": profile["user_id"], "creator_profile_id": profile["id"],
-            "platform": "x", "auth_type": "password"}
+    return {
+        "id": row_id,
+        "user_id": profile["user_id"],
+        "creator_profile_id": profile["id"],
+        "platform": "x",
+        "auth_type": "password",
+    }
 
 
 def seeded_profile(tag: str) -> dict[str, str]:
     """The platform_connections row the rows of `tag` belong to (ids derived from the tag)."""
     user = str(uuid.uuid5(uuid.NAMESPACE_URL, f"credsvc-test-user:{tag}"))
-    return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"credsvc-test-profile:{tag}")),
-            "user_id": user, "platform": "x", "owner_platform": f"{user}:x"}
+    return {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"credsvc-test-profile:{tag}")),
+        "user_id": user,
+        "platform": "x",
+        "owner_platform": f"{user}:x",
+    }
 
 
 def binding(row_id: str, tag: str) -> RecordContext:
@@ -52,8 +61,9 @@ def binding(row_id: str, tag: str) -> RecordContext:
     return DOWNLOAD_CREDENTIALS.context(seeded_row(row_id, tag))
 
 
-def seed_rows(url: str, token: str, count: int, keyring: Keyring, legacy_key: bytes,
-              tag: str) -> dict[str, dict]:
+def seed_rows(
+    url: str, token: str, count: int, keyring: Keyring, legacy_key: bytes, tag: str
+) -> dict[str, dict]:
     """Insert `count` download_credentials rows with batch POSTs; every 4th value is in the
     legacy format, the rest in the ring's current format (v5) under its active key.
     Returns {id: plaintext}."""
@@ -69,8 +79,9 @@ def seed_rows(url: str, token: str, count: int, keyring: Keyring, legacy_key: by
         expected[row["id"]] = value
         rows.append({**row, FIELD: token_})
     for chunk in _chunks(rows, INSERT_CHUNK):
-        response = session.post(f"{url}/items/{COLLECTION}", json=chunk,
-                                params={"fields": "id"}, timeout=(3, 120))
+        response = session.post(
+            f"{url}/items/{COLLECTION}", json=chunk, params={"fields": "id"}, timeout=(3, 120)
+        )
         response.raise_for_status()
     return expected
 
@@ -79,9 +90,13 @@ def stored_values(url: str, token: str, tag: str) -> dict[str, str]:
     """{id: stored ciphertext} of every row seeded with `tag`."""
     response = requests.get(
         f"{url}/items/{COLLECTION}",
-        params={"filter[user_id][_eq]": seeded_profile(tag)["user_id"], "fields": f"id,{FIELD}",
-                "limit": -1},
-        headers={"Authorization": f"Bearer {token}"}, timeout=(3, 120),
+        params={
+            "filter[user_id][_eq]": seeded_profile(tag)["user_id"],
+            "fields": f"id,{FIELD}",
+            "limit": -1,
+        },
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=(3, 120),
     )
     response.raise_for_status()
     return {row["id"]: row[FIELD] for row in response.json()["data"]}
@@ -121,8 +136,9 @@ class Interrupted(Exception):
 def seeded(directus):
     tag = "rewrap-" + secrets.token_hex(4)
     old_ring = keyring_from_settings(OLD_KEY)
-    expected, seconds = timed(seed_rows, directus.url, directus.admin_token, ROWS, old_ring,
-                              bytes.fromhex(OLD_KEY), tag)
+    expected, seconds = timed(
+        seed_rows, directus.url, directus.admin_token, ROWS, old_ring, bytes.fromhex(OLD_KEY), tag
+    )
     print(f"\nseeded {ROWS} rows in {seconds:.1f} s")
     yield tag, expected
     delete_rows(directus.url, directus.admin_token, list(expected))
@@ -130,8 +146,7 @@ def seeded(directus):
 
 def test_rewrap_10k_rows_resumable_and_safe_under_concurrent_writes(directus, seeded):
     tag, expected = seeded
-    app = app_for(directus, CREDENTIALS_ENCRYPTION_KEY=OLD_KEY,
-                  CREDENTIALS_KEYS=f"k1:{NEW_KEY}")
+    app = app_for(directus, CREDENTIALS_ENCRYPTION_KEY=OLD_KEY, CREDENTIALS_KEYS=f"k1:{NEW_KEY}")
     services = app.extensions["credsvc"]
     ring, client = services.keyring, operator_directus(app)  # the job runs as `flask keys`
     ids = sorted(expected)
@@ -150,8 +165,9 @@ def test_rewrap_10k_rows_resumable_and_safe_under_concurrent_writes(directus, se
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        key_service.rewrap_collection(client, ring, COLLECTION, FIELD, batch_size=500,
-                                      progress=interrupt)
+        key_service.rewrap_collection(
+            client, ring, COLLECTION, FIELD, batch_size=500, progress=interrupt
+        )
     partial = stored_values(directus.url, directus.admin_token, tag)
     done = sum(v.startswith("v5:k1:") for v in partial.values())
     assert done == 1500 and len(partial) == ROWS
@@ -186,11 +202,21 @@ def test_rewrap_10k_rows_resumable_and_safe_under_concurrent_writes(directus, se
             if row_id:
                 write_like_the_service(row_id)
 
-    result, seconds = timed(key_service.rewrap_collection, client, ring, COLLECTION, FIELD,
-                            batch_size=500, progress=between_batches, after_select=after_select,
-                            before_write=before_write)
-    print(f"resumed: rewrapped {result.rewrapped} in {seconds:.1f} s "
-          f"({result.rewrapped / seconds:.0f} rows/s), skipped {result.skipped_changed}")
+    result, seconds = timed(
+        key_service.rewrap_collection,
+        client,
+        ring,
+        COLLECTION,
+        FIELD,
+        batch_size=500,
+        progress=between_batches,
+        after_select=after_select,
+        before_write=before_write,
+    )
+    print(
+        f"resumed: rewrapped {result.rewrapped} in {seconds:.1f} s "
+        f"({result.rewrapped / seconds:.0f} rows/s), skipped {result.skipped_changed}"
+    )
     # Other test modules share this Directus and write rows under their own random keys:
     # those are reported as failures (correctly: this ring cannot read them), ours never are.
     assert not set(result.failed_ids) & set(expected)
@@ -209,7 +235,8 @@ def test_rewrap_10k_rows_resumable_and_safe_under_concurrent_writes(directus, se
     assert (again.rewrapped, again.skipped_changed) == (0, 0)
     assert not set(again.failed_ids) & set(expected)  # other modules' rows use other keys
     status = app.test_cli_runner().invoke(
-        args=["keys", "status", "--collection", COLLECTION, "--json"])
+        args=["keys", "status", "--collection", COLLECTION, "--json"]
+    )
     counts = json.loads(status.output)["counts"][COLLECTION]
     # Rows other test modules wrote under their own random "k0" keys stay where they are.
     foreign_k0 = sum(
@@ -228,36 +255,46 @@ def test_min_decrypt_key_end_to_end(directus):
     """After rotation, CREDENTIALS_MIN_DECRYPT_KEY=k1 reads k1 values and refuses k0 ones."""
     tag = "mindec-" + secrets.token_hex(4)
     old_ring = keyring_from_settings(OLD_KEY)
-    expected = seed_rows(directus.url, directus.admin_token, 8, old_ring,
-                         bytes.fromhex(OLD_KEY), tag)
+    expected = seed_rows(
+        directus.url, directus.admin_token, 8, old_ring, bytes.fromhex(OLD_KEY), tag
+    )
     ids = sorted(expected)
     # The workers serve a download credential only while its user owns its profile.
     profile = seeded_profile(tag)
     created = directus.admin_request("POST", "/items/platform_connections", profile)
     assert created.status_code == 200, created.text
     try:
-        rotated = app_for(directus, CREDENTIALS_ENCRYPTION_KEY=OLD_KEY,
-                          CREDENTIALS_KEYS=f"k1:{NEW_KEY}")
+        rotated = app_for(
+            directus, CREDENTIALS_ENCRYPTION_KEY=OLD_KEY, CREDENTIALS_KEYS=f"k1:{NEW_KEY}"
+        )
         services = rotated.extensions["credsvc"]
         # Rewrap only the first half (by hand), leave the rest under k0 / legacy.
         stored = stored_values(directus.url, directus.admin_token, tag)
-        operator_directus(rotated).update_items(COLLECTION, [
-            {"id": i, FIELD: rewrap_one(services.keyring, stored[i], i, tag)}
-            for i in ids[:4]
-        ])
-        strict = app_for(directus, CREDENTIALS_KEYS=f"k0:{OLD_KEY},k1:{NEW_KEY}",
-                         CREDENTIALS_MIN_DECRYPT_KEY="k1")
+        operator_directus(rotated).update_items(
+            COLLECTION,
+            [{"id": i, FIELD: rewrap_one(services.keyring, stored[i], i, tag)} for i in ids[:4]],
+        )
+        strict = app_for(
+            directus,
+            CREDENTIALS_KEYS=f"k0:{OLD_KEY},k1:{NEW_KEY}",
+            CREDENTIALS_MIN_DECRYPT_KEY="k1",
+        )
         client = strict.test_client()
         for i, row_id in enumerate(ids):
-            response = client.post("/api/credentials/reveal-download-cred",
-                                   headers={"X-RBAC-SYNC-SECRET": SYNC}, json={"id": row_id})
+            response = client.post(
+                "/api/credentials/reveal-download-cred",
+                headers={"X-RBAC-SYNC-SECRET": SYNC},
+                json={"id": row_id},
+            )
             if i < 4:
                 assert response.status_code == 200, response.get_data(as_text=True)
                 assert response.get_json()["credentials"] == expected[row_id]
             else:
                 assert response.status_code == 409
                 assert response.get_json() == {
-                    "success": False, "error": "Stored credentials could not be decrypted"}
+                    "success": False,
+                    "error": "Stored credentials could not be decrypted",
+                }
     finally:
         delete_rows(directus.url, directus.admin_token, ids)
         directus.admin_request("DELETE", f"/items/platform_connections/{profile['id']}")

@@ -34,19 +34,29 @@ NEW_KEY = secrets.token_hex(32)
 
 
 def guards_of(directus, tag: str) -> dict[str, str | None]:
-    rows = directus.items(COLLECTION, fields=f"id,{GUARD}",
-                          filter=json.dumps({"user_id": {"_eq": seeded_profile(tag)["user_id"]}}))
+    rows = directus.items(
+        COLLECTION,
+        fields=f"id,{GUARD}",
+        filter=json.dumps({"user_id": {"_eq": seeded_profile(tag)["user_id"]}}),
+    )
     return {row["id"]: row[GUARD] for row in rows}
 
 
 @pytest.mark.parametrize("batch_size", [10, 1])
 def test_a_service_write_between_the_reread_and_the_patch_survives(directus, batch_size):
     tag = "guard-" + secrets.token_hex(4)
-    expected = seed_rows(directus.url, directus.admin_token, 25, keyring_from_settings(OLD_KEY),
-                         bytes.fromhex(OLD_KEY), tag)
+    expected = seed_rows(
+        directus.url,
+        directus.admin_token,
+        25,
+        keyring_from_settings(OLD_KEY),
+        bytes.fromhex(OLD_KEY),
+        tag,
+    )
     try:
-        app = app_for(directus, CREDENTIALS_ENCRYPTION_KEY=OLD_KEY,
-                      CREDENTIALS_KEYS=f"k1:{NEW_KEY}")
+        app = app_for(
+            directus, CREDENTIALS_ENCRYPTION_KEY=OLD_KEY, CREDENTIALS_KEYS=f"k1:{NEW_KEY}"
+        )
         services = app.extensions["credsvc"]
         ring, client = services.keyring, operator_directus(app)  # the job runs as `flask keys`
         service_writes: dict[str, dict] = {}
@@ -58,12 +68,14 @@ def test_a_service_write_between_the_reread_and_the_patch_survives(directus, bat
             if ours and len(service_writes) < 2:
                 row_id = ours[len(ours) // 2]
                 value = {"username": "written-by-the-service", "password": secrets.token_hex(8)}
-                client.update_item(COLLECTION, row_id, {
-                    FIELD: ring.encrypt(value, binding(row_id, tag))})
+                client.update_item(
+                    COLLECTION, row_id, {FIELD: ring.encrypt(value, binding(row_id, tag))}
+                )
                 service_writes[row_id] = value
 
-        result = key_service.rewrap_collection(client, ring, COLLECTION, FIELD,
-                                               batch_size=batch_size, before_write=before_write)
+        result = key_service.rewrap_collection(
+            client, ring, COLLECTION, FIELD, batch_size=batch_size, before_write=before_write
+        )
         assert len(service_writes) == 2
         assert (result.rewrapped, result.skipped_changed) == (23, 2)
         assert not result.rejected_ids and not set(result.failed_ids) & set(expected)
@@ -84,19 +96,33 @@ def test_a_service_write_between_the_reread_and_the_patch_survives(directus, bat
 
 # -- the triggers themselves, through the operator's token -------------------------------------
 
+
 def new_row(collection: str, value: str) -> dict:
     """A valid row of each guarded collection with `value` as its encrypted field."""
     who = str(uuid.uuid4())
     fld = dict(key_service.ENCRYPTED_FIELDS)[collection]
     base = {
         "platform_connections": {"user_id": who, "platform": "x", "owner_platform": f"{who}:x"},
-        "download_credentials": {"user_id": who, "creator_profile_id": who, "platform": "x",
-                                 "auth_type": "password"},
-        "platform_sessions": {"user_id": who, "creator_profile_id": who, "platform": "x",
-                              "cookie_count": 1, "captured_at": "2024-01-01T00:00:00Z"},
-        "end_user_credentials": {"business_id": "guard-test", "end_user_id": who,
-                                 "end_user_hash": "0" * 64, "field": "f",
-                                 "slot": secrets.token_hex(32)},
+        "download_credentials": {
+            "user_id": who,
+            "creator_profile_id": who,
+            "platform": "x",
+            "auth_type": "password",
+        },
+        "platform_sessions": {
+            "user_id": who,
+            "creator_profile_id": who,
+            "platform": "x",
+            "cookie_count": 1,
+            "captured_at": "2024-01-01T00:00:00Z",
+        },
+        "end_user_credentials": {
+            "business_id": "guard-test",
+            "end_user_id": who,
+            "end_user_hash": "0" * 64,
+            "field": "f",
+            "slot": secrets.token_hex(32),
+        },
     }[collection]
     return {"id": str(uuid.uuid4()), **base, fld: value}
 
@@ -114,8 +140,13 @@ class Service:
 
     def __call__(self, method, path="", **kwargs):
         token = self.tokens.get(method, self.admin_token)
-        return self.http.request(method, self.url + path, timeout=10,
-                                 headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        return self.http.request(
+            method,
+            self.url + path,
+            timeout=10,
+            headers={"Authorization": f"Bearer {token}"},
+            **kwargs,
+        )
 
     def row(self, row_id, fld):
         response = self("GET", f"/{row_id}", params={"fields": f"{fld},{GUARD}"})
@@ -144,20 +175,27 @@ def test_the_guard_is_a_compare_and_set_on_every_encrypted_collection(directus, 
         stale = service("PATCH", f"/{a}", json={fld: "new-1", GUARD: "stale"})
         assert stale.status_code == 400 and service.is_guard_abort(stale), stale.text
         assert stale.json()["errors"][0]["extensions"] == {
-            "collection": collection, "field": GUARD, "code": "NOT_NULL_VIOLATION"}
+            "collection": collection,
+            "field": GUARD,
+            "code": "NOT_NULL_VIOLATION",
+        }
         assert service.row(a, fld) == {fld: "old-1", GUARD: None}
 
         # In a batch: one stale guard rolls back the whole batch.
-        batch = service("PATCH", json=[{"id": a, fld: "new-1", GUARD: "old-1"},
-                                       {"id": b, fld: "new-2", GUARD: "stale"}])
+        batch = service(
+            "PATCH",
+            json=[{"id": a, fld: "new-1", GUARD: "old-1"}, {"id": b, fld: "new-2", GUARD: "stale"}],
+        )
         assert batch.status_code == 400 and service.is_guard_abort(batch), batch.text
         assert service.row(a, fld) == {fld: "old-1", GUARD: None}
         assert service.row(b, fld) == {fld: "old-2", GUARD: None}
 
         # The right guard: accepted, and the guard does not stay behind.
-        right = service("PATCH", json=[{"id": a, fld: "new-1", GUARD: "old-1"},
-                                       {"id": b, fld: "new-2", GUARD: "old-2"}],
-                        params={"fields": "id"})
+        right = service(
+            "PATCH",
+            json=[{"id": a, fld: "new-1", GUARD: "old-1"}, {"id": b, fld: "new-2", GUARD: "old-2"}],
+            params={"fields": "id"},
+        )
         assert right.status_code == 200, right.text
         assert service.row(a, fld) == {fld: "new-1", GUARD: None}
         assert service.row(b, fld) == {fld: "new-2", GUARD: None}

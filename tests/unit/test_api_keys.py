@@ -37,8 +37,15 @@ def cli(app):
 
 
 def listed(**overrides):
-    row = {"id": KEY_ID, "business_id": "acme", "name": "workers", "key_prefix": "csk_abcdefgh",
-           "created_at": "2026-01-01T00:00:00.000Z", "last_used_at": None, "revoked_at": None}
+    row = {
+        "id": KEY_ID,
+        "business_id": "acme",
+        "name": "workers",
+        "key_prefix": "csk_abcdefgh",
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "last_used_at": None,
+        "revoked_at": None,
+    }
     return {**row, **overrides}
 
 
@@ -73,8 +80,13 @@ def test_create_key_stores_only_the_hash(directus, directus_wire):
 
 def test_find_key_looks_up_by_hash(directus, directus_wire):
     key = api_keys.generate_key()
-    row = {"id": KEY_ID, "business_id": "acme", "key_hash": api_keys.hash_key(key),
-           "last_used_at": None, "revoked_at": None}
+    row = {
+        "id": KEY_ID,
+        "business_id": "acme",
+        "key_hash": api_keys.hash_key(key),
+        "last_used_at": None,
+        "revoked_at": None,
+    }
     lookup = directus_wire.get(AK, json={"data": [row]})
     assert api_keys.find_key(directus, key) == row
     query = query_of(lookup.calls[0])
@@ -148,9 +160,22 @@ def test_cli_create_prints_the_key_once(cli, directus_wire):
 
 @pytest.mark.parametrize(
     "business",
-    ["", "has space", "-lead", "x" * 129, "a/b", "acme\n", "acme\r\n",
-     # read as keywords by Directus's filter parser: "null" would list keys without a business
-     "null", "NULL", "true", "false", "Null", "TRUE"],
+    [
+        "",
+        "has space",
+        "-lead",
+        "x" * 129,
+        "a/b",
+        "acme\n",
+        "acme\r\n",
+        # read as keywords by Directus's filter parser: "null" would list keys without a business
+        "null",
+        "NULL",
+        "true",
+        "false",
+        "Null",
+        "TRUE",
+    ],
 )
 @pytest.mark.parametrize("command", ["create", "list"])
 def test_cli_rejects_bad_business_ids(cli, directus_wire, business, command):
@@ -166,19 +191,47 @@ def test_cli_create_needs_a_business(cli, directus_wire):
 
 
 def test_cli_list_shows_keys_without_secrets(cli, directus_wire):
-    rows = [listed(), listed(id=str(uuid.uuid4()), business_id="globex", name=None,
-                            last_used_at="2026-02-01T00:00:00.000Z",
-                            revoked_at="2026-02-02T00:00:00.000Z")]
+    rows = [
+        listed(),
+        listed(
+            id=str(uuid.uuid4()),
+            business_id="globex",
+            name=None,
+            last_used_at="2026-02-01T00:00:00.000Z",
+            revoked_at="2026-02-02T00:00:00.000Z",
+        ),
+    ]
     lookup = directus_wire.get(AK, json={"data": rows})
     result = cli.invoke(args=["api-keys", "list"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["ID", "BUSINESS", "PREFIX", "CREATED", "LAST", "USED", "REVOKED",
-                                "NAME"]
-    assert lines[1].split() == [KEY_ID, "acme", "csk_abcdefgh", "2026-01-01T00:00:00.000Z", "-",
-                                "-", "workers"]
-    assert lines[2].split()[1:] == ["globex", "csk_abcdefgh", "2026-01-01T00:00:00.000Z",
-                                    "2026-02-01T00:00:00.000Z", "2026-02-02T00:00:00.000Z", "-"]
+    assert lines[0].split() == [
+        "ID",
+        "BUSINESS",
+        "PREFIX",
+        "CREATED",
+        "LAST",
+        "USED",
+        "REVOKED",
+        "NAME",
+    ]
+    assert lines[1].split() == [
+        KEY_ID,
+        "acme",
+        "csk_abcdefgh",
+        "2026-01-01T00:00:00.000Z",
+        "-",
+        "-",
+        "workers",
+    ]
+    assert lines[2].split()[1:] == [
+        "globex",
+        "csk_abcdefgh",
+        "2026-01-01T00:00:00.000Z",
+        "2026-02-01T00:00:00.000Z",
+        "2026-02-02T00:00:00.000Z",
+        "-",
+    ]
     query = query_of(lookup.calls[0])
     assert "key_hash" not in query["fields"] and query["sort"] == "created_at"
     assert "filter" not in query

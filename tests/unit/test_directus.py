@@ -160,7 +160,11 @@ def test_find_items_sends_filter_fields_sort_limit_and_page(client, wire):
         json={"data": [{"id": "1", "a": "x"}]},
     )
     rows = client.find_items(
-        "c", {"a": {"_eq": "x"}}, fields=("id", "a"), sort=("-created_at", "id"), limit=-1,
+        "c",
+        {"a": {"_eq": "x"}},
+        fields=("id", "a"),
+        sort=("-created_at", "id"),
+        limit=-1,
         page=3,
     )
     assert rows == [{"id": "1", "a": "x"}]
@@ -190,8 +194,9 @@ def test_search_items_without_sort_and_with_nothing_found(client, wire):
     wire.add(
         "SEARCH",
         f"{BASE}/items/c",
-        match=[matchers.json_params_matcher({"query": {"filter": {}, "fields": ["id"],
-                                                       "limit": 100}})],
+        match=[
+            matchers.json_params_matcher({"query": {"filter": {}, "fields": ["id"], "limit": 100}})
+        ],
         json={"data": []},
     )
     assert client.search_items("c", {}, fields=("id",)) == []

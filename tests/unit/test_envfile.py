@@ -14,7 +14,7 @@ LINES = [
     "PORT=3001 # the port credsvc listens on",
     "export DIRECTUS_URL=http://127.0.0.1:8055",
     "QUOTED='a value # not a comment'",
-    "DOUBLE=\"two words\"  # a comment after quotes",
+    'DOUBLE="two words"  # a comment after quotes',
     "HASH_IN_VALUE=abc#def",
     "EMPTY=",
 ]

@@ -49,8 +49,9 @@ def test_the_table_lists_the_whole_tree():
 
 @pytest.mark.parametrize("path, key", [(CREDENTIALS_PATH, "success"), (END_USER_PATH, "ok")])
 @pytest.mark.parametrize("cls, status, outcome", TREE, ids=lambda v: getattr(v, "__name__", v))
-def test_every_class_of_the_tree_renders_its_status_and_message(app, cls, status, outcome,
-                                                                 path, key):
+def test_every_class_of_the_tree_renders_its_status_and_message(
+    app, cls, status, outcome, path, key
+):
     with app.test_request_context(path):
         given = render_error(cls("a public message"))
         default = render_error(cls())
@@ -70,17 +71,26 @@ def test_the_domain_classes_keep_the_contract_defaults():
 @pytest.mark.parametrize(
     "exc, status, message",
     [
-        (DirectusResponseError(404, "GET", "/items/x", '{"errors": []}'), 404,
-         'Directus 404 /items/x: {"errors": []}'),
+        (
+            DirectusResponseError(404, "GET", "/items/x", '{"errors": []}'),
+            404,
+            'Directus 404 /items/x: {"errors": []}',
+        ),
         (DirectusResponseError(409, "POST", "/items/x", "dup"), 409, "Directus 409 /items/x: dup"),
         (DirectusResponseError(401, "GET", "/items/x", "internals"), 502, "Directus 401 /items/x"),
-        (DirectusResponseError(500, "GET", "/items/x", "stack trace"), 502,
-         "Directus 500 /items/x"),
+        (
+            DirectusResponseError(500, "GET", "/items/x", "stack trace"),
+            502,
+            "Directus 500 /items/x",
+        ),
         (DirectusTimeout("slow"), 504, "Directus did not answer in time"),
         (DirectusTransportError("reset"), 502, "Directus is unavailable"),
-        (DirectusFilterError("business_id"), 400,
-         "business_id must not be true, false or null, in any case, or start with '$' "
-         "(Directus reads them as keywords)"),
+        (
+            DirectusFilterError("business_id"),
+            400,
+            "business_id must not be true, false or null, in any case, or start with '$' "
+            "(Directus reads them as keywords)",
+        ),
         (DecryptionUnavailable("no key here"), 503, "This deployment cannot decrypt"),
         (CryptoError("tag mismatch"), 409, "Stored credentials could not be decrypted"),
         (RuntimeError("secret detail"), 500, "Internal server error"),
@@ -115,10 +125,14 @@ def test_envelope_key_is_decided_by_the_path(path, key):
     assert envelope_key(path) == key
     assert error_body("m", path) == {key: False, "error": "m"}
 
+
 ALL_HTTP_ERRORS = [
-    cls for cls in vars(exceptions).values()
-    if isinstance(cls, type) and issubclass(cls, exceptions.HTTPException)
-    and cls.code and cls.code >= 400
+    cls
+    for cls in vars(exceptions).values()
+    if isinstance(cls, type)
+    and issubclass(cls, exceptions.HTTPException)
+    and cls.code
+    and cls.code >= 400
 ]
 
 
@@ -157,7 +171,9 @@ def test_every_werkzeug_exception_raised_in_a_view_reaches_the_handler(app, cls,
     response = raised_in_a_view(app, error, path)
     assert response.status_code == cls.code
     assert response.get_json() == {
-        key: False, "error": errors.HTTP_MESSAGES.get(cls.code, error.name)}
+        key: False,
+        "error": errors.HTTP_MESSAGES.get(cls.code, error.name),
+    }
 
 
 @pytest.mark.parametrize("path, key", [("/api/raises", "success"), ("/v1/raises", "ok")])
@@ -177,7 +193,9 @@ def test_end_user_paths_use_the_ok_shape(app):
 def test_unknown_route_and_wrong_method(client):
     response = client.get("/nope")
     assert response.status_code == 404 and response.get_json() == {
-        "success": False, "error": "Not found"}
+        "success": False,
+        "error": "Not found",
+    }
     response = client.get("/api/credentials/reveal")
     assert response.status_code == 405 and response.get_json()["success"] is False
     assert "POST" in response.headers["Allow"]
@@ -185,7 +203,8 @@ def test_unknown_route_and_wrong_method(client):
 
 def test_oversized_body_is_413(client, env):
     response = client.post(
-        "/api/credentials/reveal", headers=INTERNAL_HEADERS,
+        "/api/credentials/reveal",
+        headers=INTERNAL_HEADERS,
         data=b'{"creatorProfileId": "' + b"x" * (1024 * 1024 + 10) + b'"}',
         content_type="application/json",
     )
@@ -242,8 +261,12 @@ def test_a_filter_value_directus_would_reinterpret_is_400_and_never_sent(client,
 
     accept_key(directus_wire, business="null")
     for method in ("GET", "DELETE", "PUT"):
-        response = client.open("/v1/end-users/alice/credentials", method=method, headers=AUTH,
-                               json={"redditSession": "r"})
+        response = client.open(
+            "/v1/end-users/alice/credentials",
+            method=method,
+            headers=AUTH,
+            json={"redditSession": "r"},
+        )
         assert response.status_code == 400
         assert response.get_json() == {"ok": False, "error": f"business_id {FILTER_VALUE_RULE}"}
     assert not [call for call in directus_wire.calls if call.request.url.startswith(EUC)]

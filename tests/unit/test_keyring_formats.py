@@ -129,9 +129,11 @@ def test_v7_signature_covers_the_documented_message(sealer):
     token = sealer.encrypt(VALUE, CTX)
     enc, ct, signature = (base64.b64decode(part) for part in token.split(":")[2:])
     info = (
-        b"credsvc\x00v7\x00i1\x00end_user_credentials\x00" + ROW["id"].encode()
+        b"credsvc\x00v7\x00i1\x00end_user_credentials\x00"
+        + ROW["id"].encode()
         + b'\x00encrypted_value\x00[["business_id","acme"],["end_user_hash","'
-        + ROW["end_user_hash"].encode() + b'"],["field","twitterCt0"]]'
+        + ROW["end_user_hash"].encode()
+        + b'"],["field","twitterCt0"]]'
     )
     verify_key = sealed.parse_verify_key(VERIFY)
     verify_key.verify(signature, info + b"\x00" + enc + ct)  # raises InvalidSignature if not
@@ -234,10 +236,12 @@ class FakeTransit:
         self.root = b"\x07" * 32
         self.allow_decrypt = allow_decrypt
         self.calls = []
-        wire.add_callback(responses.POST, f"{BAO}/v1/transit/datakey/plaintext/credsvc",
-                          callback=self.datakey)
-        wire.add_callback(responses.POST, f"{BAO}/v1/transit/decrypt/credsvc",
-                          callback=self.decrypt)
+        wire.add_callback(
+            responses.POST, f"{BAO}/v1/transit/datakey/plaintext/credsvc", callback=self.datakey
+        )
+        wire.add_callback(
+            responses.POST, f"{BAO}/v1/transit/decrypt/credsvc", callback=self.decrypt
+        )
 
     def datakey(self, request):
         self.calls.append("datakey")
@@ -327,7 +331,8 @@ def test_v6_decrypt_denied_by_policy_is_unavailable_not_tampered(wire):
 
 def test_v6_transit_unreachable_is_unavailable():
     ring = keyring_from_settings(
-        "33" * 32, keys="bao1:transit",
+        "33" * 32,
+        keys="bao1:transit",
         transit_key=TransitKey(TransitClient("http://127.0.0.1:9", "t", "k", timeout=(0.5, 0.5))),
     )
     with pytest.raises(transit.TransitUnavailable):
@@ -365,8 +370,10 @@ def test_same_material_under_two_ids_is_refused():
         keyring_from_settings("11" * 32, keys=f"k1:{'11' * 32}")
 
 
-@pytest.mark.parametrize("a, b, collide", [("k1", "K1", True), ("k_1", "kx1", True),
-                                           ("k1", "k2", False), ("k1", "k10", False)])
+@pytest.mark.parametrize(
+    "a, b, collide",
+    [("k1", "K1", True), ("k_1", "kx1", True), ("k1", "k2", False), ("k1", "k10", False)],
+)
 def test_key_ids_that_collide_under_sql_like_are_refused(a, b, collide):
     assert like_patterns_collide(a, b) is collide
     keys = f"{a}:{'44' * 32},{b}:{'55' * 32}"
@@ -416,12 +423,14 @@ def test_record_context_refuses_nul_and_empty_parts():
 
 
 def test_aad_is_the_documented_bytes():
-    documented = RecordContext("download_credentials", "6f1c1b1e-2d2a-4c3b-8a4d-5e6f7a8b9c0d",
-                               "encrypted_credentials")
+    documented = RecordContext(
+        "download_credentials", "6f1c1b1e-2d2a-4c3b-8a4d-5e6f7a8b9c0d", "encrypted_credentials"
+    )
     assert aesgcm.v2_aad("k1", documented.encode()).hex()[:16] == "6372656473766300"
     assert len(aesgcm.v2_aad("k1", documented.encode())) == 93
     assert aesgcm.v2_aad("k1", CTX.encode()) == (
-        b"credsvc\x00v2\x00k1\x00end_user_credentials\x00" + CTX.record_id.encode()
+        b"credsvc\x00v2\x00k1\x00end_user_credentials\x00"
+        + CTX.record_id.encode()
         + b"\x00encrypted_value"
     )
     assert sealed.v3_info("i1", "c\x00r\x00f") == b"credsvc\x00v3\x00i1\x00c\x00r\x00f"
@@ -526,11 +535,16 @@ def test_ingest_mode_refuses_unsafe_or_incomplete_settings(extra, message):
 
 
 def test_worker_config_reads_ingest_private_key_and_transit(ingest_pair):
-    env = dict(TEST_ENV, CREDENTIALS_INGEST_PRIVATE_KEY=ingest_pair[0],
-               CREDENTIALS_INGEST_VERIFY_KEY=VERIFY,
-               CREDENTIALS_TRANSIT_ADDR="http://127.0.0.1:8200",
-               CREDENTIALS_TRANSIT_TOKEN="t", CREDENTIALS_TRANSIT_KEY="credsvc",
-               CREDENTIALS_KEYS="bao1:transit", CREDENTIALS_ACTIVE_KEY="k0")
+    env = dict(
+        TEST_ENV,
+        CREDENTIALS_INGEST_PRIVATE_KEY=ingest_pair[0],
+        CREDENTIALS_INGEST_VERIFY_KEY=VERIFY,
+        CREDENTIALS_TRANSIT_ADDR="http://127.0.0.1:8200",
+        CREDENTIALS_TRANSIT_TOKEN="t",
+        CREDENTIALS_TRANSIT_KEY="credsvc",
+        CREDENTIALS_KEYS="bao1:transit",
+        CREDENTIALS_ACTIVE_KEY="k0",
+    )
     config = Config.from_env(env)
     ring = build_keyring(config)
     assert ring.key_ids == ["k0", "bao1", "i1"]

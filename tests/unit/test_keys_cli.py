@@ -98,9 +98,20 @@ def guard_abort(collection: str):
     return 400, {}, json.dumps({"errors": [error]})
 
 
-FORBIDDEN = (403, {}, json.dumps({"errors": [{
-    "message": "You don't have permission to access this.",
-    "extensions": {"code": "FORBIDDEN"}}]}))
+FORBIDDEN = (
+    403,
+    {},
+    json.dumps(
+        {
+            "errors": [
+                {
+                    "message": "You don't have permission to access this.",
+                    "extensions": {"code": "FORBIDDEN"},
+                }
+            ]
+        }
+    ),
+)
 
 
 class FakeDirectus:
@@ -143,12 +154,13 @@ class FakeDirectus:
             rows.sort(key=lambda r: r["id"])
             fields = params["fields"].split(",")
             limit, page = int(params["limit"]), int(params.get("page", 1))
-            rows = rows[(page - 1) * limit: page * limit]
+            rows = rows[(page - 1) * limit : page * limit]
             return 200, {}, json.dumps({"data": [{f: r.get(f) for f in fields} for r in rows]})
         if request.method == "SEARCH":
             query = body["query"]
-            hits = sorted((r for r in table.values() if matches(r, query["filter"])),
-                          key=lambda r: r["id"])[: query["limit"]]
+            hits = sorted(
+                (r for r in table.values() if matches(r, query["filter"])), key=lambda r: r["id"]
+            )[: query["limit"]]
             rows = [{f: r.get(f) for f in query["fields"]} for r in hits]
             return 200, {}, json.dumps({"data": rows})
         if len(path) == 2 and set(body) == {GUARD}:  # the job's probe, or undoing it
@@ -297,8 +309,9 @@ def test_guard_drops_rows_changed_between_read_and_write(fake):
         assert victim in ids
         fake.tables[collection][victim][fld] = newer
 
-    result = key_service.rewrap_collection(services.directus, services.keyring, collection, fld,
-                                           after_select=service_writes)
+    result = key_service.rewrap_collection(
+        services.directus, services.keyring, collection, fld, after_select=service_writes
+    )
     assert (result.rewrapped, result.skipped_changed, result.failed) == (4, 1, 0)
     assert fake.tables[collection][victim][fld] == newer  # never overwritten with the older value
 
@@ -340,8 +353,9 @@ def test_a_write_after_the_reread_is_never_overwritten(fake, where):
     else:
         fake.before_update = lambda coll, row_id: row_id == victim and service_writes()
         seams = {}
-    result = key_service.rewrap_collection(services.directus, services.keyring, collection, fld,
-                                           **seams)
+    result = key_service.rewrap_collection(
+        services.directus, services.keyring, collection, fld, **seams
+    )
     assert (result.rewrapped, result.skipped_changed, result.failed) == (4, 1, 0)
     assert fake.tables[collection][victim][fld] == newer
     # The batch was refused as a whole, then every row was retried with its own guard.
@@ -366,8 +380,9 @@ def test_a_refused_row_is_reported_and_the_others_written(fake):
         fake.tables[collection][victim][fld] = newer
         fake.forbidden.add(gone)  # e.g. deleted meanwhile: Directus answers 403
 
-    result = key_service.rewrap_collection(services.directus, services.keyring, collection, fld,
-                                           before_write=before_write)
+    result = key_service.rewrap_collection(
+        services.directus, services.keyring, collection, fld, before_write=before_write
+    )
     assert (result.rewrapped, result.skipped_changed) == (3, 1)
     assert result.rejected_ids == [gone] and result.failed == 1
     assert fake.tables[collection][victim][fld] == newer
@@ -396,8 +411,10 @@ def test_is_guard_abort_recognises_only_the_guard_trigger():
     assert not key_service.is_guard_abort(error(status, body), "end_user_credentials")
     other_field = body.replace(f'"field": "{GUARD}"', '"field": "user_id"')
     assert not key_service.is_guard_abort(error(400, other_field), "platform_sessions")
-    internal = '{"errors":[{"message":"An unexpected error occurred.",' \
+    internal = (
+        '{"errors":[{"message":"An unexpected error occurred.",'
         '"extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}'
+    )
     assert not key_service.is_guard_abort(error(500, internal), "platform_sessions")
     assert not key_service.is_guard_abort(error(500, body), "platform_sessions")
     assert not key_service.is_guard_abort(error(400, "<html>"), "platform_sessions")
@@ -462,13 +479,17 @@ def test_generate_commands_print_usable_keys():
         "CREDENTIALS_INGEST_PUBLIC_KEY",
         "CREDENTIALS_INGEST_SIGNING_KEY",
     }
-    ingest = create_app(
-        env_for_mode(
-            "ingest",
-            CREDENTIALS_INGEST_PUBLIC_KEY=settings["CREDENTIALS_INGEST_PUBLIC_KEY"],
-            CREDENTIALS_INGEST_SIGNING_KEY=settings["CREDENTIALS_INGEST_SIGNING_KEY"],
+    ingest = (
+        create_app(
+            env_for_mode(
+                "ingest",
+                CREDENTIALS_INGEST_PUBLIC_KEY=settings["CREDENTIALS_INGEST_PUBLIC_KEY"],
+                CREDENTIALS_INGEST_SIGNING_KEY=settings["CREDENTIALS_INGEST_SIGNING_KEY"],
+            )
         )
-    ).extensions["credsvc"].keyring
+        .extensions["credsvc"]
+        .keyring
+    )
     workers = keyring_from_settings(
         key,
         ingest_private=settings["CREDENTIALS_INGEST_PRIVATE_KEY"],
@@ -513,7 +534,8 @@ def test_rewrap_refuses_to_run_without_the_database_guard(fake):
     assert [body for _, body in fake.probes] == [{GUARD: key_service.PROBE_GUARD}, {GUARD: None}]
     assert fake.tables[collection][probed].get(GUARD) is None  # the probe was undone
     assert {i: row[fld] for i, row in fake.tables[collection].items()} == {
-        i: row[fld] for i, row in before.items()}
+        i: row[fld] for i, row in before.items()
+    }
 
 
 def test_the_guard_probe_is_refused_when_the_guard_is_installed(fake):

@@ -159,9 +159,7 @@ def test_node_refuses_tampered_and_versioned_values():
     good = build_keyring(ring).encrypt(VALUE, CTX)
     iv, tag, ciphertext = good.split(":")
     flipped = aesgcm.b64(bytes([aesgcm.unb64(tag, "tag")[0] ^ 1]) + aesgcm.unb64(tag, "tag")[1:])
-    versioned = build_keyring(Config.from_env({**TEST_ENV, **credsvc_env(key)})).encrypt(
-        VALUE, CTX
-    )
+    versioned = build_keyring(Config.from_env({**TEST_ENV, **credsvc_env(key)})).encrypt(VALUE, CTX)
     results = node(
         {
             "op": "decrypt",

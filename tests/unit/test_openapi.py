@@ -38,8 +38,10 @@ def test_every_route_is_documented_and_vice_versa(app, document):
     served = {(openapi_path(rule), method) for rule, method in app_routes(app)}
     in_document = documented(document)
     missing, extra = served - in_document, in_document - served
-    print(f"openapi coverage: routes={len(served)} documented={len(in_document)} "
-          f"missing={len(missing)} extra={len(extra)}")
+    print(
+        f"openapi coverage: routes={len(served)} documented={len(in_document)} "
+        f"missing={len(missing)} extra={len(extra)}"
+    )
     assert not missing, f"routes without documentation: {sorted(missing)}"
     assert not extra, f"documented routes the app does not serve: {sorted(extra)}"
 
@@ -110,9 +112,10 @@ def test_operation_ids_are_the_endpoints_and_unique(document):
     assert document["paths"]["/api/credentials/reveal"]["post"]["operationId"] == (
         "internal_credentials.reveal"
     )
-    assert document["paths"]["/v1/end-users/{end_user_id}/credentials"]["put"][
-        "operationId"
-    ] == "end_users.set_credentials"
+    assert (
+        document["paths"]["/v1/end-users/{end_user_id}/credentials"]["put"]["operationId"]
+        == "end_users.set_credentials"
+    )
 
 
 def test_auth_comes_from_the_blueprint_guard(app, document):
@@ -135,18 +138,35 @@ def test_cookie_objects_are_described_field_by_field(document):
     schemas = document["components"]["schemas"]
     cookie = schemas["Cookie"]
     assert set(cookie["required"]) == {
-        "name", "value", "domain", "path", "expires", "httpOnly", "secure"
+        "name",
+        "value",
+        "domain",
+        "path",
+        "expires",
+        "httpOnly",
+        "secure",
     }
     assert cookie["properties"]["sameSite"]["enum"] == ["Strict", "Lax", "None"]
     assert cookie["additionalProperties"] is False
     ref = {"$ref": "#/components/schemas/Cookie"}
     assert schemas["GetPlatformSessionResponse"]["properties"]["cookies"]["oneOf"][0] == {
-        "type": "array", "items": ref
+        "type": "array",
+        "items": ref,
     }
     assert schemas["RevealedPlatform"]["properties"]["cookies"]["oneOf"][0]["items"] == ref
     stored = schemas["StorePlatformSession"]["properties"]["cookies"]["items"]
-    assert {"name", "value", "domain", "path", "expires", "expirationDate", "url", "httpOnly",
-            "secure", "sameSite"} <= set(stored["properties"])
+    assert {
+        "name",
+        "value",
+        "domain",
+        "path",
+        "expires",
+        "expirationDate",
+        "url",
+        "httpOnly",
+        "secure",
+        "sameSite",
+    } <= set(stored["properties"])
     assert set(schemas["Problem"]["required"]) == {"index", "name", "domain", "reason", "dropped"}
 
 
@@ -157,10 +177,12 @@ def test_cookie_schema_matches_what_the_cookie_writers_produce():
 
     spec = _new_spec().to_dict()
     schema = _nullable_to_draft(spec["components"]["schemas"]["Cookie"])
-    jar = cookies.from_extension([
-        res.COOKIE_EXAMPLE,
-        {"name": "s", "value": "", "domain": "example.com", "path": "/", "expires": -1},
-    ])
+    jar = cookies.from_extension(
+        [
+            res.COOKIE_EXAMPLE,
+            {"name": "s", "value": "", "domain": "example.com", "path": "/", "expires": -1},
+        ]
+    )
     for fmt in ("json", "playwright"):
         for written in cookies.render(jar, fmt).output:
             assert jsonschema.validator_for(schema).is_valid(written), (fmt, written)
@@ -321,14 +343,16 @@ def test_docs_page_loads_swagger_ui_from_the_service_only(client):
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     referenced = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert referenced == [
-        "docs/swagger-ui.css", "docs/favicon-32x32.png", "docs/swagger-ui-bundle.js",
+        "docs/swagger-ui.css",
+        "docs/favicon-32x32.png",
+        "docs/swagger-ui-bundle.js",
         "docs/start.js",
     ]
     types = {".css": "text/css", ".js": "text/javascript", ".png": "image/png"}
     for relative in referenced:
         asset = client.get("/" + relative)
         assert asset.status_code == 200, relative
-        assert asset.mimetype == types[relative[relative.rindex("."):]], relative
+        assert asset.mimetype == types[relative[relative.rindex(".") :]], relative
         assert csp(asset) == STRICT_CSP, relative
         assert len(asset.get_data()) > 100, relative
         asset.close()
@@ -350,8 +374,9 @@ def test_docs_assets_come_from_the_installed_package(client):
     response.close()
 
 
-@pytest.mark.parametrize("name", ["index.html", "oauth2-redirect.html", "LICENSE", "..%2Fx",
-                                  "swagger-ui.js"])
+@pytest.mark.parametrize(
+    "name", ["index.html", "oauth2-redirect.html", "LICENSE", "..%2Fx", "swagger-ui.js"]
+)
 def test_docs_serve_only_the_listed_assets(client, name):
     response = client.get(f"/docs/{name}")
     assert response.status_code == 404

@@ -12,9 +12,18 @@ from credsvc.schemas import end_users as schemas
 DOC = Path(__file__).resolve().parents[2] / "docs" / "platforms.md"
 
 SPEC_FIELDS = [
-    "twitterAuthToken", "twitterCt0", "redditSession", "tiktokSessionId", "tiktokCsrfToken",
-    "youtubeSid", "youtubeHsid", "youtubeSsid", "youtubeSapisid", "instagramSessionId",
-    "instagramCsrfToken", "instagramDsUserId",
+    "twitterAuthToken",
+    "twitterCt0",
+    "redditSession",
+    "tiktokSessionId",
+    "tiktokCsrfToken",
+    "youtubeSid",
+    "youtubeHsid",
+    "youtubeSsid",
+    "youtubeSapisid",
+    "instagramSessionId",
+    "instagramCsrfToken",
+    "instagramDsUserId",
 ]
 
 # field: (platform, cookie, domain, secure, httpOnly), as the sites set them at login.
