@@ -55,10 +55,11 @@ REQUIRED = (
     *provision.TOKEN_VARIABLES.values(),
     "DIRECTUS_SECRET",
     "RBAC_SYNC_SECRET",
-    "CREDENTIALS_ENCRYPTION_KEY",
     "DIRECTUS_ADMIN_EMAIL",
     "DIRECTUS_ADMIN_PASSWORD",
 )
+# Either names the keys credsvc encrypts with (credsvc.config reads and checks them).
+KEY_SETTINGS = ("CREDENTIALS_ENCRYPTION_KEY", "CREDENTIALS_KEYS")
 
 
 def say(message: str) -> None:
@@ -124,6 +125,9 @@ def load_settings(
         say(f"added {', '.join(added)} to {env_file}")
     settings = envfile.settings(environ, env_file)
     missing = [name for name in REQUIRED if not settings.get(name)]
+    # One key or a ring (after a rotation the first key may be retired: docs/key-rotation.md).
+    if not any(settings.get(name) for name in KEY_SETTINGS):
+        missing.append(" or ".join(KEY_SETTINGS))
     if missing:
         raise StackError(
             f"{env_file} lacks {', '.join(missing)} (see .env.example, or delete "

@@ -144,3 +144,29 @@ def test_make_run_reads_a_value_with_an_inline_comment_as_flask_does(run, tmp_pa
     settings = run.load_settings(path, {})
     assert settings["PORT"] == "3001"
     assert run.directus_address(settings) == ("http://127.0.0.1:8055", 8055)
+
+
+def key_lines_removed(path: Path) -> str:
+    return "".join(
+        line
+        for line in path.read_text().splitlines(keepends=True)
+        if not line.startswith(("CREDENTIALS_ENCRYPTION_KEY=", "CREDENTIALS_KEYS="))
+    )
+
+
+def test_a_ring_without_the_first_key_is_enough_after_a_rotation(run, tmp_path):
+    # docs/key-rotation.md ends with the first key retired: only CREDENTIALS_KEYS is left.
+    path = tmp_path / ".env"
+    run.write_env_file(path)
+    path.write_text(key_lines_removed(path) + "CREDENTIALS_KEYS=k1:" + "ab" * 32 + "\n")
+    settings = run.load_settings(path, {})
+    assert "CREDENTIALS_ENCRYPTION_KEY" not in settings
+    assert settings["CREDENTIALS_KEYS"].startswith("k1:")
+
+
+def test_without_any_key_make_run_says_which_settings_would_do(run, tmp_path):
+    path = tmp_path / ".env"
+    run.write_env_file(path)
+    path.write_text(key_lines_removed(path))
+    with pytest.raises(run.StackError, match="CREDENTIALS_ENCRYPTION_KEY or CREDENTIALS_KEYS"):
+        run.load_settings(path, {})
