@@ -143,6 +143,7 @@ KEY_FORMATS = (
     f"64 hex characters or base64 of {KEY_BYTES} bytes (44 characters with its padding, or 43 "
     "without; the standard or the URL-safe alphabet)"
 )
+OWN_KEY_FORMATS = f"64 hex characters or base64 of {KEY_BYTES} bytes (44 characters, padded)"
 
 
 def _node_base64(text: str) -> bytes | None:
@@ -157,7 +158,9 @@ def _auto(secret: str, what: str, own: bool = False) -> bytes:
         return parse_key(secret, what)
     except CryptoError:
         pass
-    key = _node_base64(secret)
+    # Node's lenient base64 only for the Node service's key: credsvc's own key stays canonical
+    # (a 43-character passphrase or a cut hex key must not pass for a key).
+    key = None if own else _node_base64(secret)
     if key is not None and len(key) == KEY_BYTES:
         return key
     length = len(secret.encode("utf-8"))
@@ -183,7 +186,8 @@ def _auto(secret: str, what: str, own: bool = False) -> bytes:
         got = "this value mixes the standard and the URL-safe base64 alphabets"
     else:
         got = f"this value has {len(secret)} characters"
-    raise CryptoError(f"{what} must be {KEY_FORMATS}; {got}{hint}") from None
+    formats = OWN_KEY_FORMATS if own else KEY_FORMATS
+    raise CryptoError(f"{what} must be {formats}; {got}{hint}") from None
 
 
 def parse_derivation(name: str, salt: str = "", iterations: str = "") -> Derivation:

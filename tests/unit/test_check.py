@@ -98,11 +98,28 @@ def test_a_passphrase_as_the_encryption_key_is_told_where_it_belongs():
     [problem] = problems_of({**TEST_ENV, "CREDENTIALS_ENCRYPTION_KEY": "node passphrase"})
     assert problem.startswith(
         "CREDENTIALS_ENCRYPTION_KEY must be 64 hex characters or base64 of 32 bytes "
-        "(44 characters with its padding, or 43 without; the standard or the URL-safe "
-        "alphabet); this value has 15 characters; if the Node service derived its "
-        "key from this string (a passphrase), set it as CREDENTIALS_LEGACY_KEY"
+        "(44 characters, padded); this value has 15 characters; if the Node service derived "
+        "its key from this string (a passphrase), set it as CREDENTIALS_LEGACY_KEY"
     )
     assert "keys generate" in problem and "node passphrase" not in problem
+
+
+@pytest.mark.parametrize(
+    "own_key",
+    [
+        "correcthorsebatterystaplecorrecthorsebatt",  # a 43-character passphrase
+        "ab" * 21 + "c",  # 43 hex characters: a cut hex key
+        "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80",  # unpadded base64 of 32 bytes
+        "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq8_=",  # the URL-safe alphabet
+    ],
+    ids=["passphrase-43", "hex-43", "unpadded", "url-safe"],
+)
+def test_the_own_key_takes_only_canonical_forms(own_key):
+    # Node's lenient base64 is for CREDENTIALS_LEGACY_KEY only: as credsvc's own key, a string
+    # that merely looks like base64 would pass a passphrase or a cut hex key for a key.
+    [problem] = problems_of({**TEST_ENV, "CREDENTIALS_ENCRYPTION_KEY": own_key})
+    assert problem.startswith("CREDENTIALS_ENCRYPTION_KEY must be 64 hex characters")
+    assert own_key not in problem
 
 
 @pytest.mark.parametrize("own_key", ["abc", TEST_ENV["CREDENTIALS_ENCRYPTION_KEY"]])
