@@ -72,6 +72,20 @@ def pinned_requirements() -> str:
     return REQUIREMENTS_HEADER + "\n".join(pins) + "\n"
 
 
+def only_python_sources(folder: str, names: list[str]) -> list[str]:
+    """copytree's ignore: of the package, only its `.py` files and folders go into the app, so
+    nothing else that lies in a working tree (a local .env, a key file, an editor's swap file)
+    is ever shipped; symlinks are not followed."""
+    here = Path(folder)
+    return [
+        name
+        for name in names
+        if name == "__pycache__"
+        or (here / name).is_symlink()
+        or not ((here / name).is_dir() or name.endswith(".py"))
+    ]
+
+
 def build(dest: Path) -> list[str]:
     """Write the app into `dest` (created; must be empty if it exists); return its files."""
     dest = Path(dest)
@@ -85,9 +99,7 @@ def build(dest: Path) -> list[str]:
         target = dest / source.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-    shutil.copytree(
-        PACKAGE, dest / PACKAGE.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-    )
+    shutil.copytree(PACKAGE, dest / PACKAGE.name, ignore=only_python_sources)
     return sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
 
 

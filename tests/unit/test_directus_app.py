@@ -154,3 +154,19 @@ def test_directusctl_finds_the_apps_package_json_here():
     # In the repository the app's folder is deploy/directus; in a bundle, the bundle's root.
     assert directusctl.APP_HOME == ROOT / "deploy" / "directus"
     assert directusctl.CLI_JS.is_relative_to(directusctl.APP_HOME / "node_modules")
+
+
+def test_the_bundle_ships_only_the_packages_python_sources(tmp_path, monkeypatch):
+    from deploy.directus import bundle
+
+    package = tmp_path / "src" / "credsvc"
+    (package / "crypto").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "crypto" / "keyring.py").write_text("")
+    for stray in (".env", "keys.txt", ".keyring.py.swp", "crypto/secret.pem"):
+        (package / stray).write_text("SECRET")
+    (package / "linked.py").symlink_to(tmp_path / "elsewhere.py")
+    monkeypatch.setattr(bundle, "PACKAGE", package)
+    files = bundle.build(tmp_path / "app")
+    shipped = {name for name in files if name.startswith("credsvc/")}
+    assert shipped == {"credsvc/__init__.py", "credsvc/crypto/keyring.py"}

@@ -30,6 +30,8 @@ COOKIE = {
     "secure": True,
 }
 GARBAGE = ["yesterday", "2026-13-45T00:00:00", "", "   ", "Z", 7, 1.5, ["2026-01-01"], {}]
+# Valid ISO 8601, but out of range once read as UTC (OverflowError).
+GARBAGE += ["9999-12-31T23:59:59-01:00", "0001-01-01T00:30:00+01:00"]
 
 
 @pytest.mark.parametrize(
