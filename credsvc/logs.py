@@ -143,9 +143,28 @@ def handler_of(app: Flask) -> logging.Handler:
     return app.extensions[EXTENSION]
 
 
+# Key settings whose value is key material: "key" or "id:key,id:key" (credsvc.config).
+KEY_MATERIAL_SETTINGS = ("single_key", "keys", "ingest_private", "legacy_key")
+
+
+def key_material(config) -> list[str]:
+    """The configured keys as given, whole and entry by entry, and the transit token."""
+    found = []
+    for name, value in config.keys.strings:
+        if name in KEY_MATERIAL_SETTINGS and value:
+            found.append(value)
+            found += [entry.partition(":")[2] or entry for entry in value.split(",")]
+    found.append(config.keys.ingest_signing)
+    if config.keys.transit is not None:
+        found.append(config.keys.transit.token)
+    # "transit" names the transit key in CREDENTIALS_KEYS; it is a word, not a secret.
+    return [value.strip() for value in found if value.strip() not in ("", "transit")]
+
+
 def secrets_of(config) -> list[str]:
     """Every configured value a log line must never show."""
     secrets = [config.directus_token, config.directus_operator_token, config.directus_secret]
+    secrets += key_material(config)
     secrets += [s.decode("utf-8", "replace") for c in config.callers for s in c.secrets]
     secrets.append(config.metrics_token)
     if config.webhook is not None:

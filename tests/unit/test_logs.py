@@ -28,11 +28,15 @@ EXTRA_SECRETS = {
     # Discord and Slack put the receiver's secret in the path: the whole URL is a secret.
     "WEBHOOK_URL": "https://hooks.example.com/api/webhooks/42/webhook-path-token-for-log-tests",
     "METRICS_TOKEN": "metrics-token-for-log-tests-0123456789abcdef",
+    # Key material (CREDENTIALS_ENCRYPTION_KEY comes from TEST_ENV).
+    "CREDENTIALS_KEYS": "k1:" + "2a" * 32,
+    "CREDENTIALS_LEGACY_KEY": "3b" * 32,
 }
 SECRET_VARIABLES = [
     "DIRECTUS_TOKEN",
     "DIRECTUS_SECRET",
     "RBAC_SYNC_SECRET",
+    "CREDENTIALS_ENCRYPTION_KEY",
     *EXTRA_SECRETS,
 ]
 REDACTED = "[redacted]"
@@ -304,3 +308,26 @@ def test_a_record_outside_any_app_context_goes_to_the_app_built_last(env):
     logging.getLogger("credsvc.webhooks").warning("from a background thread")
     assert streams[first].getvalue() == ""
     assert "from a background thread" in streams[last].getvalue()
+
+
+def test_each_key_of_a_ring_and_the_transit_token_are_masked(env):
+    # A key logged on its own (without its "k1:" id) and the transit token are secrets too.
+    env.update(
+        {
+            "CREDENTIALS_KEYS": "k1:" + "4c" * 32 + ",bao:transit",
+            "CREDENTIALS_ACTIVE_KEY": "k1",
+            "CREDENTIALS_TRANSIT_ADDR": "http://127.0.0.1:8200",
+            "CREDENTIALS_TRANSIT_TOKEN": "transit-token-for-log-tests-0123456789",
+            "CREDENTIALS_TRANSIT_KEY": "credsvc",
+        }
+    )
+    app = create_app(env)
+    installed = logs.handler_of(app)
+    installed.setStream(io.StringIO())
+    log = logging.getLogger("credsvc.test")
+    log.warning("key %s", "4c" * 32)
+    log.warning("token %s", env["CREDENTIALS_TRANSIT_TOKEN"])
+    log.warning("the word transit stays")
+    text = installed.stream.getvalue()
+    assert "4c" * 32 not in text and env["CREDENTIALS_TRANSIT_TOKEN"] not in text
+    assert text.count(REDACTED) == 2 and "the word transit stays" in text
