@@ -105,9 +105,11 @@ class DirectusResponseError(DirectusError):
 
     The whole body is parsed here, once: `errors` holds the objects of its `errors` array
     (empty when the body is not Directus's error JSON); `code` and `message` are the first
-    object's `extensions.code` and `message`. Directus's message is not public (it may quote
-    a stored value). str() quotes the first MAX_BODY_IN_MESSAGE characters of the body, which
-    are all that is kept of it, as `body`.
+    object's `extensions.code` and `message`. str() quotes the first MAX_BODY_IN_MESSAGE
+    characters of the body, which are all that is kept of it, as `body`. credsvc.errors relays
+    that text only for a caller-caused 4xx (the contract's "Directus <status> <path>: <body>"),
+    never for Directus's own failures; what credsvc sends holds ciphertexts, hashes and ids,
+    never a plaintext credential, so an echo of it carries none.
     """
 
     def __init__(self, status: int, method: str, path: str, body: str):
