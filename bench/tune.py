@@ -1,16 +1,17 @@
 """One change at a time: the reveal load under each tuning step, with its ratio to the state
 before that step, all in one run on one stack.
 
-    .venv/bin/python bench/tune.py [--seconds 8] [--rows 20000] [--rewrap 3000]
+    .venv/bin/python bench/tune.py [--seconds 8] [--rows 20000] [--rewrap 2000]
 
 The stack starts from Directus's own defaults and credsvc before the audit group commit, with
 `--rows` profiles and sessions seeded (so the indexes have something to do). Each step makes
 one change (Directus settings, the audit_log collection's accountability, an index of
 platform_sessions, the Directus client's connection pool, gunicorn workers/threads), restarts
 what it changes, and measures with wrk: a direct Directus GET of the record (the floor),
-credsvc reveal, get-platform-session, and the rewrap job's rate. Steps are cumulative, except
-those marked "tried, reverted": measured, then undone, so the steps after them start from the
-state before. Each ratio is to the state the step changed (the last kept step).
+credsvc reveal, get-platform-session, and the rewrap job's rate. The state before each step is
+measured again right before the change, so every ratio compares two measurements taken back
+to back (the machine is shared). Steps are cumulative, except those marked "tried, reverted":
+measured, then undone, so the steps after them start from the state before.
 Results go to bench/results/tune.json; the table is printed for docs/benchmarks.md.
 """
 
@@ -122,7 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--rewrap", type=int, default=3000)
+    parser.add_argument("--rewrap", type=int, default=2000)
     args = parser.parse_args()
 
     rows: list[dict] = []
@@ -137,9 +138,11 @@ def main() -> None:
         print(f"seeded {args.rows} profiles and sessions in {time.monotonic() - seeding:.0f} s")
         directus_env: dict[str, str] = dict(BASELINE)
         service_env: dict[str, str] = {}
-        kept: dict | None = None  # the measurement of the state the next step changes
-        svc = None
+        svc: bench_stack.Service | None = None
         for number, step in enumerate(steps(db)):
+            # The state this step changes, measured again right before the change: the
+            # machine is shared, so a ratio compares two loads taken back to back.
+            before = measure(st, svc, jwt, number, args) if svc is not None else None
             saved = dict(service_env)
             if step.directus:
                 directus_env.update(step.directus)
@@ -155,16 +158,24 @@ def main() -> None:
             row = measure(st, svc, jwt, number, args)
             row["step"] = step.name
             row["reverted"] = step.reverted
-            base = kept or row
+            row["before"] = before
+            base = before or row
             row["vs_before"] = {
                 k: round(row[k]["rps"] / base[k]["rps"], 2) for k in ("reveal", "session")
             }
+            row["vs_before"]["rewrap"] = round(
+                row["rewrap"]["records_per_s"] / base["rewrap"]["records_per_s"], 2
+            )
             rows.append(row)
             print(
                 f"{step.name:72} get {row['directus_get']['rps']:6.1f}/s  "
-                f"reveal {row['reveal']['rps']:6.1f}/s (x{row['vs_before']['reveal']})  "
-                f"session {row['session']['rps']:6.1f}/s (x{row['vs_before']['session']})  "
-                f"rewrap {row['rewrap']['records_per_s']:5.0f}/s  fail {failures(row)}",
+                f"reveal {base['reveal']['rps']:6.1f} -> {row['reveal']['rps']:6.1f}/s "
+                f"Directus {base['reveal']['directus_cpu_ms']} -> "
+                f"{row['reveal']['directus_cpu_ms']} ms "
+                f"(x{row['vs_before']['reveal']})  session {base['session']['rps']:6.1f} -> "
+                f"{row['session']['rps']:6.1f}/s (x{row['vs_before']['session']})  rewrap "
+                f"{base['rewrap']['records_per_s']:5.0f} -> "
+                f"{row['rewrap']['records_per_s']:5.0f}/s  fail {failures(row)}",
                 flush=True,
             )
             if step.reverted:
@@ -173,8 +184,6 @@ def main() -> None:
                     service_env = saved
                     st.stop_service(svc)
                     svc = st.start_service("wsgi_tune:app", service_env)
-            else:
-                kept = row
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "tune.json").write_text(
         json.dumps(
@@ -192,6 +201,7 @@ def main() -> None:
 
 
 def measure(st: bench_stack.Stack, svc: bench_stack.Service, jwt, number: int, args) -> dict:
+    """The Directus GET floor, reveal, get-platform-session (wrk) and the rewrap rate."""
     created = st.http.post(
         f"{svc.url}/api/credentials/create-profile",
         headers=jwt,
@@ -208,32 +218,40 @@ def measure(st: bench_stack.Stack, svc: bench_stack.Service, jwt, number: int, a
             "cookies": bench_stack.COOKIES,
         },
     ).raise_for_status()
-    get = wrk.run(
-        "directus get",
-        f"{st.directus_url}/items/platform_connections/{profile_id}",
-        headers={"Authorization": f"Bearer {st.service_token}"},
-        seconds=args.seconds,
-    )
-    reveal = wrk.run(
-        "reveal",
-        f"{svc.url}/api/credentials/reveal",
-        method="POST",
-        headers=st.internal,
-        body={"creatorProfileId": profile_id},
-        seconds=args.seconds,
-    )
-    session = wrk.run(
-        "get-platform-session",
-        f"{svc.url}/api/credentials/get-platform-session",
-        method="POST",
-        headers=st.internal,
-        body={"creator_profile_id": profile_id, "platform": f"p{number}"},
-        seconds=args.seconds,
-    )
+
+    def load(name: str, url: str, **kw) -> dict:
+        """One wrk load, plus what each request cost in CPU: Directus (the node process) and
+        credsvc (the gunicorn workers). CPU per request barely depends on how much of the
+        shared machine the run got; requests/s does."""
+        node, service = bench_stack.cpu_seconds(st.directus_proc.pid), svc.cpu_seconds()
+        figures = wrk.run(name, url, seconds=args.seconds, **kw).as_dict()
+        n = max(figures["requests"], 1)
+        figures["directus_cpu_ms"] = round(
+            (bench_stack.cpu_seconds(st.directus_proc.pid) - node) * 1000 / n, 2
+        )
+        figures["credsvc_cpu_ms"] = round((svc.cpu_seconds() - service) * 1000 / n, 2)
+        return figures
+
     return {
-        "directus_get": get.as_dict(),
-        "reveal": reveal.as_dict(),
-        "session": session.as_dict(),
+        "directus_get": load(
+            "directus get",
+            f"{st.directus_url}/items/platform_connections/{profile_id}",
+            headers={"Authorization": f"Bearer {st.service_token}"},
+        ),
+        "reveal": load(
+            "reveal",
+            f"{svc.url}/api/credentials/reveal",
+            method="POST",
+            headers=st.internal,
+            body={"creatorProfileId": profile_id},
+        ),
+        "session": load(
+            "get-platform-session",
+            f"{svc.url}/api/credentials/get-platform-session",
+            method="POST",
+            headers=st.internal,
+            body={"creator_profile_id": profile_id, "platform": f"p{number}"},
+        ),
         "rewrap": rewrap_figure(st, args.rewrap),
     }
 
@@ -247,19 +265,31 @@ def failures(row: dict) -> int:
 
 def table(rows: list[dict]) -> str:
     out = [
-        "| step | Directus GET req/s | reveal req/s | reveal p50 ms | reveal × | "
-        "session req/s | session p50 ms | session × | rewrap records/s | failures |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| step | reveal req/s before → after | × | Directus CPU ms a reveal before → after "
+        "| × | get-platform-session req/s before → after | × | Directus CPU ms a session "
+        "before → after | × | rewrap records/s before → after | × | failures |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+
+    def pair(before: float | None, after: float) -> list[str]:
+        if before is None:
+            return [f"{after:.1f}", "–"]
+        return [f"{before:.1f} → {after:.1f}", f"{after / before:.2f}" if before else "–"]
+
     for row in rows:
-        g, r, s = row["directus_get"], row["reveal"], row["session"]
-        first = row is rows[0]
-        out.append(
-            f"| {row['step']} | {g['rps']:.1f} | {r['rps']:.1f} | {r['p50_ms']} | "
-            f"{'–' if first else row['vs_before']['reveal']} | {s['rps']:.1f} | {s['p50_ms']} | "
-            f"{'–' if first else row['vs_before']['session']} | "
-            f"{row['rewrap']['records_per_s']:.0f} | {failures(row)} |"
+        b = row["before"] or {}
+
+        def get(k: str, key: str, b: dict = b) -> float | None:
+            return b[k][key] if b else None
+
+        cells = (
+            pair(get("reveal", "rps"), row["reveal"]["rps"])
+            + pair(get("reveal", "directus_cpu_ms"), row["reveal"]["directus_cpu_ms"])
+            + pair(get("session", "rps"), row["session"]["rps"])
+            + pair(get("session", "directus_cpu_ms"), row["session"]["directus_cpu_ms"])
+            + pair(get("rewrap", "records_per_s"), row["rewrap"]["records_per_s"])
         )
+        out.append(f"| {row['step']} | " + " | ".join(cells) + f" | {failures(row)} |")
     return "\n".join(out)
 
 
