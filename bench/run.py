@@ -32,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import requests
 import stack as bench_stack
 import wrk
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -193,8 +194,24 @@ def main() -> None:
             "body": {"creator_profile_id": profile_id, "platform": "instagram"},
         }
         st.seed_profiles_and_sessions(args.small)
-        for _ in range(50):  # warm-up before the first RSS reading
-            st.http.get(f"{svc.url}/healthz")
+        # Warm-up before the first RSS reading: every route the loads use, on every worker
+        # (the first calls import and build what a route needs; that is not growth). A new
+        # connection each time (no session), so the requests reach both workers.
+        for _ in range(100):
+            requests.get(f"{svc.url}/healthz", timeout=30)
+            requests.post(
+                f"{svc.url}/api/credentials/reveal",
+                headers=st.internal,
+                json=reveal["body"],
+                timeout=30,
+            ).raise_for_status()
+            requests.post(
+                f"{svc.url}/api/credentials/get-platform-session",
+                headers=st.internal,
+                json=session["body"],
+                timeout=30,
+            ).raise_for_status()
+            requests.post(f"{svc.url}/api/credentials/reveal", json=reveal["body"], timeout=30)
         rss_start = svc.worker_rss_mb()
 
         print(f"loads with {args.small} profiles and sessions:", flush=True)
