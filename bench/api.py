@@ -71,10 +71,19 @@ def main() -> None:
         url, service = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{service_port}"
         admin_token, service_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         secret = secrets.token_hex(32)
-        env = directusctl.directus_env(data_dir=data_dir, port=port, secret=secret,
-                                       passthrough=False, extra={"LOGIN_STALL_TIME": "0"})
-        directusctl.bootstrap(env, f"bench-{secrets.token_hex(3)}@example.com",
-                              secrets.token_urlsafe(18), ADMIN_TOKEN=admin_token)
+        env = directusctl.directus_env(
+            data_dir=data_dir,
+            port=port,
+            secret=secret,
+            passthrough=False,
+            extra={"LOGIN_STALL_TIME": "0"},
+        )
+        directusctl.bootstrap(
+            env,
+            f"bench-{secrets.token_hex(3)}@example.com",
+            secrets.token_urlsafe(18),
+            ADMIN_TOKEN=admin_token,
+        )
         directusctl.apply_schema(env)
         directus_proc = directusctl.start(env, data_dir / "directus.log")
         gunicorn = None
@@ -84,41 +93,61 @@ def main() -> None:
             key = secrets.token_hex(32)
             sync = secrets.token_urlsafe(24)
             service_env = {
-                **os.environ, "PORT": str(service_port), "DIRECTUS_URL": url,
-                "DIRECTUS_TOKEN": service_token, "DIRECTUS_SECRET": secret,
-                "RBAC_SYNC_SECRET": sync, "CREDENTIALS_ENCRYPTION_KEY": key, "LOG_LEVEL": "WARNING",
+                **os.environ,
+                "PORT": str(service_port),
+                "DIRECTUS_URL": url,
+                "DIRECTUS_TOKEN": service_token,
+                "DIRECTUS_SECRET": secret,
+                "RBAC_SYNC_SECRET": sync,
+                "CREDENTIALS_ENCRYPTION_KEY": key,
+                "LOG_LEVEL": "WARNING",
             }
             gunicorn = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "wsgi:app", "--access-logfile", "/dev/null"],
-                cwd=ROOT, env=service_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                cwd=ROOT,
+                env=service_env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             wait_http(f"{service}/readyz", gunicorn)
 
             http = requests.Session()
             email, password = f"u-{secrets.token_hex(3)}@example.com", secrets.token_urlsafe(12)
-            http.post(f"{url}/users", json={"email": email, "password": password,
-                                             "status": "active"},
-                      headers={"Authorization": f"Bearer {admin_token}"}).raise_for_status()
+            http.post(
+                f"{url}/users",
+                json={"email": email, "password": password, "status": "active"},
+                headers={"Authorization": f"Bearer {admin_token}"},
+            ).raise_for_status()
             login = http.post(f"{url}/auth/login", json={"email": email, "password": password})
             jwt = login.json()["data"]["access_token"]
             user = {"Authorization": f"Bearer {jwt}"}
             internal = {"X-RBAC-SYNC-SECRET": sync}
-            created = http.post(f"{service}/api/credentials/create-profile", headers=user,
-                                json={"platform": "instagram", "credentials": CREDENTIALS})
+            created = http.post(
+                f"{service}/api/credentials/create-profile",
+                headers=user,
+                json={"platform": "instagram", "credentials": CREDENTIALS},
+            )
             profile_id = created.json()["id"]
 
             def directus_get():
-                http.get(f"{url}/items/platform_connections/{profile_id}",
-                         headers={"Authorization": f"Bearer {service_token}"}).raise_for_status()
+                http.get(
+                    f"{url}/items/platform_connections/{profile_id}",
+                    headers={"Authorization": f"Bearer {service_token}"},
+                ).raise_for_status()
 
             def reveal():
-                http.post(f"{service}/api/credentials/reveal", headers=internal,
-                          json={"creatorProfileId": profile_id}).raise_for_status()
+                http.post(
+                    f"{service}/api/credentials/reveal",
+                    headers=internal,
+                    json={"creatorProfileId": profile_id},
+                ).raise_for_status()
 
             def update():
-                http.post(f"{service}/api/credentials/update-profile-creds", headers=user,
-                          json={"creator_profile_id": profile_id,
-                                "credentials": CREDENTIALS}).raise_for_status()
+                http.post(
+                    f"{service}/api/credentials/update-profile-creds",
+                    headers=user,
+                    json={"creator_profile_id": profile_id, "credentials": CREDENTIALS},
+                ).raise_for_status()
 
             for call in (directus_get, reveal, update):
                 timed_ms(call, 20)  # warm-up
@@ -128,9 +157,11 @@ def main() -> None:
 
             ring = keyring_from_settings(key)
             # Bound like the service binds it: the row's id and owner columns (credsvc.model).
-            row = http.get(f"{url}/items/platform_connections/{profile_id}",
-                           params={"fields": ",".join(PROFILES.row_fields)},
-                           headers={"Authorization": f"Bearer {service_token}"}).json()["data"]
+            row = http.get(
+                f"{url}/items/platform_connections/{profile_id}",
+                params={"fields": ",".join(PROFILES.row_fields)},
+                headers={"Authorization": f"Bearer {service_token}"},
+            ).json()["data"]
             context = PROFILES.context(row)
             token = ring.encrypt(CREDENTIALS, context)
             enc = statistics.median(timed_ms(lambda: ring.encrypt(CREDENTIALS, context), 2000))
@@ -138,10 +169,14 @@ def main() -> None:
 
             print(f"requests per figure: {n} (sequential, keep-alive, medians)")
             print(f"Directus GET by id (floor)        {floor:7.2f} ms")
-            print(f"credsvc reveal                    {revealed:7.2f} ms   "
-                  f"{revealed / floor:4.1f}x the floor (lookup + decrypt + audit POST)")
-            print(f"credsvc update-profile-creds      {updated:7.2f} ms   "
-                  f"{updated / floor:4.1f}x the floor (lookup + encrypt + PATCH)")
+            print(
+                f"credsvc reveal                    {revealed:7.2f} ms   "
+                f"{revealed / floor:4.1f}x the floor (lookup + decrypt + audit POST)"
+            )
+            print(
+                f"credsvc update-profile-creds      {updated:7.2f} ms   "
+                f"{updated / floor:4.1f}x the floor (lookup + encrypt + PATCH)"
+            )
             print(f"keyring encrypt / decrypt         {enc * 1000:7.1f} us / {dec * 1000:.1f} us")
         finally:
             if gunicorn is not None:

@@ -6,11 +6,17 @@ Starts a throwaway Directus exactly like the integration tests (deploy/directus/
 SQLite in a temporary folder, free loopback port), seeds `--records` download_credentials rows
 under an old key (a quarter in the legacy format), then for each run rotates to a fresh key and
 times `rewrap_collection` over all of them. The seeding time is not counted.
+
+Each run also says where the time went, per record: the wall time, the CPU time of this
+process (credsvc's side: selection parsing, AES-GCM rewrap, JSON), the wall time spent waiting
+on Directus per request kind (the SEARCH selection, the guarded batch PATCH), and the CPU time
+of the Directus (node) process itself, read from /proc/<pid>/stat.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import statistics
 import tempfile
@@ -27,6 +33,12 @@ from tests.integration.test_rewrap import COLLECTION, FIELD, seed_rows
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (its own threads; the node sqlite3 worker threads too)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=5000)
@@ -40,10 +52,15 @@ def main() -> None:
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         admin_token, operator_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        env = directusctl.directus_env(data_dir=data_dir, port=port,
-                                       secret=secrets.token_hex(32), passthrough=False)
-        directusctl.bootstrap(env, f"bench-{secrets.token_hex(3)}@example.com",
-                              secrets.token_urlsafe(18), ADMIN_TOKEN=admin_token)
+        env = directusctl.directus_env(
+            data_dir=data_dir, port=port, secret=secrets.token_hex(32), passthrough=False
+        )
+        directusctl.bootstrap(
+            env,
+            f"bench-{secrets.token_hex(3)}@example.com",
+            secrets.token_urlsafe(18),
+            ADMIN_TOKEN=admin_token,
+        )
         directusctl.apply_schema(env)
         proc = directusctl.start(env, data_dir / "directus.log")
         try:
@@ -52,24 +69,52 @@ def main() -> None:
             provision.provision(url, {"operator": operator_token}, admin_token=admin_token)
             keys = [secrets.token_hex(32) for _ in range(args.runs + 1)]
             started = time.perf_counter()
-            seed_rows(url, admin_token, args.records, keyring_from_settings(keys[0]),
-                      bytes.fromhex(keys[0]), "bench")
+            seed_rows(
+                url,
+                admin_token,
+                args.records,
+                keyring_from_settings(keys[0]),
+                bytes.fromhex(keys[0]),
+                "bench",
+            )
             print(f"seeded {args.records} rows in {time.perf_counter() - started:.1f} s")
-            client = DirectusClient(url, operator_token, (3.05, 60.0))
+            waits: dict[str, float] = {}
+
+            def observe(call) -> None:
+                waits[call.method] = waits.get(call.method, 0.0) + call.seconds
+
+            client = DirectusClient(url, operator_token, (3.05, 60.0), observer=observe)
             rates = []
             for run in range(1, args.runs + 1):
                 ring = keyring_from_settings(
-                    keys[0], keys=",".join(f"k{i}:{keys[i]}" for i in range(1, run + 1)))
+                    keys[0], keys=",".join(f"k{i}:{keys[i]}" for i in range(1, run + 1))
+                )
+                waits.clear()
+                node_cpu, own_cpu = cpu_seconds(proc.pid), time.process_time()
                 started = time.perf_counter()
                 result = key_service.rewrap_collection(
-                    client, ring, COLLECTION, FIELD, batch_size=args.batch_size)
+                    client, ring, COLLECTION, FIELD, batch_size=args.batch_size
+                )
                 seconds = time.perf_counter() - started
+                node_cpu = cpu_seconds(proc.pid) - node_cpu
+                own_cpu = time.process_time() - own_cpu
                 assert result.rewrapped == args.records and result.failed == 0, result
                 rates.append(result.rewrapped / seconds)
-                print(f"run {run}: {result.rewrapped} records to k{run} in {seconds:.2f} s "
-                      f"= {rates[-1]:.0f} records/s")
-            print(f"rewrap (batch {args.batch_size}): "
-                  f"median {statistics.median(rates):.0f} records/s over {args.runs} runs")
+                print(
+                    f"run {run}: {result.rewrapped} records to k{run} in {seconds:.2f} s "
+                    f"= {rates[-1]:.0f} records/s"
+                )
+                per_row = 1000 / args.records
+                waited = ", ".join(f"{m} {t * per_row:.2f}" for m, t in sorted(waits.items()))
+                print(
+                    f"  ms per record: wall {seconds * per_row:.2f}; waiting on Directus "
+                    f"{waited}; Directus CPU {node_cpu * per_row:.2f}; "
+                    f"credsvc CPU {own_cpu * per_row:.2f}"
+                )
+            print(
+                f"rewrap (batch {args.batch_size}): "
+                f"median {statistics.median(rates):.0f} records/s over {args.runs} runs"
+            )
         finally:
             directusctl.stop(proc)
 

@@ -42,6 +42,12 @@ COOKIES = [
 SEED_BATCH = 500
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far (all its threads), from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Service:
     """One credsvc under gunicorn."""
@@ -52,6 +58,10 @@ class Service:
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
         return [int(pid) for pid in children.read_text().split()]
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the gunicorn workers so far (they serve; the master only watches)."""
+        return sum(cpu_seconds(pid) for pid in self.worker_pids())
 
     def worker_rss_mb(self) -> list[float]:
         out = []

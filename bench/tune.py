@@ -1,11 +1,17 @@
-"""One change at a time: the reveal load under each tuning step, with its ratio to the step
-before, all in one run on one stack.
+"""One change at a time: the reveal load under each tuning step, with its ratio to the state
+before that step, all in one run on one stack.
 
-    .venv/bin/python -m bench.tune [--seconds 8]
+    .venv/bin/python -m bench.tune [--seconds 8] [--rows 20000] [--rewrap 2000]
 
-Each step adds one change to the previous one (Directus settings, the audit_log collection's
-accountability, gunicorn workers/threads), restarts what it changes, and measures with wrk:
-a direct Directus GET of the record (the floor), credsvc reveal, and the rewrap job's rate.
+The stack starts from Directus's own defaults and credsvc before the audit group commit, with
+`--rows` profiles and sessions seeded (so the indexes have something to do). Each step makes
+one change (Directus settings, the audit_log collection's accountability, an index of
+platform_sessions, the Directus client's connection pool, gunicorn workers/threads), restarts
+what it changes, and measures with wrk: a direct Directus GET of the record (the floor),
+credsvc reveal, get-platform-session, and the rewrap job's rate. The state before each step is
+measured again right before the change, so every ratio compares two measurements taken back
+to back (the machine is shared). Steps are cumulative, except those marked "tried, reverted":
+measured, then undone, so the steps after them start from the state before.
 Results go to bench/results/tune.json; the table is printed for docs/benchmarks.md.
 """
 
@@ -13,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import stack as bench_stack
@@ -24,22 +32,77 @@ from bench.run import rewrap_figure
 RESULTS = Path(__file__).resolve().parent / "results"
 # Directus's own defaults to start from (directusctl.DIRECTUS_TUNING is the tuned state).
 BASELINE = {"CACHE_SCHEMA_FREEZE_ENABLED": "false"}
+SESSION_FILTER_COLUMNS = ("creator_profile_id", "user_id", "platform")  # platform_sessions.py
+COMPOSITE = "bench_platform_sessions_profile_user_platform"
 
-# (name, Directus settings added, gunicorn settings added, audit_log accountability or None)
-STEPS: list[tuple[str, dict[str, str], dict[str, str], str | None]] = [
-    ("Directus defaults, no audit batching (before)", {}, {}, None),
-    ("+ audit group commit", {}, {}, None),
-    (
-        "+ CACHE_SCHEMA_FREEZE_ENABLED=true (now the default)",
-        {"CACHE_SCHEMA_FREEZE_ENABLED": "true"},
-        {},
-        None,
-    ),
-    ("+ Directus LOG_LEVEL=warn", {"LOG_LEVEL": "warn"}, {}, None),
-    ("+ audit_log accountability off", {}, {}, "off"),
-    ("+ gunicorn 8 threads", {}, {"GUNICORN_THREADS": "8"}, None),
-    ("+ gunicorn 3 workers", {}, {"WEB_CONCURRENCY": "3"}, None),
-]
+
+@dataclass
+class Step:
+    name: str
+    directus: dict[str, str] = field(default_factory=dict)  # Directus settings (restart)
+    service: dict[str, str] = field(default_factory=dict)  # credsvc env (gunicorn restart)
+    accountability: str | None = "unchanged"  # audit_log meta.accountability
+    sql: list[str] = field(default_factory=list)  # run on the SQLite file
+    revert_sql: list[str] = field(default_factory=list)
+    reverted: bool = False  # measured, then undone
+
+
+def index_sql(tmp_db: Path, drop: bool) -> list[str]:
+    """DROP (or CREATE again) the schema's single-column indexes of the session filter."""
+    with sqlite3.connect(tmp_db) as db:
+        rows = db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+            "AND tbl_name = 'platform_sessions' AND sql IS NOT NULL"
+        ).fetchall()
+    chosen = [
+        (name, sql)
+        for name, sql in rows
+        if any(f"(`{c}`)" in sql or f'("{c}")' in sql for c in SESSION_FILTER_COLUMNS)
+    ]
+    if len(chosen) != len(SESSION_FILTER_COLUMNS):
+        raise SystemExit(f"expected {len(SESSION_FILTER_COLUMNS)} schema indexes, got {rows}")
+    return [f'DROP INDEX "{name}"' for name, _ in chosen] if drop else [s for _, s in chosen]
+
+
+def steps(db: Path) -> list[Step]:
+    drop, create = index_sql(db, drop=True), index_sql(db, drop=False)
+    composite = (
+        f'CREATE INDEX "{COMPOSITE}" ON platform_sessions '
+        '("creator_profile_id", "user_id", "platform")'
+    )
+    return [
+        Step(
+            "Directus defaults, one audit POST a reveal (before)",
+            service={"BENCH_DIRECT_AUDIT": "1"},
+        ),
+        Step("+ audit group commit (production)", service={"BENCH_DIRECT_AUDIT": "0"}),
+        Step(
+            "+ CACHE_SCHEMA_FREEZE_ENABLED=true (production)",
+            directus={"CACHE_SCHEMA_FREEZE_ENABLED": "true"},
+        ),
+        Step(
+            "- the schema's indexes of the session filter (tried, reverted)",
+            sql=drop,
+            revert_sql=create,
+            reverted=True,
+        ),
+        Step(
+            "+ composite index (creator_profile_id, user_id, platform) (tried, reverted)",
+            sql=[composite],
+            revert_sql=[f'DROP INDEX "{COMPOSITE}"'],
+            reverted=True,
+        ),
+        Step(
+            "client pool 2, below the 4 threads (tried, reverted)",
+            service={"BENCH_DIRECTUS_POOL": "2"},
+            reverted=True,
+        ),
+        Step("+ client pool 32 (default 10)", service={"BENCH_DIRECTUS_POOL": "32"}),
+        Step("+ Directus LOG_LEVEL=warn", directus={"LOG_LEVEL": "warn"}),
+        Step("+ audit_log accountability off (no activity row)", accountability=None),
+        Step("+ gunicorn 8 threads", service={"GUNICORN_THREADS": "8"}),
+        Step("+ gunicorn 3 workers", service={"WEB_CONCURRENCY": "3"}),
+    ]
 
 
 def set_audit_accountability(st: bench_stack.Stack, value: str | None) -> None:
@@ -50,94 +113,184 @@ def set_audit_accountability(st: bench_stack.Stack, value: str | None) -> None:
     ).raise_for_status()
 
 
+def run_sql(db: Path, statements: list[str]) -> None:
+    with sqlite3.connect(db, timeout=30) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8)
-    parser.add_argument("--rewrap", type=int, default=3000)
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--rewrap", type=int, default=2000)
     args = parser.parse_args()
 
-    rows = []
+    rows: list[dict] = []
     with (
         tempfile.TemporaryDirectory(prefix="credsvc-tune-") as tmp,
         bench_stack.running(Path(tmp), BASELINE) as st,
     ):
-        jwt = st.user_token()
+        db = Path(st.directus_env["DB_FILENAME"])
+        jwt = {"Authorization": f"Bearer {st.user_token()}"}
+        seeding = time.monotonic()
+        st.seed_profiles_and_sessions(args.rows)
+        print(f"seeded {args.rows} profiles and sessions in {time.monotonic() - seeding:.0f} s")
         directus_env: dict[str, str] = dict(BASELINE)
         service_env: dict[str, str] = {}
-        svc = None
-        for step, (name, d_env, s_env, accountability) in enumerate(STEPS):
-            if d_env:
-                directus_env.update(d_env)
+        svc: bench_stack.Service | None = None
+        for number, step in enumerate(steps(db)):
+            # The state this step changes, measured again right before the change: the
+            # machine is shared, so a ratio compares two loads taken back to back.
+            before = measure(st, svc, jwt, number, args) if svc is not None else None
+            saved = dict(service_env)
+            if step.directus:
+                directus_env.update(step.directus)
                 st.restart_directus(directus_env)
-            if accountability == "off":
-                set_audit_accountability(st, None)
-            service_env.update(s_env)
-            if svc is not None:
-                st.stop_service(svc)
-            wsgi = "wsgi_direct_audit:app" if step == 0 else "wsgi:app"
-            svc = st.start_service(wsgi, service_env)
-            created = st.http.post(
-                f"{svc.url}/api/credentials/create-profile",
-                headers={"Authorization": f"Bearer {jwt}"},
-                json={"platform": f"p{step}", "credentials": bench_stack.CREDENTIALS},
-            )
-            created.raise_for_status()
-            profile_id = created.json()["id"]
-            get = wrk.run(
-                "directus get",
-                f"{st.directus_url}/items/platform_connections/{profile_id}",
-                headers={"Authorization": f"Bearer {st.service_token}"},
-                seconds=args.seconds,
-            )
-            reveal = wrk.run(
-                "reveal",
-                f"{svc.url}/api/credentials/reveal",
-                method="POST",
-                headers=st.internal,
-                body={"creatorProfileId": profile_id},
-                seconds=args.seconds,
-            )
-            rewrap = rewrap_figure(st, args.rewrap)
-            row = {
-                "step": name,
-                "directus_get": get.as_dict(),
-                "reveal": reveal.as_dict(),
-                "rewrap": rewrap,
+            if step.accountability != "unchanged":
+                set_audit_accountability(st, step.accountability)
+            run_sql(db, step.sql)
+            service_env.update(step.service)
+            if svc is None or step.service or step.directus:
+                if svc is not None:
+                    st.stop_service(svc)
+                svc = st.start_service("wsgi_tune:app", service_env)
+            row = measure(st, svc, jwt, number, args)
+            row["step"] = step.name
+            row["reverted"] = step.reverted
+            row["before"] = before
+            base = before or row
+            row["vs_before"] = {
+                k: round(row[k]["rps"] / base[k]["rps"], 2) for k in ("reveal", "session")
             }
-            rows.append(row)
-            before = rows[-2] if len(rows) > 1 else None
-            change = (
-                f"x{reveal.rps / before['reveal']['rps']:.2f} reveal rps vs previous"
-                if before
-                else "baseline"
+            row["vs_before"]["rewrap"] = round(
+                row["rewrap"]["records_per_s"] / base["rewrap"]["records_per_s"], 2
             )
+            rows.append(row)
             print(
-                f"{name:48} get {get.rps:7.1f}/s  reveal {reveal.rps:6.1f}/s "
-                f"p50 {reveal.p50_ms:7.1f} ms  fail {get.failures + reveal.failures}  "
-                f"rewrap {rewrap['records_per_s']:6.0f}/s  {change}",
+                f"{step.name:72} get {row['directus_get']['rps']:6.1f}/s  "
+                f"reveal {base['reveal']['rps']:6.1f} -> {row['reveal']['rps']:6.1f}/s "
+                f"Directus {base['reveal']['directus_cpu_ms']} -> "
+                f"{row['reveal']['directus_cpu_ms']} ms "
+                f"(x{row['vs_before']['reveal']})  session {base['session']['rps']:6.1f} -> "
+                f"{row['session']['rps']:6.1f}/s (x{row['vs_before']['session']})  rewrap "
+                f"{base['rewrap']['records_per_s']:5.0f} -> "
+                f"{row['rewrap']['records_per_s']:5.0f}/s  fail {failures(row)}",
                 flush=True,
             )
+            if step.reverted:
+                run_sql(db, step.revert_sql)
+                if step.service:
+                    service_env = saved
+                    st.stop_service(svc)
+                    svc = st.start_service("wsgi_tune:app", service_env)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "tune.json").write_text(
         json.dumps(
-            {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "steps": rows}, indent=2
+            {
+                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "rows": args.rows,
+                "steps": rows,
+            },
+            indent=2,
         )
         + "\n"
     )
     print()
-    print(
-        "| step | Directus GET req/s | reveal req/s | reveal p50 ms | reveal / GET | "
-        "vs previous step | rewrap records/s | failures |"
+    print(table(rows))
+
+
+def measure(st: bench_stack.Stack, svc: bench_stack.Service, jwt, number: int, args) -> dict:
+    """The Directus GET floor, reveal, get-platform-session (wrk) and the rewrap rate."""
+    created = st.http.post(
+        f"{svc.url}/api/credentials/create-profile",
+        headers=jwt,
+        json={"platform": f"p{number}", "credentials": bench_stack.CREDENTIALS},
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for i, row in enumerate(rows):
-        g, r = row["directus_get"], row["reveal"]
-        prev = f"{r['rps'] / rows[i - 1]['reveal']['rps']:.2f}" if i else "–"
-        print(
-            f"| {row['step']} | {g['rps']:.1f} | {r['rps']:.1f} | {r['p50_ms']} | "
-            f"{r['rps'] / g['rps']:.2f} | {prev} | {row['rewrap']['records_per_s']:.0f} | "
-            f"{g['failures'] + r['failures'] + row['rewrap']['failed']} |"
+    created.raise_for_status()
+    profile_id = created.json()["id"]
+    st.http.post(
+        f"{svc.url}/api/credentials/store-platform-session",
+        headers=jwt,
+        json={
+            "creator_profile_id": profile_id,
+            "platform": f"p{number}",
+            "cookies": bench_stack.COOKIES,
+        },
+    ).raise_for_status()
+
+    def load(name: str, url: str, **kw) -> dict:
+        """One wrk load, plus what each request cost in CPU: Directus (the node process) and
+        credsvc (the gunicorn workers). CPU per request barely depends on how much of the
+        shared machine the run got; requests/s does."""
+        node, service = bench_stack.cpu_seconds(st.directus_proc.pid), svc.cpu_seconds()
+        figures = wrk.run(name, url, seconds=args.seconds, **kw).as_dict()
+        n = max(figures["requests"], 1)
+        figures["directus_cpu_ms"] = round(
+            (bench_stack.cpu_seconds(st.directus_proc.pid) - node) * 1000 / n, 2
         )
+        figures["credsvc_cpu_ms"] = round((svc.cpu_seconds() - service) * 1000 / n, 2)
+        return figures
+
+    return {
+        "directus_get": load(
+            "directus get",
+            f"{st.directus_url}/items/platform_connections/{profile_id}",
+            headers={"Authorization": f"Bearer {st.service_token}"},
+        ),
+        "reveal": load(
+            "reveal",
+            f"{svc.url}/api/credentials/reveal",
+            method="POST",
+            headers=st.internal,
+            body={"creatorProfileId": profile_id},
+        ),
+        "session": load(
+            "get-platform-session",
+            f"{svc.url}/api/credentials/get-platform-session",
+            method="POST",
+            headers=st.internal,
+            body={"creator_profile_id": profile_id, "platform": f"p{number}"},
+        ),
+        "rewrap": rewrap_figure(st, args.rewrap),
+    }
+
+
+def failures(row: dict) -> int:
+    return (
+        sum(row[k]["failures"] for k in ("directus_get", "reveal", "session"))
+        + row["rewrap"]["failed"]
+    )
+
+
+def table(rows: list[dict]) -> str:
+    out = [
+        "| step | reveal req/s before → after | × | Directus CPU ms a reveal before → after "
+        "| × | get-platform-session req/s before → after | × | Directus CPU ms a session "
+        "before → after | × | rewrap records/s before → after | × | failures |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def pair(before: float | None, after: float) -> list[str]:
+        if before is None:
+            return [f"{after:.1f}", "–"]
+        return [f"{before:.1f} → {after:.1f}", f"{after / before:.2f}" if before else "–"]
+
+    for row in rows:
+        b = row["before"] or {}
+
+        def get(k: str, key: str, b: dict = b) -> float | None:
+            return b[k][key] if b else None
+
+        cells = (
+            pair(get("reveal", "rps"), row["reveal"]["rps"])
+            + pair(get("reveal", "directus_cpu_ms"), row["reveal"]["directus_cpu_ms"])
+            + pair(get("session", "rps"), row["session"]["rps"])
+            + pair(get("session", "directus_cpu_ms"), row["session"]["directus_cpu_ms"])
+            + pair(get("rewrap", "records_per_s"), row["rewrap"]["records_per_s"])
+        )
+        out.append(f"| {row['step']} | " + " | ".join(cells) + f" | {failures(row)} |")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":
