@@ -685,9 +685,9 @@ def check_snippets(mutants: tuple[Mutant, ...]) -> list[str]:
                 f"{mutant.name}: the original snippet occurs {count} times in {mutant.file}"
                 " (it must occur exactly once)"
             )
-        missing = [test for test in mutant.tests if not (ROOT / test).is_file()]
+        missing = [test for test in mutant.tests if not (ROOT / test).exists()]
         if missing:
-            problems.append(f"{mutant.name}: no such test file {', '.join(missing)}")
+            problems.append(f"{mutant.name}: no such test file or folder {', '.join(missing)}")
     return problems
 
 
