@@ -18,26 +18,14 @@ import pytest
 from credsvc import create_app
 from tests.conftest import TEST_ENV
 from tests.faults.catalog import ENDPOINTS, Endpoint, rows_for
-from tests.faults.server import FaultServer
+from tests.faults.server import MODES, FaultServer
 
 CONNECT_TIMEOUT, READ_TIMEOUT = 0.5, 1.0
 BUDGET = READ_TIMEOUT + 1.0
 LEAK_MARKERS = ("Traceback", 'File "', "FAULT-SERVER-INTERNAL", "knex", "<html")
 
 # Reads fail (the whole server is in this mode): every endpoint fails at its first call.
-READ_FAULTS = [
-    "refuse",
-    "reset",
-    "hang",
-    "500",
-    "502",
-    "503",
-    "503-retry-after",
-    "garbage",
-    "html",
-    "not-directus",
-    "truncated",
-]
+READ_FAULTS = [mode for mode in MODES if mode != "ok"]  # a new fault mode is tested at once
 # Reads work, writes fail: every endpoint gets as far as its first write.
 WRITE_FAULTS = ["reset", "hang", "500", "503", "garbage", "truncated"]
 
