@@ -17,7 +17,8 @@ through filtered list queries and return None when nothing matches.
 
 Callers use the helpers below and never write a Directus path: items (`get_item`, `find_one`,
 `find_items`, `search_items`, `count_items`, `create_item(s)`, `update_item(s)`,
-`delete_items`, `check_access`) and the token's own user and permissions (`current_user_id`,
+`delete_items`, `check_access`), the batch writes (`append_items`, `update_items_guarded`) and
+the token's own user and permissions (`current_user_id`,
 `user_id_for_token`, `permissions`). `request` is the transport they share.
 """
 
@@ -42,6 +43,12 @@ MAX_BODY_IN_MESSAGE = 500
 # GETs failing any other way, are sent exactly once (`GetOnlyRetry`, `Retry` below).
 # tests/unit/test_directus.py and tests/faults pin these numbers; change them together.
 GET_RETRIES = 2
+
+# The credsvc-batch Directus extension (deploy/directus/extensions/credsvc-batch/index.mjs): a
+# batch of audit rows, or of guarded rewrap updates, in one transaction, permission-checked once
+# per batch instead of once per row. A Directus without it (one credsvc did not set up) answers
+# 404 ROUTE_NOT_FOUND, and the client then writes through the item API instead.
+BATCH_ENDPOINT = "/credsvc-batch"
 
 # Directus's filter parser (`parseFilter` in @directus/utils, 13.5.5 in Directus 12.4.0) does
 # not keep every string a string: the exact values "true" and "false" become booleans,
@@ -214,6 +221,8 @@ class DirectusClient:
         adapter = HTTPAdapter(max_retries=retry, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        # False once Directus answered that it has no credsvc-batch endpoint.
+        self.batch_endpoint = True
 
     def close(self) -> None:
         self.session.close()
@@ -366,6 +375,30 @@ class DirectusClient:
             self.request("PATCH", f"/items/{collection}", params=params, json_body=list(items))
             or []
         )
+
+    def append_items(self, collection: str, rows: list[Mapping[str, Any]]) -> None:
+        """Create rows nothing reads back (the audit trail): all-or-nothing, one transaction."""
+        if not self._batch(f"/append/{collection}", rows):
+            self.create_items(collection, rows)
+
+    def update_items_guarded(self, collection: str, items: list[Mapping[str, Any]]) -> None:
+        """Guarded batch update (the rewrap): each item is exactly its `id`, the new value and
+        the guard; all-or-nothing, and a guard abort fails the whole batch."""
+        if not self._batch(f"/guarded-update/{collection}", items):
+            self.update_items(collection, items, fields=("id",))
+
+    def _batch(self, path: str, rows: list[Mapping[str, Any]]) -> bool:
+        """POST `rows` to the credsvc-batch endpoint; False when this Directus has none."""
+        if not self.batch_endpoint:
+            return False
+        try:
+            self.request("POST", BATCH_ENDPOINT + path, json_body=list(rows))
+        except DirectusResponseError as exc:
+            if exc.status == 404 and exc.code == "ROUTE_NOT_FOUND":
+                self.batch_endpoint = False
+                return False
+            raise
+        return True
 
     def delete_items(self, collection: str, ids: list[str]) -> None:
         if ids:

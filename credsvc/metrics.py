@@ -42,8 +42,9 @@ UNMATCHED = "unmatched"  # a request no URL rule matched (its path is not a labe
 # Seconds; a credsvc request is a few Directus round trips, Directus timeouts are 3 s / 10 s.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # Directus path segments kept as a label: lower-case names only (`items/audit_log`,
-# `users/me`); an id has digits or hyphens, or sits after the collection, and is cut off.
-_NAME = re.compile(r"[a-z_]{1,64}")
+# `users/me`, `credsvc-batch/append`); an id has digits, or sits after the collection, and is
+# cut off.
+_NAME = re.compile(r"[a-z_]{1,64}(?:-[a-z_]{1,64})?")
 # credsvc.services.audit.outcome_of, plus the guard's "forbidden".
 OUTCOMES = frozenset(
     {"ok", "invalid", "not_found", "forbidden", "conflict", "decrypt_failed", "upstream_error"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -12,8 +13,25 @@ import responses
 from responses import registries
 
 from credsvc import create_app
+from credsvc.directus import BATCH_ENDPOINT
+from credsvc.model import AUDIT_LOG
 
 DIRECTUS = "http://directus.test"
+# Where the audit trail appends its rows (the credsvc-batch endpoint), and the rows sent there.
+AUDIT = f"{DIRECTUS}{BATCH_ENDPOINT}/append/{AUDIT_LOG}"
+
+
+# Directus's answer for a route it does not have (e.g. no credsvc-batch extension).
+NO_ROUTE = {
+    "errors": [{"message": "Route doesn't exist.", "extensions": {"code": "ROUTE_NOT_FOUND"}}]
+}
+
+
+def sent_audit_rows(calls) -> list[dict]:
+    """The audit rows of these calls to AUDIT, in order (each call sends a list)."""
+    return [row for call in calls for row in json.loads(call.request.body)]
+
+
 TEST_ENV = {
     "DIRECTUS_URL": DIRECTUS,
     "DIRECTUS_TOKEN": "service-token-for-unit-tests",

@@ -111,10 +111,7 @@ class AuditTrail:
         self.observer = observer
 
     def _create(self, rows: list[dict[str, Any]]) -> None:
-        if len(rows) == 1:
-            self.directus.create_item(COLLECTION, rows[0])
-        else:
-            self.directus.create_items(COLLECTION, rows)
+        self.directus.append_items(COLLECTION, rows)
 
     def record(self, **fields: Any) -> None:
         """Append one row (see `row`); returns once it is committed, raises DirectusError."""

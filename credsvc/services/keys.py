@@ -282,7 +282,7 @@ def _write_batch(directus, collection, fld, planned, result, before_write) -> li
     left: list[str] = []
     for items in _by_size([_guarded(fld, i, *planned[i]) for i in planned]):
         try:
-            directus.update_items(collection, items, fields=("id",))
+            directus.update_items_guarded(collection, items)
         except DirectusResponseError as exc:
             if not is_guard_abort(exc, collection):
                 raise

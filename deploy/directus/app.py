@@ -202,7 +202,7 @@ def release(environ: Mapping[str, str]) -> int:
     local = f"http://127.0.0.1:{port}"  # the temporary server: loopback only
     env = process_env(environ, port=port, host="127.0.0.1", public_url=local)
     _schema_apply(environ, env)
-    log = Path(env["EXTENSIONS_PATH"]).parent / "release-directus.log"
+    log = directusctl.data_dir_of(env) / "release-directus.log"
     proc = directusctl.start(env, log)
     try:
         directusctl.wait_ready(local, proc, log, timeout=180)
@@ -217,8 +217,8 @@ def web(environ: Mapping[str, str]) -> int:
     _required(environ, "PORT")
     env = process_env(environ, port=int(environ["PORT"]), host=environ.get("HOST") or "0.0.0.0")
     directusctl.ensure_installed()
-    data_dir = Path(env["EXTENSIONS_PATH"]).parent
-    for folder in (data_dir, Path(env["EXTENSIONS_PATH"]), Path(env["STORAGE_LOCAL_ROOT"])):
+    data_dir = directusctl.data_dir_of(env)
+    for folder in (data_dir, Path(env["STORAGE_LOCAL_ROOT"])):
         folder.mkdir(parents=True, exist_ok=True)
     os.chdir(data_dir)  # no .env there: nothing overrides this environment
     node = str(directusctl.NODE_BIN)

@@ -8,6 +8,7 @@ subdirectory buildpack at it). Nothing in it refers to the rest of this reposito
     Procfile             web: / release: `python -m deploy.directus ...` (deploy/directus/Procfile)
     package.json         Node 22 + Directus 12.4.0 for the Node.js buildpack, which runs
     package-lock.json      `npm ci` and puts node_modules/ here, next to them
+    extensions/          the credsvc-batch endpoint (deploy/directus/extensions, EXTENSIONS_PATH)
     .python-version      for the Python buildpack (deploy/directus/.python-version)
     requirements.txt     the repository's pinned runtime dependencies (`make lock`)
     deploy/              the app's Python: deploy/directus/{app,directusctl,provision,policies}
@@ -33,6 +34,10 @@ APP_FILES = (
     (HERE / "package.json", "package.json"),
     (HERE / "package-lock.json", "package-lock.json"),
     (HERE / ".python-version", ".python-version"),
+    *(
+        (HERE / "extensions" / "credsvc-batch" / name, f"extensions/credsvc-batch/{name}")
+        for name in ("package.json", "index.mjs")
+    ),
 )
 PYTHON_FILES = (
     ROOT / "deploy" / "__init__.py",
@@ -93,6 +98,7 @@ def build(dest: Path) -> list[str]:
         raise BundleError(f"{dest} is not empty")
     dest.mkdir(parents=True, exist_ok=True)
     for source, target in APP_FILES:
+        (dest / target).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, dest / target)
     (dest / "requirements.txt").write_text(pinned_requirements(), encoding="utf-8")
     for source in PYTHON_FILES:

@@ -90,6 +90,16 @@ class DirectusNotInstalled(DirectusError):
 #   own concurrency (gunicorn workers x threads, each call with a timeout).
 DIRECTUS_TUNING = {"CACHE_SCHEMA_FREEZE_ENABLED": "true", "PRESSURE_LIMITER_ENABLED": "false"}
 
+# The project's Directus extensions (read-only, part of the app): credsvc-batch serves the
+# rewrap's guarded batch updates and the audit trail's batch appends in one transaction each
+# (extensions/credsvc-batch/index.mjs). It serves only the collections named here.
+EXTENSIONS = APP_HOME / "extensions"
+BATCH_SETTINGS = {
+    "CREDSVC_GUARD_FIELD": model.GUARD_FIELD,
+    "CREDSVC_GUARDED": ",".join(f"{c}:{f}" for c, f in model.REWRAP_GUARDED.items()),
+    "CREDSVC_APPEND_ONLY": model.AUDIT_LOG,
+}
+
 
 def ensure_installed() -> None:
     """Fail with a clear message when Node 22 or Directus is not installed."""
@@ -140,7 +150,8 @@ def directus_env(
             "COMPLIANCE_URL": CLOSED_PORT_URL,
             "MARKETPLACE_REGISTRY": CLOSED_PORT_URL,
             "PACKAGE_FILE_LOCATION": str(APP_HOME),
-            "EXTENSIONS_PATH": str(data_dir / "extensions"),
+            "EXTENSIONS_PATH": str(EXTENSIONS),
+            **BATCH_SETTINGS,
             "STORAGE_LOCAL_ROOT": str(data_dir / "uploads"),
             "LOG_STYLE": "raw",
             "NODE_ENV": "production",
@@ -151,10 +162,15 @@ def directus_env(
     return env
 
 
+def data_dir_of(env: Mapping[str, str]) -> Path:
+    """The folder a Directus process keeps its files in (its working directory)."""
+    return Path(env["STORAGE_LOCAL_ROOT"]).parent
+
+
 def _ensure_dirs(env: Mapping[str, str]) -> Path:
     """Create the folders Directus writes to; return its working directory."""
-    data_dir = Path(env["EXTENSIONS_PATH"]).parent
-    for folder in (data_dir, Path(env["EXTENSIONS_PATH"]), Path(env["STORAGE_LOCAL_ROOT"])):
+    data_dir = data_dir_of(env)
+    for folder in (data_dir, Path(env["STORAGE_LOCAL_ROOT"])):
         folder.mkdir(parents=True, exist_ok=True)
     if env.get("DB_CLIENT") == "sqlite3":
         Path(env["DB_FILENAME"]).parent.mkdir(parents=True, exist_ok=True)

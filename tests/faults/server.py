@@ -36,6 +36,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from credsvc.directus import BATCH_ENDPOINT
+from credsvc.model import AUDIT_LOG
+
+AUDIT_APPEND = f"{BATCH_ENDPOINT}/append/{AUDIT_LOG}"
+
 MODES = (
     "ok",
     "refuse",
@@ -75,8 +80,13 @@ class Seen:
 
     @property
     def collection(self) -> str | None:
+        """The collection written or read: /items/<c>[/...] or /credsvc-batch/<op>/<c>."""
         parts = self.path.strip("/").split("/")
-        return parts[1] if len(parts) >= 2 and parts[0] == "items" else None
+        if len(parts) >= 2 and parts[0] == "items":
+            return parts[1]
+        if len(parts) == 3 and "/" + parts[0] == BATCH_ENDPOINT:
+            return parts[2]
+        return None
 
 
 def _no_rows(method: str, path: str, query: dict[str, list[str]]) -> Any:
@@ -297,15 +307,14 @@ def _nulls_in_audit_row(method: str, path: str, body: bytes | None) -> list[str]
     null."""
     from credsvc.services.audit import REQUIRED_FIELDS as AUDIT_REQUIRED
 
-    if method != "POST" or path != "/items/audit_log" or not body:
+    if method != "POST" or path not in (f"/items/{AUDIT_LOG}", AUDIT_APPEND) or not body:
         return []
     try:
-        row = json.loads(body)
+        sent = json.loads(body)
     except ValueError:
         return []
-    if not isinstance(row, dict):
-        return []
-    return [name for name in AUDIT_REQUIRED if name in row and row[name] is None]
+    rows = [row for row in (sent if isinstance(sent, list) else [sent]) if isinstance(row, dict)]
+    return [name for row in rows for name in AUDIT_REQUIRED if name in row and row[name] is None]
 
 
 REASONS = {

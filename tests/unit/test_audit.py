@@ -1,16 +1,20 @@
 """credsvc.services.audit: rows of concurrent requests are written together, and nobody goes
 on before its own row is committed."""
 
+import json
 import threading
 import time
 
 import pytest
 import responses
 
-from credsvc.directus import DirectusClient, DirectusError
+from credsvc.directus import BATCH_ENDPOINT, DirectusClient, DirectusError
 from credsvc.services.audit import COLLECTION, AuditTrail, GroupCommit
+from tests.conftest import NO_ROUTE
 
 URL = "http://directus.test"
+APPEND = f"{URL}{BATCH_ENDPOINT}/append/{COLLECTION}"
+ITEMS = f"{URL}/items/{COLLECTION}"
 
 
 class SlowWriter:
@@ -164,19 +168,48 @@ def test_many_threads_every_row_written_exactly_once():
 
 
 @responses.activate
-def test_the_trail_sends_one_object_alone_and_a_list_for_a_batch():
-    responses.post(f"{URL}/items/{COLLECTION}", json={"data": {}})
+def test_the_trail_appends_every_batch_as_a_list_through_the_batch_endpoint():
+    append = responses.post(APPEND, json={"data": {"created": 1}})
     trail = AuditTrail(DirectusClient(URL, "token", (1, 1)))
     trail.record(actor="internal:a", action="reveal", outcome="ok")
     trail._create([{"a": 1}, {"a": 2}])
-    bodies = [call.request.body for call in responses.calls]
-    assert bodies[0].startswith(b"{") and b'"actor": "internal:a"' in bodies[0]
-    assert bodies[1].startswith(b"[")
+    bodies = [json.loads(call.request.body) for call in append.calls]
+    assert [len(body) for body in bodies] == [1, 2]
+    assert bodies[0][0]["actor"] == "internal:a"
+
+
+@responses.activate
+def test_without_the_batch_endpoint_the_trail_falls_back_to_the_item_api_for_good():
+    append = responses.post(APPEND, status=404, json=NO_ROUTE)
+    items = responses.post(ITEMS, json={"data": []})
+    client = DirectusClient(URL, "token", (1, 1))
+    trail = AuditTrail(client)
+    trail.record(actor="internal:a", action="reveal", outcome="ok")
+    trail.record(actor="internal:b", action="reveal", outcome="ok")
+    assert append.call_count == 1  # asked once
+    assert [json.loads(c.request.body)[0]["actor"] for c in items.calls] == [
+        "internal:a",
+        "internal:b",
+    ]
+    assert client.batch_endpoint is False
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "status, body",
+    [(404, {"errors": [{"message": "nope", "extensions": {"code": "FORBIDDEN"}}]}), (404, None)],
+)
+def test_any_other_404_is_a_failure_not_a_missing_endpoint(status, body):
+    responses.post(APPEND, status=status, json=body)
+    client = DirectusClient(URL, "token", (1, 1))
+    with pytest.raises(DirectusError):
+        AuditTrail(client).record(actor="internal:a", action="reveal", outcome="ok")
+    assert client.batch_endpoint is True
 
 
 @responses.activate
 def test_success_is_acknowledged_only_after_its_row_and_fails_closed_without_it():
-    responses.post(f"{URL}/items/{COLLECTION}", status=503, json={"errors": []})
+    responses.post(APPEND, status=503, json={"errors": []})
     trail = AuditTrail(DirectusClient(URL, "token", (1, 1)))
     with pytest.raises(DirectusError):
         with trail.audited(actor="internal:a", action="reveal"):

@@ -17,7 +17,7 @@ from credsvc.auth import require_internal
 from credsvc.callers import SCOPES
 from credsvc.config import MODES, Config, ConfigError
 from credsvc.crypto import generate_keypair, generate_signing_pair
-from tests.conftest import DIRECTUS, TEST_ENV, env_for_mode
+from tests.conftest import AUDIT, DIRECTUS, TEST_ENV, env_for_mode, sent_audit_rows
 
 SECRETS = {
     "downloader": "downloader-secret-0123456789",
@@ -26,7 +26,6 @@ SECRETS = {
     "creator-sync": "creator-sync-secret-0123456789",
     "rbac-sync": TEST_ENV["RBAC_SYNC_SECRET"],
 }
-AUDIT = f"{DIRECTUS}/items/audit_log"
 PROFILE = "d3f21c8e-4a5b-4c9d-8e7f-1a2b3c4d5e6f"
 
 
@@ -318,7 +317,7 @@ def empty_directus(directus_wire):
 
 
 def sent_rows(calls) -> list[dict]:
-    return [json.loads(call.request.body) for call in calls if call.request.url == AUDIT]
+    return sent_audit_rows([call for call in calls if call.request.url == AUDIT])
 
 
 def call(client, wire, caller: str, cell: str):

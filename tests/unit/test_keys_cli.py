@@ -1,7 +1,9 @@
 """`flask keys status|rewrap` against an in-memory Directus at the wire (`responses`).
 
 The fake implements only what the job uses: filtered, sorted, paged GET; aggregate count;
-SEARCH with a query body; batch PATCH (array, all-or-nothing); PATCH of one item. It also plays
+SEARCH with a query body; the guarded batch update of the credsvc-batch endpoint, or, when
+`batch_endpoint` is off (a Directus without it: 404 ROUTE_NOT_FOUND), batch PATCH (array,
+all-or-nothing); PATCH of one item. It also plays
 the database's rewrap guard (deploy/directus/guards.mjs): an update carrying `rewrap_guard`
 that differs from the stored value is refused with Directus's answer to the guard trigger
 (400 NOT_NULL_VIOLATION on `rewrap_guard`). The integration tests
@@ -20,9 +22,10 @@ import pytest
 
 from credsvc import create_app, model
 from credsvc.crypto import CryptoError, aesgcm, encrypt_json, keyring_from_settings
+from credsvc.directus import BATCH_ENDPOINT
 from credsvc.model import ENCRYPTED_COLUMNS, EncryptedColumn
 from credsvc.services import keys as key_service
-from tests.conftest import DIRECTUS, TEST_ENV, env_for_mode
+from tests.conftest import DIRECTUS, NO_ROUTE, TEST_ENV, env_for_mode
 
 OLD, NEW = "11" * 32, "22" * 32
 COLLECTIONS = dict(key_service.ENCRYPTED_FIELDS)
@@ -123,9 +126,12 @@ class FakeDirectus:
         self.forbidden: set[str] = set()  # ids Directus refuses to update (403)
         self.enforce_guard = True  # False: a database where guards.mjs never ran
         self.probes: list[tuple[str, dict]] = []  # the job's guard probes (not in `requests`)
+        self.batch_endpoint = True  # False: a Directus without the credsvc-batch extension
         pattern = re.compile(rf"{re.escape(DIRECTUS)}/items/(\w+)(/[\w-]+)?(\?.*)?$")
         for method in ("GET", "SEARCH", "PATCH"):
             wire.add_callback(method, pattern, callback=self.handle)
+        batch = re.compile(rf"{re.escape(DIRECTUS + BATCH_ENDPOINT)}/guarded-update/\w+$")
+        wire.add_callback("POST", batch, callback=self.handle_batch)
 
     def update(self, collection: str, item: dict, undo: list) -> bool | None:
         """The guarded UPDATE of one row: False when the guard fails, None when forbidden."""
@@ -177,6 +183,20 @@ class FakeDirectus:
                 return guard_abort(collection) if done is False else FORBIDDEN
             return 200, {}, json.dumps({"data": {"id": path[1]}})
         assert isinstance(body, list), "the job only sends batch PATCHes"
+        return self.batch_update(collection, body)
+
+    def handle_batch(self, request):
+        if not self.batch_endpoint:
+            return 404, {}, json.dumps(NO_ROUTE)
+        path = urlsplit(request.url).path
+        body = json.loads(request.body)
+        self.patches += 1
+        self.requests.append((request.method, path, body))
+        assert all(set(item) == {"id", GUARD, COLLECTIONS[path.split("/")[-1]]} for item in body)
+        return self.batch_update(path.split("/")[-1], body)
+
+    def batch_update(self, collection: str, body: list):
+        table = self.tables[collection]
         undo: list[tuple[str, dict]] = []
         for item in body:
             done = self.update(collection, item, undo)
@@ -316,14 +336,19 @@ def test_guard_drops_rows_changed_between_read_and_write(fake):
     assert fake.tables[collection][victim][fld] == newer  # never overwritten with the older value
 
 
-def test_every_write_is_guarded_by_the_value_as_read(fake):
+@pytest.mark.parametrize("endpoint", [True, False], ids=["batch-endpoint", "item-api"])
+def test_every_write_is_guarded_by_the_value_as_read(fake, endpoint):
+    fake.batch_endpoint = endpoint
     seed(fake, per_collection=4)
     collection, fld = "platform_sessions", COLLECTIONS["platform_sessions"]
     before = {i: row[fld] for i, row in fake.tables[collection].items()}
     result = run(app_with(**NEW_ENV), "rewrap", "--collection", collection)
     assert result.exit_code == 0, result.output
-    [(method, path, body)] = fake.requests  # one batch PATCH
-    assert (method, path) == ("PATCH", f"/items/{collection}")
+    [(method, path, body)] = fake.requests  # one guarded batch
+    if endpoint:
+        assert (method, path) == ("POST", f"{BATCH_ENDPOINT}/guarded-update/{collection}")
+    else:
+        assert (method, path) == ("PATCH", f"/items/{collection}")
     assert {item["id"]: item[GUARD] for item in body} == before
     assert all(item[fld].startswith("v5:k1:") for item in body)
     untouched = fake.tables["platform_connections"].values()
@@ -359,8 +384,8 @@ def test_a_write_after_the_reread_is_never_overwritten(fake, where):
     assert (result.rewrapped, result.skipped_changed, result.failed) == (4, 1, 0)
     assert fake.tables[collection][victim][fld] == newer
     # The batch was refused as a whole, then every row was retried with its own guard.
-    methods = [(m, p.count("/")) for m, p, _ in fake.requests]
-    assert methods == [("PATCH", 2)] + [("PATCH", 3)] * 5
+    methods = [(m, p.split("/")[1]) for m, p, _ in fake.requests]
+    assert methods == [("POST", BATCH_ENDPOINT.strip("/"))] + [("PATCH", "items")] * 5
     for row_id, row in fake.tables[collection].items():
         assert row[fld].startswith("v5:k1:") and GUARD not in row
         got = services.keyring.decrypt(row[fld], binding(collection, row))["n"]

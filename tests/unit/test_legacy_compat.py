@@ -33,7 +33,14 @@ from credsvc.crypto.legacy_keys import (
 from credsvc.model import PROFILES
 from credsvc.resources import build_keyring
 from credsvc.services import legacy_probe
-from tests.conftest import DIRECTUS, INTERNAL_HEADERS, TEST_ENV, env_for_mode
+from tests.conftest import (
+    AUDIT,
+    DIRECTUS,
+    INTERNAL_HEADERS,
+    TEST_ENV,
+    env_for_mode,
+    sent_audit_rows,
+)
 from tests.unit.test_keys_cli import COLLECTIONS, FakeDirectus
 
 KEY = bytes(range(32))
@@ -445,8 +452,8 @@ PC = f"{DIRECTUS}/items/platform_connections"
 
 @pytest.fixture
 def audit_rows(directus_wire):
-    call = directus_wire.post(f"{DIRECTUS}/items/audit_log", json={"data": {}})
-    return lambda: [json.loads(c.request.body) for c in call.calls]
+    call = directus_wire.post(AUDIT, json={"data": {}})
+    return lambda: sent_audit_rows(call.calls)
 
 
 @pytest.mark.parametrize("encoding", ["hex", "base64url"])

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from credsvc import create_app, logs
-from tests.conftest import DIRECTUS, INTERNAL_HEADERS, mint_token
+from tests.conftest import AUDIT, DIRECTUS, INTERNAL_HEADERS, mint_token
 
 # Every secret the process is configured with, by variable (DIRECTUS_TOKEN and DIRECTUS_SECRET
 # come from tests/conftest.py TEST_ENV).
@@ -205,7 +205,7 @@ def test_an_unexpected_error_is_logged_without_its_message(log_app, entries, out
 def test_an_upstream_failure_is_logged_without_the_upstream_body(log_app, directus_wire, output):
     body = {"errors": [{"message": "knex: select encrypted_credentials from platform_connections"}]}
     directus_wire.get(f"{DIRECTUS}/items/platform_connections", status=500, json=body)
-    audit = directus_wire.post(f"{DIRECTUS}/items/audit_log", json={"data": {}})
+    audit = directus_wire.post(AUDIT, json={"data": {}})
     response = log_app.test_client().post(
         "/api/credentials/reveal",
         headers=INTERNAL_HEADERS,

@@ -14,12 +14,11 @@ from credsvc import create_app
 from credsvc.crypto import encrypt_json
 from credsvc.directus import DirectusCall, DirectusResponseError, DirectusTransportError
 from credsvc.metrics import OTHER, directus_resource
-from tests.conftest import DIRECTUS, TEST_ENV, mint_token
+from tests.conftest import AUDIT, DIRECTUS, TEST_ENV, mint_token
 from tests.unit.test_callers import SECRETS, as_caller, callers_env
 
 METRICS_TOKEN = "metrics-token-for-unit-tests-0123456789"
 SCRAPE = {"Authorization": f"Bearer {METRICS_TOKEN}"}
-AUDIT = f"{DIRECTUS}/items/audit_log"
 PC = f"{DIRECTUS}/items/platform_connections"
 ITEMS = re.compile(re.escape(DIRECTUS) + r"/items/.*")
 CREDS = {"username": "canary-user-name", "password": "canary-Pass-0451!"}
@@ -252,6 +251,9 @@ def test_directus_errors_are_counted_by_kind(client, directus_wire, fault, kind)
         ("/Items/X", OTHER),
         ("/", OTHER),
         ("/items/a?filter=x", "items/a"),
+        ("/credsvc-batch/append/audit_log", "credsvc-batch/append"),
+        ("/credsvc-batch/guarded-update/platform_sessions", "credsvc-batch/guarded-update"),
+        (f"/credsvc-batch/{CANARY_PROFILE}", "credsvc-batch"),
     ],
 )
 def test_directus_resources_never_carry_an_id(path, resource):
@@ -282,6 +284,7 @@ def drive_canary_requests(client, directus_wire) -> None:
     )
     directus_wire.add(responses.GET, ITEMS, json={"data": []})
     directus_wire.add(responses.POST, ITEMS, json={"data": {}})
+    directus_wire.add(responses.POST, AUDIT, json={"data": {}})
     directus_wire.add(responses.PATCH, ITEMS, json={"data": {}})
     directus_wire.add(responses.GET, f"{DIRECTUS}/users/me", json={"data": {"id": CANARY_USER}})
     directus_wire.add(responses.GET, f"{DIRECTUS}/permissions/me", json={"data": {}})  # /readyz

@@ -13,11 +13,10 @@ import pytest
 from credsvc import platforms
 from credsvc.model import PLATFORM_SESSIONS
 from credsvc.services import session_health
-from tests.conftest import DIRECTUS, INTERNAL_HEADERS, user_headers
+from tests.conftest import AUDIT, DIRECTUS, INTERNAL_HEADERS, sent_audit_rows, user_headers
 
 PC = f"{DIRECTUS}/items/platform_connections"
 PS = f"{DIRECTUS}/items/platform_sessions"
-AUDIT = f"{DIRECTUS}/items/audit_log"
 OWNER = str(uuid.uuid4())
 OTHER = str(uuid.uuid4())
 PROFILE = str(uuid.uuid4())
@@ -59,8 +58,7 @@ def audit_rows(directus_wire):
     call = directus_wire.post(AUDIT, json={"data": {}})
 
     def rows():
-        sent = [json.loads(c.request.body) for c in call.calls]
-        return [row for batch in sent for row in (batch if isinstance(batch, list) else [batch])]
+        return sent_audit_rows(call.calls)
 
     return rows
 

@@ -12,7 +12,7 @@ from credsvc import cookies as C
 from credsvc.cookies._json import CHROME_KEYS
 from credsvc.crypto import encrypt_json
 from credsvc.model import PLATFORM_SESSIONS
-from tests.conftest import DIRECTUS, INTERNAL_HEADERS, TEST_ENV
+from tests.conftest import AUDIT, DIRECTUS, INTERNAL_HEADERS, TEST_ENV, sent_audit_rows
 
 T = 1924992000  # 2031-01-01
 SPEC = {
@@ -116,8 +116,8 @@ OWNER, PROFILE, SESSION = (str(uuid.uuid4()) for _ in range(3))
 
 @pytest.fixture
 def audit_rows(directus_wire):
-    call = directus_wire.post(f"{DIRECTUS}/items/audit_log", json={"data": {}})
-    return lambda: [json.loads(c.request.body) for c in call.calls]
+    call = directus_wire.post(AUDIT, json={"data": {}})
+    return lambda: sent_audit_rows(call.calls)
 
 
 def node_session_row(stored_cookies) -> dict:

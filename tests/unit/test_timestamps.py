@@ -13,11 +13,10 @@ import pytest
 from credsvc import cookies
 from credsvc.model import PLATFORM_SESSIONS
 from credsvc.services import api_keys, parse_timestamp, platform_sessions, session_health
-from tests.conftest import DIRECTUS, INTERNAL_HEADERS, user_headers
+from tests.conftest import AUDIT, DIRECTUS, INTERNAL_HEADERS, user_headers
 
 PC = f"{DIRECTUS}/items/platform_connections"
 PS = f"{DIRECTUS}/items/platform_sessions"
-AUDIT = f"{DIRECTUS}/items/audit_log"
 OWNER = str(uuid.uuid4())
 PROFILE = str(uuid.uuid4())
 COOKIE = {

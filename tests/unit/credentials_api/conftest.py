@@ -1,14 +1,12 @@
 """Fixtures of the credentials-API unit tests."""
 
-import json
-
 import pytest
 
-from tests.unit.credentials_api.wire import AUDIT
+from tests.conftest import AUDIT, sent_audit_rows
 
 
 @pytest.fixture(autouse=True)
 def audit_rows(directus_wire):
     """Audit writes of decrypting reads; returns the rows sent."""
     call = directus_wire.post(AUDIT, json={"data": {}})
-    return lambda: [json.loads(c.request.body) for c in call.calls]
+    return lambda: sent_audit_rows(call.calls)

@@ -7,7 +7,7 @@ import json
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
-from tests.conftest import DIRECTUS
+from tests.conftest import AUDIT, DIRECTUS  # noqa: F401 (AUDIT: re-exported)
 
 PC = f"{DIRECTUS}/items/platform_connections"
 DC = f"{DIRECTUS}/items/download_credentials"
@@ -19,9 +19,6 @@ CREDS = {"username": "fitcreator99", "password": "MySecurePass123!", "session_id
 NETSCAPE = (
     "# Netscape HTTP Cookie File\n.youtube.com\tTRUE\t/\tTRUE\t1924992000\tSID\tsid-value-123\n"
 )
-
-
-AUDIT = f"{DIRECTUS}/items/audit_log"
 
 
 def keyring(app):

@@ -2,10 +2,10 @@
 
 import pytest
 
-from tests.unit.end_user_api.wire import AUDIT, sent_json
+from tests.conftest import AUDIT, sent_audit_rows
 
 
 @pytest.fixture
 def audit_rows(directus_wire):
     call = directus_wire.post(AUDIT, json={"data": {}})
-    return lambda: [sent_json(c) for c in call.calls]
+    return lambda: sent_audit_rows(call.calls)

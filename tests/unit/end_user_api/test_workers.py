@@ -10,9 +10,8 @@ import pytest
 from credsvc import platforms
 from credsvc.model import END_USER_CREDENTIALS
 from credsvc.services import end_users
-from tests.conftest import INTERNAL_HEADERS
+from tests.conftest import AUDIT, INTERNAL_HEADERS
 from tests.unit.end_user_api.wire import (
-    AUDIT,
     AUTH,
     BUSINESS,
     CT0,

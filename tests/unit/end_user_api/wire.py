@@ -16,7 +16,6 @@ from tests.conftest import DIRECTUS
 
 AK = f"{DIRECTUS}/items/api_keys"
 EUC = f"{DIRECTUS}/items/end_user_credentials"
-AUDIT = f"{DIRECTUS}/items/audit_log"
 BUSINESS = "acme"
 KEY = api_keys.generate_key()
 KEY_ID = str(uuid.uuid4())

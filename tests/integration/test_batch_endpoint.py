@@ -1,0 +1,289 @@
+"""The credsvc-batch Directus extension (deploy/directus/extensions/credsvc-batch) on the real
+Directus: it writes a batch in one transaction with plain statements, so everything the item
+service would have checked row by row must still be checked, and a batch is all or nothing.
+
+Attacker's view: any Directus token can call the endpoint. A token may write through it only
+what it may write through /items (same collections, rows, fields, validations); the guarded
+update is a compare-and-set and nothing else; an audit row cannot be smuggled in with an id or
+a field the role may not set; and a batch with one bad row leaves no trace.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import uuid
+
+import pytest
+import requests
+
+from credsvc import model
+from credsvc.directus import BATCH_ENDPOINT, DirectusClient, DirectusResponseError
+from credsvc.services import audit, parse_timestamp
+from deploy.directus.directusctl import BATCH_SETTINGS
+from tests.integration.test_rewrap import COLLECTION, FIELD, seeded_profile, seeded_row
+
+pytestmark = pytest.mark.integration
+
+GUARD = model.GUARD_FIELD
+TIMEOUT = (3.05, 30)
+
+
+def post(directus, path: str, body, token: str | None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.post(
+        f"{directus.url}{BATCH_ENDPOINT}{path}", json=body, headers=headers, timeout=TIMEOUT
+    )
+
+
+def code_of(resp) -> str:
+    return resp.json()["errors"][0]["extensions"]["code"]
+
+
+def audit_rows(directus, request_id: str) -> list[dict]:
+    return directus.items(
+        model.AUDIT_LOG, filter=json.dumps({"request_id": {"_eq": request_id}}), sort="actor"
+    )
+
+
+def audit_row(request_id: str, actor: str) -> dict:
+    return audit.row(
+        action="reveal",
+        outcome="ok",
+        actor=actor,
+        target_collection=model.PROFILES.collection,
+        target_id=str(uuid.uuid4()),
+        request_id=request_id,
+    )
+
+
+@pytest.fixture
+def rows(directus):
+    """Three download_credentials rows with opaque values (the endpoint never decrypts)."""
+    tag = "batch-" + secrets.token_hex(4)
+    created = [{**seeded_row(str(uuid.uuid4()), tag), FIELD: f"v1:{i}"} for i in range(3)]
+    resp = directus.admin_request("POST", f"/items/{COLLECTION}", created)
+    assert resp.status_code == 200, resp.text
+    yield tag, [row["id"] for row in created]
+    directus.admin_request("DELETE", f"/items/{COLLECTION}", [row["id"] for row in created])
+
+
+def stored(directus, tag: str) -> dict[str, tuple[str, str | None]]:
+    found = directus.items(
+        COLLECTION,
+        fields=f"id,{FIELD},{GUARD}",
+        filter=json.dumps({"user_id": {"_eq": seeded_profile(tag)["user_id"]}}),
+    )
+    return {row["id"]: (row[FIELD], row[GUARD]) for row in found}
+
+
+def test_the_extension_serves_the_collections_the_data_model_names():
+    assert BATCH_SETTINGS["CREDSVC_GUARD_FIELD"] == model.GUARD_FIELD
+    assert BATCH_SETTINGS["CREDSVC_APPEND_ONLY"] == model.AUDIT_LOG
+    pairs = dict(p.split(":") for p in BATCH_SETTINGS["CREDSVC_GUARDED"].split(","))
+    assert pairs == model.REWRAP_GUARDED
+
+
+# -- append -----------------------------------------------------------------------------
+
+
+def test_append_writes_every_row_as_the_item_service_would(directus):
+    request_id = "batch-" + secrets.token_hex(6)
+    batch = [audit_row(request_id, f"actor-{i}") for i in range(3)]
+    resp = post(directus, f"/append/{model.AUDIT_LOG}", batch, directus.role_tokens["worker"])
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"data": {"created": 3}}
+    # One row through the item service, for comparison of what Directus stores.
+    reference = audit_row(request_id, "actor-9")
+    resp = directus.admin_request("POST", f"/items/{model.AUDIT_LOG}", reference)
+    assert resp.status_code == 200, resp.text
+    found = audit_rows(directus, request_id)
+    assert [row["actor"] for row in found] == ["actor-0", "actor-1", "actor-2", "actor-9"]
+    for row in found:
+        uuid.UUID(row["id"])  # Directus's uuid special ran
+        assert row["action"] == "reveal" and row["outcome"] == "ok"
+    # Timestamps are stored as the item service stores them: read back in the same shape,
+    # with the same instant that was sent.
+    sent = {r["actor"]: parse_timestamp(r["occurred_at"]) for r in [*batch, reference]}
+    assert {r["actor"]: parse_timestamp(r["occurred_at"]) for r in found} == sent
+    shapes = {re.sub(r"\d", "0", r["occurred_at"]) for r in found}
+    assert len(shapes) == 1, shapes
+
+
+@pytest.mark.parametrize("role", ["ingest", "operator", None])
+def test_append_refuses_a_token_that_may_not_create_audit_rows(directus, role):
+    request_id = "batch-" + secrets.token_hex(6)
+    token = directus.role_tokens[role] if role else None
+    resp = post(directus, f"/append/{model.AUDIT_LOG}", [audit_row(request_id, "a")], token)
+    assert resp.status_code == 403, resp.text
+    assert code_of(resp) == "FORBIDDEN"
+    assert audit_rows(directus, request_id) == []
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"id": "chosen"}, {"no_such_field": "x"}, {"detail": "x" * 70000}, {"detail": "x"}],
+    ids=["own-id", "unknown-field", "long-detail", "allowed"],
+)
+def test_append_allows_exactly_what_the_item_api_allows(directus, extra):
+    """The same batch through /items and through the endpoint: the same verdict, and the
+    endpoint writes all its rows or none. One deliberate difference: a field the collection
+    does not have, which /items drops in silence, is refused."""
+    verdicts = []
+    for route in ("items", "batch"):
+        request_id = "batch-" + secrets.token_hex(6)
+        sent = {k: (str(uuid.uuid4()) if v == "chosen" else v) for k, v in extra.items()}
+        batch = [audit_row(request_id, "a"), {**audit_row(request_id, "b"), **sent}]
+        if route == "items":
+            resp = requests.post(
+                f"{directus.url}/items/{model.AUDIT_LOG}",
+                json=batch,
+                headers={"Authorization": f"Bearer {directus.role_tokens['worker']}"},
+                timeout=TIMEOUT,
+            )
+        else:
+            token = directus.role_tokens["worker"]
+            resp = post(directus, f"/append/{model.AUDIT_LOG}", batch, token)
+        written = len(audit_rows(directus, request_id))
+        verdicts.append((resp.status_code < 300, written))
+        assert written in (0, 2), resp.text
+    if "no_such_field" in extra:
+        assert verdicts == [(True, 2), (False, 0)]
+    else:
+        assert verdicts[0] == verdicts[1]
+
+
+def test_append_is_all_or_nothing_when_one_row_fails_validation(directus):
+    request_id = "batch-" + secrets.token_hex(6)
+    bad = audit_row(request_id, "b")
+    del bad["action"]  # NOT NULL in the schema
+    batch = [audit_row(request_id, "a"), bad]
+    resp = post(directus, f"/append/{model.AUDIT_LOG}", batch, directus.role_tokens["worker"])
+    assert resp.status_code == 400, resp.text
+    assert code_of(resp) == "FAILED_VALIDATION"
+    assert audit_rows(directus, request_id) == []
+
+
+@pytest.mark.parametrize(
+    "collection", [model.PROFILES.collection, model.API_KEYS, "directus_users", "nope"]
+)
+def test_append_serves_only_the_audit_log(directus, collection):
+    resp = post(directus, f"/append/{collection}", [{"id": "x"}], directus.admin_token)
+    assert resp.status_code == 403, resp.text
+
+
+@pytest.mark.parametrize(
+    "body", [[], {}, "x", [1], [{"actor": {"nested": 1}}], [{"actor": ["a"]}], [None]]
+)
+def test_append_refuses_a_body_that_is_not_a_list_of_flat_rows(directus, body):
+    resp = post(directus, f"/append/{model.AUDIT_LOG}", body, directus.role_tokens["worker"])
+    assert resp.status_code == 400, resp.text
+    assert code_of(resp) == "INVALID_PAYLOAD"
+
+
+# -- guarded update ----------------------------------------------------------------------
+
+
+def guarded(ids, old: str, new: str, **extra) -> list[dict]:
+    return [
+        {"id": i, FIELD: new.format(n), GUARD: old.format(n), **extra} for n, i in enumerate(ids)
+    ]
+
+
+def test_guarded_update_sets_every_value_and_clears_the_guard(directus, rows):
+    tag, ids = rows
+    resp = post(
+        directus,
+        f"/guarded-update/{COLLECTION}",
+        guarded(ids, "v1:{}", "v2:{}"),
+        directus.role_tokens["operator"],
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"data": {"updated": 3}}
+    assert stored(directus, tag) == {i: (f"v2:{n}", None) for n, i in enumerate(ids)}
+
+
+def test_a_stale_guard_rolls_back_the_whole_batch_as_a_guard_abort(directus, rows):
+    tag, ids = rows
+    batch = guarded(ids, "v1:{}", "v2:{}")
+    batch[2][GUARD] = "changed-meanwhile"
+    resp = post(directus, f"/guarded-update/{COLLECTION}", batch, directus.role_tokens["operator"])
+    assert resp.status_code == 400, resp.text
+    ext = resp.json()["errors"][0]["extensions"]
+    assert (ext["code"], ext["field"], ext["collection"]) == (
+        "NOT_NULL_VIOLATION",
+        GUARD,
+        COLLECTION,
+    )
+    assert stored(directus, tag) == {i: (f"v1:{n}", None) for n, i in enumerate(ids)}
+
+
+@pytest.mark.parametrize("role", ["worker", "ingest", "full", None])
+def test_guarded_update_refuses_a_token_that_may_not_update_the_value(directus, rows, role):
+    tag, ids = rows
+    token = directus.role_tokens[role] if role else None
+    resp = post(directus, f"/guarded-update/{COLLECTION}", guarded(ids, "v1:{}", "v2:{}"), token)
+    assert resp.status_code == 403, resp.text
+    assert stored(directus, tag) == {i: (f"v1:{n}", None) for n, i in enumerate(ids)}
+
+
+def test_guarded_update_refuses_a_row_that_does_not_exist_and_changes_nothing(directus, rows):
+    tag, ids = rows
+    batch = guarded([*ids, str(uuid.uuid4())], "v1:{}", "v2:{}")
+    resp = post(directus, f"/guarded-update/{COLLECTION}", batch, directus.role_tokens["operator"])
+    assert resp.status_code == 403, resp.text
+    assert stored(directus, tag) == {i: (f"v1:{n}", None) for n, i in enumerate(ids)}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"user_id": "someone-else"},  # an owner column: not a compare-and-set
+        {GUARD: None},  # no guard: an unconditional write
+        {GUARD: ""},
+        {FIELD: None},
+    ],
+    ids=["extra-column", "no-guard", "empty-guard", "null-value"],
+)
+def test_guarded_update_is_a_compare_and_set_and_nothing_else(directus, rows, change):
+    tag, ids = rows
+    batch = guarded(ids, "v1:{}", "v2:{}")
+    batch[0].update(change)
+    resp = post(directus, f"/guarded-update/{COLLECTION}", batch, directus.admin_token)
+    assert resp.status_code == 400, resp.text
+    assert code_of(resp) == "INVALID_PAYLOAD"
+    assert stored(directus, tag) == {i: (f"v1:{n}", None) for n, i in enumerate(ids)}
+
+
+def test_guarded_update_refuses_a_row_named_twice(directus, rows):
+    tag, ids = rows
+    batch = guarded([ids[0], ids[0]], "v1:0", "v2:{}")
+    resp = post(directus, f"/guarded-update/{COLLECTION}", batch, directus.admin_token)
+    assert resp.status_code == 400, resp.text
+    assert stored(directus, tag)[ids[0]] == ("v1:0", None)
+
+
+@pytest.mark.parametrize("collection", [model.AUDIT_LOG, model.API_KEYS, "directus_users"])
+def test_guarded_update_serves_only_the_guarded_collections(directus, collection):
+    batch = [{"id": str(uuid.uuid4()), FIELD: "x", GUARD: "y"}]
+    resp = post(directus, f"/guarded-update/{collection}", batch, directus.admin_token)
+    assert resp.status_code == 403, resp.text
+
+
+# -- the client ---------------------------------------------------------------------------
+
+
+def test_the_client_uses_the_endpoint_and_surfaces_a_guard_abort(directus, rows):
+    tag, ids = rows
+    client = DirectusClient(directus.url, directus.role_tokens["operator"])
+    client.update_items_guarded(COLLECTION, guarded(ids[:2], "v1:{}", "v3:{}"))
+    assert client.batch_endpoint is True
+    with pytest.raises(DirectusResponseError) as caught:
+        client.update_items_guarded(COLLECTION, guarded(ids[2:], "stale", "v3:x"))
+    assert caught.value.status == 400
+    assert stored(directus, tag) == {
+        ids[0]: ("v3:0", None),
+        ids[1]: ("v3:1", None),
+        ids[2]: ("v1:2", None),
+    }
