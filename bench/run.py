@@ -13,6 +13,8 @@ Figures (each a ratio of two measurements of this run):
     P5  rewrap records/s (keys rewrap's job on --rewrap download credentials)
     P6  gunicorn worker RSS at start and after --rss-requests requests
     A   audit group commit: reveal requests/s with it / with one audit POST per reveal
+    B   the credsvc-batch endpoint: reveal requests/s and rewrap records/s with it / through
+        Directus's item API (both with the group commit)
 
 Writes bench/results/latest.json and bench/results/latest.png, prints one table, and puts
 the table into docs/benchmarks.md between its markers. Every load counts its failures
@@ -93,10 +95,13 @@ def crypto_figures(key_hex: str) -> dict[str, float]:
     }
 
 
-def rewrap_figure(st: bench_stack.Stack, records: int) -> dict[str, float]:
+def rewrap_figure(
+    st: bench_stack.Stack, records: int, *, batch_endpoint: bool = True
+) -> dict[str, float]:
     """P5: seed `records` download credentials under the service key (a quarter legacy), rotate
     to a new key, time the rewrap job (guarded writes) as `flask keys rewrap` runs it; then
-    delete the rows again, so the next measurement starts from the same state."""
+    delete the rows again, so the next measurement starts from the same state.
+    `batch_endpoint=False`: the job writes through Directus's item API (figure B)."""
     old = st.key
     seeded = seed_rows(
         st.directus_url,
@@ -108,6 +113,7 @@ def rewrap_figure(st: bench_stack.Stack, records: int) -> dict[str, float]:
     )
     ring = keyring_from_settings(old, keys=f"k2:{secrets.token_hex(32)}", active="k2")
     client = DirectusClient(st.directus_url, st.operator_token, (3.05, 120.0))
+    client.batch_endpoint = batch_endpoint
     started = time.perf_counter()
     result = key_service.rewrap_collection(client, ring, REWRAP_COLLECTION, REWRAP_FIELD)
     seconds = time.perf_counter() - started
@@ -158,7 +164,8 @@ def main() -> None:
     ):
         print("stack up: Directus (SQLite), credsvc (gunicorn.conf.py), OpenBao dev", flush=True)
         svc = st.start_service()
-        before = st.start_service("wsgi_direct_audit:app")
+        before = st.start_service("bench.wsgi_direct_audit:app")
+        item_api = st.start_service("bench.wsgi_item_api:app")
         user = {"Authorization": f"Bearer {st.user_token()}"}
         created = st.http.post(
             f"{svc.url}/api/credentials/create-profile",
@@ -223,6 +230,7 @@ def main() -> None:
         )
         load("reveal", f"{svc.url}/api/credentials/reveal", **reveal)
         load("reveal, audit POST each (before)", f"{before.url}/api/credentials/reveal", **reveal)
+        load("reveal, item API (before)", f"{item_api.url}/api/credentials/reveal", **reveal)
         load("get-platform-session", f"{svc.url}/api/credentials/get-platform-session", **session)
         load("healthz", f"{svc.url}/healthz")
 
@@ -243,12 +251,13 @@ def main() -> None:
         print("in-process crypto (P3) and rewrap (P5)", flush=True)
         crypto = crypto_figures(st.key)
         rewrap = rewrap_figure(st, args.rewrap)
+        rewrap_items = rewrap_figure(st, args.rewrap // 4, batch_endpoint=False)
 
         # Requests the measured service (svc) has served so far.
         served = sum(
             v.requests
             for k, v in loads.items()
-            if not k.startswith(("openbao", "directus", "reveal, audit"))
+            if not k.startswith(("openbao", "directus", "reveal, "))
         )
         while served < args.rss_requests:
             # Real reveals run at Directus's pace (tens a second: 100,000 would take the better
@@ -269,10 +278,12 @@ def main() -> None:
         topped_up = served - sum(
             v.requests
             for k, v in loads.items()
-            if not k.startswith(("openbao", "directus", "reveal, audit"))
+            if not k.startswith(("openbao", "directus", "reveal, "))
         )
 
-    results = figures_of(loads, crypto, rewrap, rss_start, rss_end, served, topped_up, args)
+    results = figures_of(
+        loads, crypto, rewrap, rewrap_items, rss_start, rss_end, served, topped_up, args
+    )
     results["seconds_total"] = round(time.monotonic() - started)
     # The machine is shared: its load average (1, 5, 15 min) before and after the run.
     results["machine"]["load_average"] = {
@@ -286,9 +297,12 @@ def ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b else float("nan")
 
 
-def figures_of(loads, crypto, rewrap, rss_start, rss_end, served, topped_up, args) -> dict:
+def figures_of(
+    loads, crypto, rewrap, rewrap_items, rss_start, rss_end, served, topped_up, args
+) -> dict:
     bao, get = loads["openbao kv read"], loads["directus get (same record)"]
     rev, rev_before = loads["reveal"], loads["reveal, audit POST each (before)"]
+    rev_items = loads["reveal, item API (before)"]
     ses, rev_l, ses_l = (
         loads["get-platform-session"],
         loads["reveal @large"],
@@ -308,6 +322,10 @@ def figures_of(loads, crypto, rewrap, rss_start, rss_end, served, topped_up, arg
         "P6 worker RSS after / at start - 1": round(max(growth), 3) if growth else float("nan"),
         "P6 worker RSS MB after the requests": max(rss_end) if rss_end else float("nan"),
         "A reveal rps group commit / one POST each": ratio(rev.rps, rev_before.rps),
+        "B reveal rps credsvc-batch / item API": ratio(rev.rps, rev_items.rps),
+        "B rewrap records/s credsvc-batch / item API": ratio(
+            rewrap["records_per_s"], rewrap_items["records_per_s"]
+        ),
     }
     return {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -319,6 +337,7 @@ def figures_of(loads, crypto, rewrap, rss_start, rss_end, served, topped_up, arg
         "loads": {name: figures.as_dict() for name, figures in loads.items()},
         "crypto": crypto,
         "rewrap": rewrap,
+        "rewrap_item_api": rewrap_items,
         "rss_mb": {
             "start": rss_start,
             "end": rss_end,
@@ -326,7 +345,9 @@ def figures_of(loads, crypto, rewrap, rss_start, rss_end, served, topped_up, arg
             "of_which_top_up": topped_up,
         },
         "figures": figures,
-        "failures": sum(f.failures for f in loads.values()) + rewrap["failed"],
+        "failures": sum(f.failures for f in loads.values())
+        + rewrap["failed"]
+        + rewrap_items["failed"],
     }
 
 
@@ -355,11 +376,13 @@ def table(results: dict) -> str:
     for name, value in results["figures"].items():
         rows.append(f"| {name} | {value} | {GOALS.get(name, '')} |")
     c, r, m = results["crypto"], results["rewrap"], results["rss_mb"]
+    ri = results["rewrap_item_api"]
     rows += [
         "",
         f"Crypto per record: encrypt {c['encrypt_us']} µs (raw AESGCM {c['raw_encrypt_us']} µs), "
         f"decrypt {c['decrypt_us']} µs (raw {c['raw_decrypt_us']} µs). "
-        f"Rewrap: {r['records']} records in {r['seconds']} s, {r['failed']} failed. "
+        f"Rewrap: {r['records']} records in {r['seconds']} s, {r['failed']} failed "
+        f"(through the item API: {ri['records']} in {ri['seconds']} s, {ri['failed']} failed). "
         f"Worker RSS MB: {m['start']} at start, {m['end']} after {m['requests']:,} requests "
         f"({m['requests'] - m['of_which_top_up']:,} of them the loads above, "
         f"{m['of_which_top_up']:,} refused reveals: 401 without the secret, no Directus call). "

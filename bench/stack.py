@@ -113,7 +113,7 @@ class Stack:
         port = _free_port()
         log = open(self.tmp / f"gunicorn-{port}.log", "wb")  # noqa: SIM115 - lives with the proc
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", wsgi, "--pythonpath", str(ROOT / "bench")],
+            [sys.executable, "-m", "gunicorn", wsgi],  # run from ROOT: bench.* importable
             cwd=ROOT,
             env={**self.service_env(port), **(extra or {})},
             stdout=log,

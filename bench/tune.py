@@ -154,7 +154,7 @@ def main() -> None:
             if svc is None or step.service or step.directus:
                 if svc is not None:
                     st.stop_service(svc)
-                svc = st.start_service("wsgi_tune:app", service_env)
+                svc = st.start_service("bench.wsgi_tune:app", service_env)
             row = measure(st, svc, jwt, number, args)
             row["step"] = step.name
             row["reverted"] = step.reverted
@@ -183,7 +183,7 @@ def main() -> None:
                 if step.service:
                     service_env = saved
                     st.stop_service(svc)
-                    svc = st.start_service("wsgi_tune:app", service_env)
+                    svc = st.start_service("bench.wsgi_tune:app", service_env)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "tune.json").write_text(
         json.dumps(

@@ -49,6 +49,9 @@ GET_RETRIES = 2
 # per batch instead of once per row. A Directus without it (one credsvc did not set up) answers
 # 404 ROUTE_NOT_FOUND, and the client then writes through the item API instead.
 BATCH_ENDPOINT = "/credsvc-batch"
+# Rows in one request to it (deploy/directus/directusctl.py hands the endpoint this limit; it
+# refuses a longer batch): callers cut longer batches.
+BATCH_MAX_ROWS = 1000
 
 # Directus's filter parser (`parseFilter` in @directus/utils, 13.5.5 in Directus 12.4.0) does
 # not keep every string a string: the exact values "true" and "false" become booleans,

@@ -40,7 +40,7 @@ from typing import Any
 
 from credsvc.crypto import CryptoError, Keyring
 from credsvc.crypto.keyring import LEGACY_KEY_ID, OWNER_BOUND_FORMATS
-from credsvc.directus import DirectusClient, DirectusResponseError
+from credsvc.directus import BATCH_MAX_ROWS, DirectusClient, DirectusResponseError
 from credsvc.model import ENCRYPTED_COLUMNS, GUARD_FIELD, EncryptedColumn
 
 # Every encrypted field, as (collection, field); each row's binding is credsvc.model's.
@@ -295,12 +295,13 @@ def _write_batch(directus, collection, fld, planned, result, before_write) -> li
 
 
 def _by_size(items: list[dict[str, str]]) -> Iterator[list[dict[str, str]]]:
-    """`items` in order, in runs whose JSON stays under MAX_WRITE_BYTES (at least one item)."""
+    """`items` in order, in runs whose JSON stays under MAX_WRITE_BYTES (at least one item)
+    and of at most BATCH_MAX_ROWS items."""
     run: list[dict[str, str]] = []
     size = 2
     for item in items:
         item_size = len(json.dumps(item)) + 1
-        if run and size + item_size > MAX_WRITE_BYTES:
+        if run and (size + item_size > MAX_WRITE_BYTES or len(run) >= BATCH_MAX_ROWS):
             yield run
             run, size = [], 2
         run.append(item)

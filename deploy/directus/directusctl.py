@@ -31,6 +31,7 @@ from pathlib import Path
 import requests
 
 from credsvc import model
+from credsvc.directus import BATCH_MAX_ROWS
 
 HERE = Path(__file__).resolve().parent
 APP_PACKAGE = "credsvc-directus"  # the name in package.json
@@ -98,6 +99,7 @@ BATCH_SETTINGS = {
     "CREDSVC_GUARD_FIELD": model.GUARD_FIELD,
     "CREDSVC_GUARDED": ",".join(f"{c}:{f}" for c, f in model.REWRAP_GUARDED.items()),
     "CREDSVC_APPEND_ONLY": model.AUDIT_LOG,
+    "CREDSVC_BATCH_MAX_ROWS": str(BATCH_MAX_ROWS),
 }
 
 

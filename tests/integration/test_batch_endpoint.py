@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from credsvc import model
-from credsvc.directus import BATCH_ENDPOINT, DirectusClient, DirectusResponseError
+from credsvc.directus import BATCH_ENDPOINT, BATCH_MAX_ROWS, DirectusClient, DirectusResponseError
 from credsvc.services import audit, parse_timestamp
 from deploy.directus.directusctl import BATCH_SETTINGS
 from tests.integration.test_rewrap import COLLECTION, FIELD, seeded_profile, seeded_row
@@ -83,6 +83,19 @@ def test_the_extension_serves_the_collections_the_data_model_names():
     assert BATCH_SETTINGS["CREDSVC_APPEND_ONLY"] == model.AUDIT_LOG
     pairs = dict(p.split(":") for p in BATCH_SETTINGS["CREDSVC_GUARDED"].split(","))
     assert pairs == model.REWRAP_GUARDED
+    assert BATCH_SETTINGS["CREDSVC_BATCH_MAX_ROWS"] == str(BATCH_MAX_ROWS)
+    assert audit.MAX_BATCH <= BATCH_MAX_ROWS  # a group commit is one request
+
+
+def test_a_batch_over_the_limit_is_refused_whole(directus):
+    request_id = "batch-" + secrets.token_hex(6)
+    batch = [audit_row(request_id, "a")] * (BATCH_MAX_ROWS + 1)
+    resp = post(directus, f"/append/{model.AUDIT_LOG}", batch, directus.role_tokens["worker"])
+    assert resp.status_code == 400, resp.text
+    assert code_of(resp) == "INVALID_PAYLOAD"
+    assert audit_rows(directus, request_id) == []
+    resp = post(directus, f"/append/{model.AUDIT_LOG}", batch[:-1], directus.role_tokens["worker"])
+    assert resp.status_code == 200, resp.text
 
 
 # -- append -----------------------------------------------------------------------------
@@ -109,6 +122,40 @@ def test_append_writes_every_row_as_the_item_service_would(directus):
     assert {r["actor"]: parse_timestamp(r["occurred_at"]) for r in found} == sent
     shapes = {re.sub(r"\d", "0", r["occurred_at"]) for r in found}
     assert len(shapes) == 1, shapes
+
+
+def activity_of(directus, ids) -> list[tuple]:
+    resp = directus.admin_request(
+        "GET",
+        "/activity",
+        params={
+            "filter": json.dumps({"item": {"_in": list(ids)}}),
+            "fields": "action,user,collection,item,user_agent,timestamp",
+            "limit": -1,
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    rows = resp.json()["data"]
+    assert all(parse_timestamp(row["timestamp"]) is not None for row in rows), rows
+    return sorted(
+        (r["action"], r["user"], r["collection"], r["item"], r["user_agent"]) for r in rows
+    )
+
+
+def test_append_records_the_activity_the_item_service_records(directus):
+    """Who created each audit row stays in directus_activity, as docs/audit.md says."""
+    request_id = "batch-" + secrets.token_hex(6)
+    token = directus.role_tokens["worker"]
+    resp = post(directus, f"/append/{model.AUDIT_LOG}", [audit_row(request_id, "a")] * 2, token)
+    assert resp.status_code == 200, resp.text
+    ids = [row["id"] for row in audit_rows(directus, request_id)]
+    worker = requests.get(
+        f"{directus.url}/users/me", headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT
+    ).json()["data"]["id"]
+    agent = requests.utils.default_user_agent()
+    assert activity_of(directus, ids) == sorted(
+        ("create", worker, model.AUDIT_LOG, i, agent) for i in ids
+    )
 
 
 @pytest.mark.parametrize("role", ["ingest", "operator", None])
@@ -202,6 +249,14 @@ def test_guarded_update_sets_every_value_and_clears_the_guard(directus, rows):
     assert resp.status_code == 200, resp.text
     assert resp.json() == {"data": {"updated": 3}}
     assert stored(directus, tag) == {i: (f"v2:{n}", None) for n, i in enumerate(ids)}
+    operator = requests.get(
+        f"{directus.url}/users/me",
+        headers={"Authorization": f"Bearer {directus.role_tokens['operator']}"},
+        timeout=TIMEOUT,
+    ).json()["data"]["id"]
+    agent = requests.utils.default_user_agent()
+    updates = [row for row in activity_of(directus, ids) if row[0] == "update"]
+    assert updates == sorted(("update", operator, COLLECTION, i, agent) for i in ids)
 
 
 def test_a_stale_guard_rolls_back_the_whole_batch_as_a_guard_abort(directus, rows):
@@ -254,6 +309,29 @@ def test_guarded_update_is_a_compare_and_set_and_nothing_else(directus, rows, ch
     assert resp.status_code == 400, resp.text
     assert code_of(resp) == "INVALID_PAYLOAD"
     assert stored(directus, tag) == {i: (f"v1:{n}", None) for n, i in enumerate(ids)}
+
+
+def test_a_field_validation_is_checked_on_every_row(directus, rows):
+    """With a validation rule in play, each row's values are checked, not only the first's."""
+    tag, ids = rows
+    rule = {"_and": [{FIELD: {"_starts_with": "v"}}]}
+    resp = directus.admin_request(
+        "PATCH", f"/fields/{COLLECTION}/{FIELD}", {"meta": {"validation": rule}}
+    )
+    assert resp.status_code == 200, resp.text
+    try:
+        batch = guarded(ids, "v1:{}", "v2:{}")
+        batch[2][FIELD] = "not-a-value"
+        token = directus.role_tokens["operator"]
+        resp = post(directus, f"/guarded-update/{COLLECTION}", batch, token)
+        assert resp.status_code == 400, resp.text
+        assert code_of(resp) == "FAILED_VALIDATION"
+        assert stored(directus, tag) == {i: (f"v1:{n}", None) for n, i in enumerate(ids)}
+    finally:
+        resp = directus.admin_request(
+            "PATCH", f"/fields/{COLLECTION}/{FIELD}", {"meta": {"validation": None}}
+        )
+        assert resp.status_code == 200, resp.text
 
 
 def test_guarded_update_refuses_a_row_named_twice(directus, rows):

@@ -355,6 +355,15 @@ def test_every_write_is_guarded_by_the_value_as_read(fake, endpoint):
     assert not any(r["encrypted_credentials"].startswith("v5:k1:") for r in untouched)
 
 
+def test_a_round_is_cut_into_requests_of_at_most_batch_max_rows(fake, monkeypatch):
+    monkeypatch.setattr(key_service, "BATCH_MAX_ROWS", 3)
+    seed(fake, per_collection=7)
+    collection = "platform_sessions"
+    result = run(app_with(**NEW_ENV), "rewrap", "--collection", collection)
+    assert result.exit_code == 0, result.output
+    assert [len(body) for _, _, body in fake.requests] == [3, 3, 1]
+
+
 def rotate_one(fake, collection, services):
     """The second row's id, and a newer value for it under the active key."""
     victim = sorted(fake.tables[collection])[1]

@@ -18,8 +18,10 @@
 // UPDATEs as on any other, and a guard abort rolls the whole batch back and answers Directus's own
 // 400 NOT_NULL_VIOLATION naming the guard column, as the item service would.
 //
-// What it does not do, by design: no item hooks or flows, no directus_activity or revision rows
-// (audit_log is credsvc's trail; a revision would keep old ciphertext). Only the collections
+// Like the item service it records a directus_activity row per written row (who, from where,
+// which item) when the collection tracks accountability. What it does not do, by design: no item
+// hooks or flows, and no revision rows (credsvc's collections use `accountability: activity`,
+// which keeps none; a revision would keep an old ciphertext). Only the collections
 // named in the environment are served, and a guarded update must set exactly the value and a
 // non-empty guard: it is a compare-and-set and nothing else.
 //
@@ -27,14 +29,14 @@
 //   CREDSVC_GUARD_FIELD   the guard column (rewrap_guard)
 //   CREDSVC_GUARDED       <collection>:<value field>,... the guarded collections
 //   CREDSVC_APPEND_ONLY   <collection>,...               the collections `append` serves
+//   CREDSVC_BATCH_MAX_ROWS                                rows in one request, at most
 import { validateAccess } from '@directus/api/permissions/modules/validate-access/validate-access';
 import { processPayload } from '@directus/api/permissions/modules/process-payload/process-payload';
+import { fetchPolicies } from '@directus/api/permissions/lib/fetch-policies';
+import { fetchPermissions } from '@directus/api/permissions/lib/fetch-permissions';
 import { translateDatabaseError } from '@directus/api/database/errors/translate';
 import { getCache } from '@directus/api/cache';
 import { ForbiddenError, InvalidPayloadError, isDirectusError } from '@directus/errors';
-
-// Rows in one request; the request body is bounded by Directus's MAX_PAYLOAD_SIZE as well.
-export const MAX_ROWS = 2000;
 
 function parseList(value) {
 	return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -46,7 +48,13 @@ function settings(env) {
 		const [collection, field] = pair.split(':');
 		if (collection && field) guarded.set(collection, field);
 	}
-	return { guard: env.CREDSVC_GUARD_FIELD || null, guarded, appendOnly: new Set(parseList(env.CREDSVC_APPEND_ONLY)) };
+	return {
+		guard: env.CREDSVC_GUARD_FIELD || null,
+		guarded,
+		appendOnly: new Set(parseList(env.CREDSVC_APPEND_ONLY)),
+		// Rows in one request (the body is bounded by Directus's MAX_PAYLOAD_SIZE as well).
+		maxRows: Number.parseInt(env.CREDSVC_BATCH_MAX_ROWS ?? '', 10) || 0,
+	};
 }
 
 function forbidden() {
@@ -58,11 +66,11 @@ function isPlainObject(value) {
 	return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function rowsOf(body) {
+function rowsOf(body, maxRows) {
 	if (!Array.isArray(body) || body.length === 0) {
 		throw new InvalidPayloadError({ reason: 'Expected a non-empty JSON array of rows' });
 	}
-	if (body.length > MAX_ROWS) throw new InvalidPayloadError({ reason: `At most ${MAX_ROWS} rows a request` });
+	if (body.length > maxRows) throw new InvalidPayloadError({ reason: `At most ${maxRows} rows a request` });
 	for (const row of body) {
 		if (!isPlainObject(row)) throw new InvalidPayloadError({ reason: 'Every row must be an object' });
 		for (const value of Object.values(row)) {
@@ -74,8 +82,8 @@ function rowsOf(body) {
 	return body;
 }
 
-function guardedRows(body, pk, field, guard) {
-	const rows = rowsOf(body);
+function guardedRows(body, maxRows, pk, field, guard) {
+	const rows = rowsOf(body, maxRows);
 	const expected = [pk, field, guard].sort().join(',');
 	const seen = new Set();
 	for (const row of rows) {
@@ -94,10 +102,45 @@ function guardedRows(body, pk, field, guard) {
 	return rows;
 }
 
+// Whether writing a row can be refused for its values rather than its fields: a permission
+// validation or preset of the caller's for this action, or a field validation in the schema.
+// Without any, processPayload's verdict on one row of a guarded batch (its fields, which are the
+// same in every row, whose values the extension has checked are strings) is every row's.
+async function valueRulesApply({ accountability, action, collection }, context) {
+	if (!accountability || accountability.admin) return false;
+	const policies = await fetchPolicies(accountability, context);
+	const permissions = await fetchPermissions({ action, policies, collections: [collection], accountability }, context);
+	const nonEmpty = (rule) => rule && Object.keys(rule).length > 0;
+	if (permissions.some((p) => nonEmpty(p.validation) || nonEmpty(p.presets))) return true;
+	return Object.values(context.schema.collections[collection].fields).some((f) => nonEmpty(f.validation));
+}
+
 async function asDirectusError(error) {
 	if (isDirectusError(error) || Array.isArray(error)) return error;
 	// A database error (a guard abort among them) in the shape the item service gives it.
 	return await translateDatabaseError(error, null);
+}
+
+// The directus_activity rows the item service writes for these rows (services/items.js: one per
+// item, when the request has an accountability and the collection's accountability is set).
+async function trackActivity({ trx, schema, accountability, collection, action, keys, PayloadService }) {
+	if (!accountability || schema.collections[collection].accountability === null) return;
+	const payloads = new PayloadService('directus_activity', { knex: trx, schema });
+	const rows = [];
+	for (const item of keys) {
+		rows.push(
+			await payloads.processValues('create', {
+				action,
+				user: accountability.user ?? null,
+				collection,
+				ip: accountability.ip ?? null,
+				user_agent: accountability.userAgent ?? null,
+				origin: accountability.origin ?? null,
+				item: String(item),
+			}),
+		);
+	}
+	await trx.batchInsert('directus_activity', rows, 200);
 }
 
 async function purgeCache(env) {
@@ -120,7 +163,7 @@ export default {
 				const info = req.schema.collections[collection];
 				if (!field || !config.guard || !info) throw forbidden();
 				const pk = info.primary;
-				const rows = guardedRows(req.body, pk, field, config.guard);
+				const rows = guardedRows(req.body, config.maxRows, pk, field, config.guard);
 				const accountability = req.accountability;
 				await database.transaction(async (trx) => {
 					const context = { knex: trx, schema: req.schema };
@@ -129,15 +172,29 @@ export default {
 						context,
 					);
 					const payloads = new PayloadService(collection, { accountability, knex: trx, schema: req.schema });
-					for (const row of rows) {
+					const checkEach = await valueRulesApply({ accountability, action: 'update', collection }, context);
+					const processed = [];
+					for (const [index, row] of rows.entries()) {
 						let data = { [field]: row[field], [config.guard]: row[config.guard] };
-						if (accountability && !accountability.admin) {
+						if (accountability && !accountability.admin && (checkEach || index === 0)) {
 							data = await processPayload({ accountability, action: 'update', collection, payload: data }, context);
 						}
-						data = await payloads.processValues('update', data); // one object in, one out
-						const count = await trx(collection).where(pk, row[pk]).update(data);
-						if (count !== 1) throw forbidden(); // the row went away after the access check
+						processed.push(await payloads.processValues('update', data)); // one object in, one out
 					}
+					// One statement for the batch; the guard triggers still run for each row.
+					const set = {};
+					for (const column of Object.keys(processed[0])) {
+						set[column] = [field, config.guard].includes(column)
+							? trx.raw(`CASE ?? ${rows.map(() => 'WHEN ? THEN ?').join(' ')} END`, [
+									pk,
+									...rows.flatMap((row, i) => [row[pk], processed[i][column]]),
+								])
+							: processed[0][column]; // date-updated, user-updated: one instant and one user a batch
+					}
+					const count = await trx(collection).whereIn(pk, rows.map((r) => r[pk])).update(set);
+					if (count !== rows.length) throw forbidden(); // a row went away after the access check
+					const keys = rows.map((r) => r[pk]);
+					await trackActivity({ trx, schema: req.schema, accountability, collection, action: 'update', keys, PayloadService });
 				});
 				await purgeCache(env);
 				res.json({ data: { updated: rows.length } });
@@ -151,7 +208,7 @@ export default {
 				const { collection } = req.params;
 				const info = req.schema.collections[collection];
 				if (!config.appendOnly.has(collection) || !info) throw forbidden();
-				const rows = rowsOf(req.body);
+				const rows = rowsOf(req.body, config.maxRows);
 				const fields = [...new Set(rows.flatMap((row) => Object.keys(row)))];
 				const accountability = req.accountability;
 				await database.transaction(async (trx) => {
@@ -167,6 +224,8 @@ export default {
 						prepared.push(await payloads.processValues('create', data));
 					}
 					await trx.batchInsert(collection, prepared, 200);
+					const keys = prepared.map((row) => row[info.primary]);
+					await trackActivity({ trx, schema: req.schema, accountability, collection, action: 'create', keys, PayloadService });
 				});
 				await purgeCache(env);
 				res.json({ data: { created: rows.length } });
