@@ -342,6 +342,26 @@ def test_guarded_update_refuses_a_row_named_twice(directus, rows):
     assert stored(directus, tag)[ids[0]] == ("v1:0", None)
 
 
+def test_a_guarded_batch_of_the_largest_size_goes_through_in_one_request(directus):
+    tag = "batch-max-" + secrets.token_hex(4)
+    created = [
+        {**seeded_row(str(uuid.uuid4()), tag), FIELD: f"v1:{i}"} for i in range(BATCH_MAX_ROWS)
+    ]
+    ids = [row["id"] for row in created]
+    for start in range(0, len(created), 500):
+        resp = directus.admin_request("POST", f"/items/{COLLECTION}", created[start : start + 500])
+        assert resp.status_code == 200, resp.text
+    try:
+        token = directus.role_tokens["operator"]
+        batch = guarded(ids, "v1:{}", "v2:{}")
+        resp = post(directus, f"/guarded-update/{COLLECTION}", batch, token)
+        assert resp.status_code == 200, resp.text
+        assert stored(directus, tag) == {i: (f"v2:{n}", None) for n, i in enumerate(ids)}
+    finally:
+        for start in range(0, len(ids), 500):
+            directus.admin_request("DELETE", f"/items/{COLLECTION}", ids[start : start + 500])
+
+
 @pytest.mark.parametrize("collection", [model.AUDIT_LOG, model.API_KEYS, "directus_users"])
 def test_guarded_update_serves_only_the_guarded_collections(directus, collection):
     batch = [{"id": str(uuid.uuid4()), FIELD: "x", GUARD: "y"}]

@@ -121,6 +121,16 @@ async function asDirectusError(error) {
 	return await translateDatabaseError(error, null);
 }
 
+// Rows per INSERT statement: knex writes a multi-row INSERT on SQLite as a compound SELECT,
+// which SQLite caps at 500 terms (and at 32766 variables); all statements share one transaction.
+const INSERT_CHUNK = 100;
+
+async function insertRows(trx, table, rows) {
+	for (let start = 0; start < rows.length; start += INSERT_CHUNK) {
+		await trx(table).insert(rows.slice(start, start + INSERT_CHUNK));
+	}
+}
+
 // The directus_activity rows the item service writes for these rows (services/items.js: one per
 // item, when the request has an accountability and the collection's accountability is set).
 async function trackActivity({ trx, schema, accountability, collection, action, keys, PayloadService }) {
@@ -140,7 +150,7 @@ async function trackActivity({ trx, schema, accountability, collection, action, 
 			}),
 		);
 	}
-	await trx.batchInsert('directus_activity', rows, 200);
+	await insertRows(trx, 'directus_activity', rows);
 }
 
 async function purgeCache(env) {
@@ -223,7 +233,7 @@ export default {
 						}
 						prepared.push(await payloads.processValues('create', data));
 					}
-					await trx.batchInsert(collection, prepared, 200);
+					await insertRows(trx, collection, prepared);
 					const keys = prepared.map((row) => row[info.primary]);
 					await trackActivity({ trx, schema: req.schema, accountability, collection, action: 'create', keys, PayloadService });
 				});
