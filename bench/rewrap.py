@@ -1,6 +1,6 @@
 """Rewrap throughput against a real Directus: prints records/s (median of runs).
 
-    .venv/bin/python -m bench.rewrap [--records 5000] [--runs 3] [--batch-size 100]
+    .venv/bin/python -m bench.rewrap [--records 5000] [--runs 3] [--batch-size 100] [--item-api]
 
 Starts a throwaway Directus exactly like the integration tests (deploy/directus/directusctl.py,
 SQLite in a temporary folder, free loopback port), seeds `--records` download_credentials rows
@@ -9,8 +9,9 @@ times `rewrap_collection` over all of them. The seeding time is not counted.
 
 Each run also says where the time went, per record: the wall time, the CPU time of this
 process (credsvc's side: selection parsing, AES-GCM rewrap, JSON), the wall time spent waiting
-on Directus per request kind (the SEARCH selection, the guarded batch PATCH), and the CPU time
-of the Directus (node) process itself, read from /proc/<pid>/stat.
+on Directus per request kind (the SEARCH selection; the guarded batch write: a POST to the
+credsvc-batch endpoint, or with --item-api a PATCH through Directus's item API), and the CPU
+time of the Directus (node) process itself, read from /proc/<pid>/stat.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument(
+        "--item-api", action="store_true", help="write through /items, not the batch endpoint"
+    )
     args = parser.parse_args()
 
     directusctl.ensure_installed()
@@ -84,6 +88,7 @@ def main() -> None:
                 waits[call.method] = waits.get(call.method, 0.0) + call.seconds
 
             client = DirectusClient(url, operator_token, (3.05, 60.0), observer=observe)
+            client.batch_endpoint = not args.item_api
             rates = []
             for run in range(1, args.runs + 1):
                 ring = keyring_from_settings(
@@ -112,7 +117,8 @@ def main() -> None:
                     f"credsvc CPU {own_cpu * per_row:.2f}"
                 )
             print(
-                f"rewrap (batch {args.batch_size}): "
+                f"rewrap (batch {args.batch_size}, "
+                f"{'item API' if args.item_api else 'credsvc-batch'}): "
                 f"median {statistics.median(rates):.0f} records/s over {args.runs} runs"
             )
         finally:

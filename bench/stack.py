@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,9 +129,13 @@ class Stack:
         service.proc.wait(timeout=20)
         self.services.remove(service)
 
-    def restart_directus(self, extra: dict[str, str]) -> None:
-        """Directus again on the same database and port with other settings."""
+    def restart_directus(
+        self, extra: dict[str, str], while_stopped: Callable[[], None] = lambda: None
+    ) -> None:
+        """Directus again on the same database and port with other settings; `while_stopped`
+        runs between (e.g. a change to the SQLite file that needs it closed)."""
         directusctl.stop(self.directus_proc)
+        while_stopped()
         env = {**self.directus_env, **extra}
         self.directus_proc = directusctl.start(env, self.tmp / "directus.log")
         directusctl.wait_ready(self.directus_url, self.directus_proc, self.tmp / "directus.log")

@@ -3,10 +3,12 @@ before that step, all in one run on one stack.
 
     .venv/bin/python -m bench.tune [--seconds 8] [--rows 20000] [--rewrap 2000]
 
-The stack starts from Directus's own defaults and credsvc before the audit group commit, with
-`--rows` profiles and sessions seeded (so the indexes have something to do). Each step makes
-one change (Directus settings, the audit_log collection's accountability, an index of
-platform_sessions, the Directus client's connection pool, gunicorn workers/threads), restarts
+The stack starts from Directus's own defaults (SQLite in its rollback-journal mode) and credsvc
+before the audit group commit and the credsvc-batch endpoint, with `--rows` profiles and
+sessions seeded (so the indexes have something to do). Each step makes one change (Directus
+settings, SQLite's journal mode, the batch endpoint, the audit_log collection's accountability,
+an index of platform_sessions, the Directus client's connection pool, gunicorn
+workers/threads), restarts
 what it changes, and measures with wrk: a direct Directus GET of the record (the floor),
 credsvc reveal, get-platform-session, and the rewrap job's rate. The state before each step is
 measured again right before the change, so every ratio compares two measurements taken back
@@ -18,6 +20,7 @@ Results go to bench/results/tune.json; the table is printed for docs/benchmarks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sqlite3
 import tempfile
@@ -44,12 +47,14 @@ class Step:
     accountability: str | None = "unchanged"  # audit_log meta.accountability
     sql: list[str] = field(default_factory=list)  # run on the SQLite file
     revert_sql: list[str] = field(default_factory=list)
+    journal: str | None = None  # SQLite journal_mode to switch to (Directus stopped meanwhile)
+    revert_journal: str | None = None
     reverted: bool = False  # measured, then undone
 
 
 def index_sql(tmp_db: Path, drop: bool) -> list[str]:
     """DROP (or CREATE again) the schema's single-column indexes of the session filter."""
-    with sqlite3.connect(tmp_db) as db:
+    with contextlib.closing(sqlite3.connect(tmp_db)) as db:
         rows = db.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
             "AND tbl_name = 'platform_sessions' AND sql IS NOT NULL"
@@ -73,12 +78,22 @@ def steps(db: Path) -> list[Step]:
     return [
         Step(
             "Directus defaults, one audit POST a reveal (before)",
-            service={"BENCH_DIRECT_AUDIT": "1"},
+            service={"BENCH_DIRECT_AUDIT": "1", "BENCH_BATCH_ENDPOINT": "0"},
         ),
         Step("+ audit group commit (production)", service={"BENCH_DIRECT_AUDIT": "0"}),
         Step(
             "+ CACHE_SCHEMA_FREEZE_ENABLED=true (production)",
             directus={"CACHE_SCHEMA_FREEZE_ENABLED": "true"},
+        ),
+        Step(
+            "+ credsvc-batch endpoint for audit rows and rewrap (production)",
+            service={"BENCH_BATCH_ENDPOINT": "1"},
+        ),
+        Step(
+            "+ SQLite journal_mode=WAL (tried, reverted)",
+            journal="wal",
+            revert_journal="delete",
+            reverted=True,
         ),
         Step(
             "- the schema's indexes of the session filter (tried, reverted)",
@@ -113,8 +128,22 @@ def set_audit_accountability(st: bench_stack.Stack, value: str | None) -> None:
     ).raise_for_status()
 
 
+def uses_endpoint(service_env: dict[str, str]) -> bool:
+    return service_env.get("BENCH_BATCH_ENDPOINT", "1") == "1"
+
+
+def set_journal(db: Path, mode: str | None) -> None:
+    """SQLite's journal mode (Directus stopped: a switch needs the file to itself)."""
+    if mode is None:
+        return
+    with contextlib.closing(sqlite3.connect(db, timeout=30)) as conn:
+        got = conn.execute(f"PRAGMA journal_mode={mode}").fetchone()[0]
+    if got != mode:
+        raise SystemExit(f"{db}: journal_mode {mode} refused ({got})")
+
+
 def run_sql(db: Path, statements: list[str]) -> None:
-    with sqlite3.connect(db, timeout=30) as conn:
+    with contextlib.closing(sqlite3.connect(db, timeout=30)) as conn, conn:
         for statement in statements:
             conn.execute(statement)
 
@@ -142,11 +171,15 @@ def main() -> None:
         for number, step in enumerate(steps(db)):
             # The state this step changes, measured again right before the change: the
             # machine is shared, so a ratio compares two loads taken back to back.
-            before = measure(st, svc, jwt, number, args) if svc is not None else None
+            before = (
+                measure(st, svc, jwt, number, args, uses_endpoint(service_env))
+                if svc is not None
+                else None
+            )
             saved = dict(service_env)
-            if step.directus:
+            if step.directus or step.journal:
                 directus_env.update(step.directus)
-                st.restart_directus(directus_env)
+                st.restart_directus(directus_env, lambda j=step.journal: set_journal(db, j))
             if step.accountability != "unchanged":
                 set_audit_accountability(st, step.accountability)
             run_sql(db, step.sql)
@@ -155,7 +188,7 @@ def main() -> None:
                 if svc is not None:
                     st.stop_service(svc)
                 svc = st.start_service("bench.wsgi_tune:app", service_env)
-            row = measure(st, svc, jwt, number, args)
+            row = measure(st, svc, jwt, number, args, uses_endpoint(service_env))
             row["step"] = step.name
             row["reverted"] = step.reverted
             row["before"] = before
@@ -180,6 +213,10 @@ def main() -> None:
             )
             if step.reverted:
                 run_sql(db, step.revert_sql)
+                if step.revert_journal:
+                    st.restart_directus(
+                        directus_env, lambda j=step.revert_journal: set_journal(db, j)
+                    )
                 if step.service:
                     service_env = saved
                     st.stop_service(svc)
@@ -200,8 +237,16 @@ def main() -> None:
     print(table(rows))
 
 
-def measure(st: bench_stack.Stack, svc: bench_stack.Service, jwt, number: int, args) -> dict:
-    """The Directus GET floor, reveal, get-platform-session (wrk) and the rewrap rate."""
+def measure(
+    st: bench_stack.Stack,
+    svc: bench_stack.Service,
+    jwt,
+    number: int,
+    args,
+    batch_endpoint: bool,
+) -> dict:
+    """The Directus GET floor, reveal, get-platform-session (wrk) and the rewrap rate (the
+    rewrap through the batch endpoint when the service uses it)."""
     created = st.http.post(
         f"{svc.url}/api/credentials/create-profile",
         headers=jwt,
@@ -252,7 +297,7 @@ def measure(st: bench_stack.Stack, svc: bench_stack.Service, jwt, number: int, a
             headers=st.internal,
             body={"creator_profile_id": profile_id, "platform": f"p{number}"},
         ),
-        "rewrap": rewrap_figure(st, args.rewrap),
+        "rewrap": rewrap_figure(st, args.rewrap, batch_endpoint=batch_endpoint),
     }
 
 

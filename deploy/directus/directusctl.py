@@ -17,12 +17,10 @@ pinned to /dev/null and the working directory is the data folder, which holds no
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -223,25 +221,7 @@ def apply_schema(env: Mapping[str, str], snapshot: Path = SCHEMA_FILE) -> str:
     """
     output = _apply_snapshot(env, snapshot)
     install_guards(env)
-    use_wal(env)
     return output
-
-
-def use_wal(env: Mapping[str, str]) -> None:
-    """SQLite only: switch the database file to write-ahead logging (persistent in the file).
-
-    In its default rollback-journal mode SQLite pays several fsyncs and a journal file per
-    commit, and every credsvc reveal commits its audit row: measured with bench/run.py's loads,
-    WAL gave reveals about a quarter more requests/s (docs/benchmarks.md). Commits stay durable
-    (Directus leaves `synchronous` at FULL). The file then has `-wal` and `-shm` companions
-    while Directus runs: back up the three together, or stop Directus first.
-    """
-    if env.get("DB_CLIENT") != "sqlite3":
-        return
-    with contextlib.closing(sqlite3.connect(env["DB_FILENAME"])) as db:
-        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-    if mode != "wal":
-        raise DirectusError(f"{env['DB_FILENAME']}: SQLite refused WAL mode ({mode})")
 
 
 def _database_only(env: Mapping[str, str]) -> dict[str, str]:

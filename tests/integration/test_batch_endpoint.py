@@ -175,8 +175,9 @@ def test_append_refuses_a_token_that_may_not_create_audit_rows(directus, role):
 )
 def test_append_allows_exactly_what_the_item_api_allows(directus, extra):
     """The same batch through /items and through the endpoint: the same verdict, and the
-    endpoint writes all its rows or none. One deliberate difference: a field the collection
-    does not have, which /items drops in silence, is refused."""
+    endpoint writes all its rows or none. Deliberate differences: a field the collection does
+    not have, which /items drops in silence, is refused; so is a chosen primary key (credsvc
+    never sends one, and an id Directus did not make could be one no API call can address)."""
     verdicts = []
     for route in ("items", "batch"):
         request_id = "batch-" + secrets.token_hex(6)
@@ -195,10 +196,89 @@ def test_append_allows_exactly_what_the_item_api_allows(directus, extra):
         written = len(audit_rows(directus, request_id))
         verdicts.append((resp.status_code < 300, written))
         assert written in (0, 2), resp.text
-    if "no_such_field" in extra:
+    if "no_such_field" in extra or "id" in extra:
         assert verdicts == [(True, 2), (False, 0)]
     else:
         assert verdicts[0] == verdicts[1]
+
+
+@pytest.mark.parametrize("chosen", ["x", "ROW-ID", "00000000-0000-4000-8000-000000000000"])
+def test_append_refuses_a_chosen_id_whatever_it_is(directus, chosen):
+    request_id = "batch-" + secrets.token_hex(6)
+    batch = [{**audit_row(request_id, "a"), "id": chosen}] * 2  # twice: a duplicate key too
+    resp = post(directus, f"/append/{model.AUDIT_LOG}", batch, directus.role_tokens["worker"])
+    assert resp.status_code == 400, resp.text
+    assert code_of(resp) == "INVALID_PAYLOAD"
+    assert audit_rows(directus, request_id) == []
+    assert requests.get(f"{directus.url}/server/ping", timeout=TIMEOUT).text == "pong"
+
+
+def test_a_long_origin_header_fails_cleanly_or_is_stored(directus):
+    """directus_activity.origin is varchar(255) on PostgreSQL: a longer Origin header must give
+    a JSON error (or be stored, on SQLite), never take Directus down."""
+    request_id = "batch-" + secrets.token_hex(6)
+    resp = requests.post(
+        f"{directus.url}{BATCH_ENDPOINT}/append/{model.AUDIT_LOG}",
+        json=[audit_row(request_id, "a")],
+        headers={
+            "Authorization": f"Bearer {directus.role_tokens['worker']}",
+            "Origin": "https://" + "o" * 300 + ".example",
+        },
+        timeout=TIMEOUT,
+    )
+    assert resp.headers["content-type"].startswith("application/json"), resp.text
+    written = len(audit_rows(directus, request_id))
+    assert (resp.status_code, written) in ((200, 1), (400, 0)), resp.text
+    assert requests.get(f"{directus.url}/server/ping", timeout=TIMEOUT).text == "pong"
+
+
+def test_an_untranslated_database_error_answers_a_bare_500_and_logs_no_values(directus):
+    """A database failure the item service has no name for: the answer and Directus's log say
+    that it failed, never the SQL or the batch's values."""
+    marker = "value-marker-" + secrets.token_hex(6)
+    if directus.postgres is None:
+        install = [
+            'CREATE TRIGGER "bench_boom" BEFORE INSERT ON audit_log '
+            "BEGIN SELECT RAISE(ABORT, 'boom'); END"
+        ]
+        remove = ['DROP TRIGGER "bench_boom"']
+    else:
+        install = [
+            "CREATE FUNCTION bench_boom() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'boom'; END $$",
+            'CREATE TRIGGER "bench_boom" BEFORE INSERT ON audit_log '
+            "FOR EACH ROW EXECUTE FUNCTION bench_boom()",
+        ]
+        remove = ['DROP TRIGGER "bench_boom" ON audit_log', "DROP FUNCTION bench_boom()"]
+    directus.execute_sql(*install)
+    try:
+        row = {**audit_row(marker, "a"), "detail": marker}
+        resp = post(directus, f"/append/{model.AUDIT_LOG}", [row], directus.role_tokens["worker"])
+    finally:
+        directus.execute_sql(*remove)
+    assert resp.status_code == 500, resp.text
+    assert code_of(resp) == "INTERNAL_SERVER_ERROR"
+    assert marker not in resp.text and "insert" not in resp.text.lower()
+    assert marker not in directus.log_path.read_text()
+    assert audit_rows(directus, marker) == []
+
+
+def test_a_collection_that_keeps_revisions_is_refused(directus):
+    resp = directus.admin_request(
+        "PATCH", f"/collections/{model.AUDIT_LOG}", {"meta": {"accountability": "all"}}
+    )
+    assert resp.status_code == 200, resp.text
+    try:
+        request_id = "batch-" + secrets.token_hex(6)
+        token = directus.role_tokens["worker"]
+        resp = post(directus, f"/append/{model.AUDIT_LOG}", [audit_row(request_id, "a")], token)
+        assert resp.status_code == 403, resp.text
+        assert audit_rows(directus, request_id) == []
+    finally:
+        resp = directus.admin_request(
+            "PATCH", f"/collections/{model.AUDIT_LOG}", {"meta": {"accountability": "activity"}}
+        )
+        assert resp.status_code == 200, resp.text
 
 
 def test_append_is_all_or_nothing_when_one_row_fails_validation(directus):
@@ -311,8 +391,10 @@ def test_guarded_update_is_a_compare_and_set_and_nothing_else(directus, rows, ch
     assert stored(directus, tag) == {i: (f"v1:{n}", None) for n, i in enumerate(ids)}
 
 
-def test_a_field_validation_is_checked_on_every_row(directus, rows):
-    """With a validation rule in play, each row's values are checked, not only the first's."""
+@pytest.mark.parametrize("role", ["operator", "admin"])
+def test_a_field_validation_is_checked_on_every_row(directus, rows, role):
+    """With a validation rule in play, each row's values are checked, not only the first's;
+    for an admin too (the item service checks an admin's payload against the schema)."""
     tag, ids = rows
     rule = {"_and": [{FIELD: {"_starts_with": "v"}}]}
     resp = directus.admin_request(
@@ -322,7 +404,7 @@ def test_a_field_validation_is_checked_on_every_row(directus, rows):
     try:
         batch = guarded(ids, "v1:{}", "v2:{}")
         batch[2][FIELD] = "not-a-value"
-        token = directus.role_tokens["operator"]
+        token = directus.admin_token if role == "admin" else directus.role_tokens[role]
         resp = post(directus, f"/guarded-update/{COLLECTION}", batch, token)
         assert resp.status_code == 400, resp.text
         assert code_of(resp) == "FAILED_VALIDATION"

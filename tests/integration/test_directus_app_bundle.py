@@ -64,6 +64,11 @@ def test_the_bundle_holds_the_app_and_nothing_from_outside(app_dir):
     for name in ("Procfile", "package.json", "package-lock.json", ".python-version"):
         assert name in files
     assert "deploy/directus/schema.yaml" in files and "credsvc/model.py" in files
+    for name in ("package.json", "index.mjs"):  # the credsvc-batch endpoint, as in the repo
+        shipped = app_dir / "extensions" / "credsvc-batch" / name
+        assert (
+            shipped.read_bytes() == (directusctl.EXTENSIONS / "credsvc-batch" / name).read_bytes()
+        )
     assert not any(name.endswith(".env") or "node_modules" in name for name in files)
     procfile = (app_dir / "Procfile").read_text().splitlines()
     assert procfile == [
@@ -137,3 +142,10 @@ def test_release_from_the_bundle_applies_schema_guards_and_roles(app_dir, tmp_pa
     again = run_in(app_dir, env, "-m", "deploy.directus", "release")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "schema: no changes" in again.stdout
+
+    # The web process's Directus loads the endpoint extension shipped in the bundle.
+    shown = run_in(app_dir, env, "-m", "deploy.directus", "env")
+    assert shown.returncode == 0, shown.stderr
+    settings = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
+    assert settings["EXTENSIONS_PATH"] == str(app_dir / "extensions")
+    assert {k: settings[k] for k in directusctl.BATCH_SETTINGS} == directusctl.BATCH_SETTINGS

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import sqlite3
 import uuid
 
 import jwt
@@ -48,15 +46,6 @@ def test_snapshot_lists_exactly_the_service_collections():
 
 def test_schema_apply_is_idempotent(directus):
     assert "No changes to apply" in directus.apply_schema()
-
-
-def test_the_running_database_is_what_schema_apply_made_it(directus):
-    """SQLite: in WAL mode while Directus runs (directusctl.use_wal); PostgreSQL untouched."""
-    if directus.postgres is not None:
-        assert directus.env["DB_CLIENT"] == "pg"
-        return
-    with contextlib.closing(sqlite3.connect(directus.env["DB_FILENAME"])) as db:
-        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_every_collection_keeps_activity_but_no_revisions(directus):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -172,20 +170,6 @@ def test_the_bundle_ships_only_the_packages_python_sources(tmp_path, monkeypatch
     files = bundle.build(tmp_path / "app")
     shipped = {name for name in files if name.startswith("credsvc/")}
     assert shipped == {"credsvc/__init__.py", "credsvc/crypto/keyring.py"}
-
-
-def test_schema_apply_leaves_a_sqlite_database_in_wal_mode(tmp_path):
-    db = tmp_path / "data.db"
-    sqlite3.connect(db).close()
-    directusctl.use_wal({"DB_CLIENT": "sqlite3", "DB_FILENAME": str(db)})
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-
-
-def test_wal_mode_is_for_sqlite_only(tmp_path):
-    db = tmp_path / "data.db"
-    directusctl.use_wal({"DB_CLIENT": "pg", "DB_FILENAME": str(db)})
-    assert not db.exists()  # nothing opened, nothing created
 
 
 def test_the_directus_environment_names_the_batch_extension_and_its_settings(tmp_path):
