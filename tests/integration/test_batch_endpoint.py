@@ -149,9 +149,7 @@ def test_append_records_the_activity_the_item_service_records(directus):
     resp = post(directus, f"/append/{model.AUDIT_LOG}", [audit_row(request_id, "a")] * 2, token)
     assert resp.status_code == 200, resp.text
     ids = [row["id"] for row in audit_rows(directus, request_id)]
-    worker = requests.get(
-        f"{directus.url}/users/me", headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT
-    ).json()["data"]["id"]
+    worker = DirectusClient(directus.url, token).current_user_id()
     agent = requests.utils.default_user_agent()
     assert activity_of(directus, ids) == sorted(
         ("create", worker, model.AUDIT_LOG, i, agent) for i in ids
@@ -329,11 +327,7 @@ def test_guarded_update_sets_every_value_and_clears_the_guard(directus, rows):
     assert resp.status_code == 200, resp.text
     assert resp.json() == {"data": {"updated": 3}}
     assert stored(directus, tag) == {i: (f"v2:{n}", None) for n, i in enumerate(ids)}
-    operator = requests.get(
-        f"{directus.url}/users/me",
-        headers={"Authorization": f"Bearer {directus.role_tokens['operator']}"},
-        timeout=TIMEOUT,
-    ).json()["data"]["id"]
+    operator = DirectusClient(directus.url, directus.role_tokens["operator"]).current_user_id()
     agent = requests.utils.default_user_agent()
     updates = [row for row in activity_of(directus, ids) if row[0] == "update"]
     assert updates == sorted(("update", operator, COLLECTION, i, agent) for i in ids)
